@@ -1,0 +1,1 @@
+"""Iterative, causally masked order model: training, inference, metrics, baselines, evaluation."""

@@ -1,0 +1,1 @@
+"""Thin command-line layer: parse, validate, call the library, print."""

@@ -1,0 +1,36 @@
+"""Turn expected failures into a one-line message and a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import functools
+from typing import Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from simulators.errors import InputError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+F = TypeVar("F", bound=Callable)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def guarded(fn: F) -> F:
+    """Decorator for commands: InputError -> exit 2, OSError -> exit 1, Ctrl-C -> exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            raise fail(str(exc), 2) from None
+        except OSError as exc:
+            raise fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""SCM simulation: graphs, mechanisms, noise, shift presets and suite storage."""
