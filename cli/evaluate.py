@@ -1,7 +1,108 @@
-"""Placeholder until the command lands; replaced wholesale by its owner."""
-from cli.guard import fail
+"""`amort eval`: tables of every method on every dataset, or `--merge` of sharded evaluations."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, check_baselines, check_out_dir, collect,
+                                   load_cached_model, merge,
+                                   parse_model_ref, plan, run_eval, write_outputs)
+from cli.devices import resolve_device
+from cli.guard import fail, guarded
+from cli.progress import progress
+from cli.sharding import resolve_shard
+from simulators.provenance import provenance
+
+console = Console(highlight=False)
 
 
-def evaluate() -> None:
-    """Not built yet."""
-    raise fail("'evaluate' is not built yet")
+def print_summary(summary: pd.DataFrame) -> None:
+    """One rich table: suite x method, with the headline metrics."""
+    table = Table(title="frac_reversed: fraction of true edges the order reverses (lower is better, random = 0.5)")
+    for column in ("suite", "method", "n", "frac_reversed [95% CI]", "perfect", "shd", "f1", "seconds"):
+        table.add_column(column, justify="left" if column in ("suite", "method") else "right")
+    wide = summary.pivot_table(index=["suite", "method"], columns="metric", values="mean", sort=False)
+    for (suite, method), means in wide.iterrows():
+        block = summary[(summary["suite"] == suite) & (summary["method"] == method)].set_index("metric")
+        fr = block.loc["frac_reversed"]
+        skipped = int(fr["skipped"])
+        count = f"{int(fr['count'])}" + (f" (+{skipped} skipped)" if skipped else "")
+        table.add_row(str(suite), str(method), count, f"{fr['mean']:.3f} [{fr['low']:.3f}, {fr['high']:.3f}]",
+                      f"{means['perfect']:.2f}", f"{means['shd']:.1f}", f"{means['f1']:.2f}",
+                      f"{means['seconds']:.4f}")
+    console.print(table)
+
+
+@guarded
+def evaluate(
+    paths: List[Path] = typer.Argument(None, show_default=False, metavar="[PATH]...",
+                                       help="More --data paths (or, with --merge, more shard folders)."),
+    data: List[Path] = typer.Option([], "--data", "-d", help="A suite folder, a CSV folder or a CSV file; repeatable."),
+    model: List[str] = typer.Option(["default"], "--model", "-m",
+                                    help="default, a checkpoint / run folder, or LABEL=PATH; repeatable. "
+                                    "'none' evaluates baselines only."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for results.csv, orders.jsonl, summary.md/.tex, curves."),
+    baselines: str = typer.Option(",".join(FAST_BASELINES), help="Comma list from random,varsort,r2sort,lingam,"
+                                  "score,nogam; empty for none."),
+    baseline_max_n: int = typer.Option(2000, help="Slow baselines (lingam, score, nogam) see at most this many rows "
+                                       "(a seeded random subset); 0 for all."),
+    time_limit: float = typer.Option(300.0, help="Seconds per dataset for a slow baseline; past it the row says "
+                                     "'timeout'. 0 for no limit."),
+    prune: str = typer.Option("lasso", help="Order -> DAG pruning for SHD/F1: lasso (sparse linear) or cam "
+                              "(additive splines)."),
+    workers: int = typer.Option(1, help="Processes over datasets."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, help="Seed for baselines' draws, row subsets and bootstrap intervals."),
+    num_shards: Optional[int] = typer.Option(None, help="Split datasets over a job array (default: "
+                                             "$SLURM_ARRAY_TASK_COUNT or 1)."),
+    shard_index: Optional[int] = typer.Option(None, help="This job's shard (default: $SLURM_ARRAY_TASK_ID or 0)."),
+    merge_dirs: List[Path] = typer.Option([], "--merge", help="Combine the evaluation folders of shards into --out "
+                                          "instead of evaluating; repeatable."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an earlier evaluation in --out."),
+) -> None:
+    """Evaluate models and classical baselines on suites and CSV data.
+
+    Writes results.csv (one row per dataset x method), orders.jsonl, summary.md and summary.tex
+    (mean and 95% bootstrap interval per suite x method, best per row marked), curves.csv and
+    curves.png (the model's error against samples seen), and prints the summary.
+    """
+    extra = list(paths or [])
+    check_out_dir(out, force)
+    if merge_dirs:
+        folders = list(merge_dirs) + extra
+        results, orders, curves = merge(folders)
+        meta = {"merged_from": [str(f) for f in folders], **provenance()}
+    else:
+        sources = list(data) + extra
+        if not sources:
+            raise fail("give data to evaluate with --data PATH (a suite, CSV folder or CSV file)")
+        refs = [] if model == ["none"] else [parse_model_ref(m) for m in model]
+        names = check_baselines([b.strip() for b in baselines.split(",") if b.strip()])
+        if prune not in ("lasso", "cam"):
+            raise fail(f"--prune must be lasso or cam, got {prune!r}")
+        if not refs and not names:
+            raise fail("nothing to evaluate: no model and no baselines")
+        shards, index = resolve_shard(num_shards, shard_index)
+        options = EvalOptions(baselines=names, baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
+                              device=resolve_device(device), prune=prune, seed=seed)
+        items = plan(sources, shards, index)
+        for ref in refs:  # load once up front, so a bad checkpoint fails before any work
+            load_cached_model(ref, options.device)
+        done = []
+        methods = len(refs) + len(names)
+        with progress(len(items) * methods, f"eval shard {index + 1}/{shards}" if shards > 1 else "eval") as advance:
+            for result in run_eval(items, refs, options, workers):
+                done.append(result)
+                advance(methods, note=result.rows[0]["dataset"] if result.rows else "")
+        results, orders, curves = collect(done)
+        meta = {"data": [str(s) for s in sources], "models": [r.__dict__ for r in refs], "options": options.__dict__,
+                "num_shards": shards, "shard_index": index, **provenance()}
+    meta["seed"] = seed
+    summary = write_outputs(out, results, orders, curves, meta)
+    print_summary(summary)
+    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, curves.csv, curves.png")

@@ -1,7 +1,65 @@
-"""Placeholder until the command lands; replaced wholesale by its owner."""
-from cli.guard import fail
+"""`amort predict`: the causal order of the variables of a CSV file, causes first."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from causal_amort.predict import predict_csv
+from cli.devices import resolve_device
+from cli.guard import guarded
+from simulators.atomic import atomic_write_text
+
+console = Console(highlight=False)
 
 
-def predict() -> None:
-    """Not built yet."""
-    raise fail("'predict' is not built yet")
+@guarded
+def predict(
+    csv_file: Path = typer.Argument(..., metavar="FILE.csv", help="Header row = variable names; one row per sample."),
+    model: str = typer.Option("default", "--model", "-m", help="default, a checkpoint file or a run folder."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the order (and edges) as JSON here."),
+    dag: bool = typer.Option(False, "--dag", help="Also prune the order to a DAG and print it as cause,effect rows."),
+    prune: str = typer.Option("lasso", help="Pruning for --dag: lasso (sparse linear) or cam (additive splines)."),
+    drop_missing: bool = typer.Option(False, "--drop-missing", help="Skip rows with missing or infinite values "
+                                      "instead of failing."),
+    beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Predict the causal order of a CSV file's columns with a trained model.
+
+    The file is streamed in chunks, so files larger than memory work. Prints the order with
+    the model's confidence at each position (the probability it gave the variable it placed).
+    """
+    from causal_amort.checkpoint import load_model
+    from simulators.errors import InputError
+
+    if prune not in ("lasso", "cam"):
+        raise InputError(f"--prune must be lasso or cam, got {prune!r}")
+    if out is not None and out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as order.json")
+    dev = resolve_device(device)
+    net, cfg = load_model(model, dev)
+    result = predict_csv(csv_file, net, cfg.data.chunk_size, device=dev, dag=dag, prune=prune,
+                         drop_missing=drop_missing, beam=beam)
+    table = Table(title=f"causal order of {csv_file.name} ({result.rows} rows"
+                  + (f", {result.dropped_rows} dropped" if result.dropped_rows else "") + "), causes first")
+    table.add_column("position", justify="right")
+    table.add_column("variable")
+    table.add_column("confidence", justify="right")
+    for position, (name, conf) in enumerate(zip(result.order, result.confidence), start=1):
+        table.add_row(str(position), name, f"{conf:.3f}")
+    console.print(table)
+    if result.edges is not None:
+        print("cause,effect")
+        for cause, effect in result.edges:
+            print(f"{cause},{effect}")
+    if out is not None:
+        payload = {"file": str(csv_file), "model": model, "rows": result.rows, "dropped_rows": result.dropped_rows,
+                   "order": result.order, "confidence": result.confidence}
+        if result.edges is not None:
+            payload["edges"] = [list(e) for e in result.edges]
+        atomic_write_text(out, json.dumps(payload, indent=2) + "\n")

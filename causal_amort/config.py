@@ -1,0 +1,208 @@
+"""Run configuration: three typed sections ([model], [data], [train]) loaded from TOML.
+
+Named sizes (`tiny`, `small`, `base`) are the TOML files in `causal_amort/configs/`; any
+other argument is a path to a TOML file. Keys a file leaves out take the dataclass
+defaults. Overrides are dotted keys (`"train.steps"`); a value given as a string (from a
+command line) is parsed to the field's type. Every unknown key or ill-typed value is an
+`InputError` that names it, so a typo never silently trains the wrong model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from simulators.errors import InputError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+NAMED_SIZES = ("tiny", "small", "base")
+DECODERS = ("causal", "sort")
+STATE_MODES = ("carry", "none", "average")
+
+
+@dataclass
+class ModelConfig:
+    """Sizes and ablation switches of `causal_amort.model.OrderModel`."""
+
+    dim: int = 64
+    heads: int = 4
+    enc_layers: int = 2
+    dec_layers: int = 2
+    ff_mult: int = 2
+    dropout: float = 0.0
+    decoder: str = "causal"  # "causal": masked pointer decoder; "sort": one score per variable
+    state: str = "carry"  # "carry" | "none" | "average", see OrderModel.advance
+
+
+@dataclass
+class DataConfig:
+    """Training data: simulated on the fly from `preset`, or read from `suite` when set."""
+
+    preset: str = "train"
+    suite: str = ""
+    d_min: int = 3
+    d_max: int = 10
+    chunk_size: int = 50
+    chunks_min: int = 1
+    chunks_max: int = 4
+    batch_size: int = 16
+    workers: int = 0
+    standardize: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, validation and checkpointing. An `*_every` of 0 disables that action."""
+
+    steps: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    grad_clip: float = 1.0  # 0 disables clipping
+    tbptt: int = 1  # chunks a gradient flows back through; 1 = stop-gradient between steps
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 100
+    val_datasets: int = 8
+    val_d: int = 8
+    val_n: int = 200
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    bf16: bool = False
+
+
+@dataclass
+class RunConfig:
+    """A whole run: what `runs/<name>/config.toml` holds."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def load_config(name_or_path: str, overrides: dict[str, object] | None = None) -> RunConfig:
+    """A named size or a TOML file, with dotted-key `overrides` applied, validated."""
+    if name_or_path in NAMED_SIZES:
+        path = CONFIG_DIR / f"{name_or_path}.toml"
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise InputError(
+                f"config {name_or_path!r} is neither a named size ({', '.join(NAMED_SIZES)}) nor a file"
+            )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"config {str(path)!r} is not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        section, dot, name = key.partition(".")
+        if not dot or section not in SECTIONS or not name:
+            raise InputError(f"unknown config key {key!r}: expected <section>.<field> with section in {', '.join(SECTIONS)}")
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise InputError(f"config section [{section}] must be a table")
+        table[name] = value
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict) -> RunConfig:
+    """Build and validate a RunConfig from nested dicts (TOML or checkpoint JSON)."""
+    if not isinstance(raw, dict):
+        raise InputError("config must be a table of sections")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise InputError(f"unknown config section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
+    parts = {}
+    for section, cls in SECTIONS.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise InputError(f"config section [{section}] must be a table")
+        parts[section] = _build_section(section, cls, table)
+    cfg = RunConfig(**parts)
+    _validate(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, dict[str, object]]:
+    """Nested plain dicts, JSON- and TOML-ready."""
+    return dataclasses.asdict(cfg)
+
+
+def config_to_toml(cfg: RunConfig) -> str:
+    """The resolved config as TOML text; `load_config` reads it back to an equal RunConfig."""
+    return tomli_w.dumps(config_to_dict(cfg))
+
+
+def _build_section(section: str, cls: type, table: dict) -> object:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for name, value in table.items():
+        if name not in known:
+            raise InputError(f"unknown config key '{section}.{name}'")
+        values[name] = _coerce(f"{section}.{name}", value, hints[name])
+    return cls(**values)
+
+
+def _coerce(key: str, value: object, typ: type) -> object:
+    """`value` as `typ`; strings from a command line are parsed, anything else must already fit."""
+    if isinstance(value, str) and typ is not str:
+        text = value.strip()
+        if typ is bool:
+            if text.lower() in ("true", "false"):
+                return text.lower() == "true"
+        else:
+            try:
+                return typ(text)
+            except ValueError:
+                pass
+        raise InputError(f"config key {key!r} must be {typ.__name__}, got {value!r}")
+    # bool is a subclass of int: `steps = true` is a mistake, not 1.
+    ok = (
+        isinstance(value, typ) and not (typ is not bool and isinstance(value, bool))
+        or (typ is float and isinstance(value, int) and not isinstance(value, bool))
+    )
+    if not ok:
+        raise InputError(f"config key {key!r} must be {typ.__name__}, got {value!r}")
+    return float(value) if typ is float else value
+
+
+def _validate(cfg: RunConfig) -> None:
+    m, d, t = cfg.model, cfg.data, cfg.train
+    checks = [
+        (m.dim >= 1 and m.heads >= 1 and m.dim % m.heads == 0, "model.dim must be a positive multiple of model.heads"),
+        (m.enc_layers >= 1, "model.enc_layers must be >= 1"),
+        (m.dec_layers >= 1, "model.dec_layers must be >= 1"),
+        (m.ff_mult >= 1, "model.ff_mult must be >= 1"),
+        (0.0 <= m.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (m.decoder in DECODERS, f"model.decoder must be one of {', '.join(DECODERS)}, got {m.decoder!r}"),
+        (m.state in STATE_MODES, f"model.state must be one of {', '.join(STATE_MODES)}, got {m.state!r}"),
+        (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
+        (d.chunk_size >= 1, "data.chunk_size must be >= 1"),
+        (1 <= d.chunks_min <= d.chunks_max, "data.chunks_min and data.chunks_max must satisfy 1 <= chunks_min <= chunks_max"),
+        (d.batch_size >= 1, "data.batch_size must be >= 1"),
+        (d.workers >= 0, "data.workers must be >= 0"),
+        (t.steps >= 1, "train.steps must be >= 1"),
+        (t.lr > 0, "train.lr must be > 0"),
+        (t.weight_decay >= 0, "train.weight_decay must be >= 0"),
+        (t.warmup_steps >= 0, "train.warmup_steps must be >= 0"),
+        (t.grad_clip >= 0, "train.grad_clip must be >= 0"),
+        (t.tbptt >= 1, "train.tbptt must be >= 1"),
+        (t.log_every >= 1, "train.log_every must be >= 1"),
+        (t.val_every >= 0 and t.val_datasets >= 0, "train.val_every and train.val_datasets must be >= 0"),
+        (t.val_d >= 2 and t.val_n >= 1, "train.val_d must be >= 2 and train.val_n >= 1"),
+        (t.checkpoint_every >= 0, "train.checkpoint_every must be >= 0"),
+        (t.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+        (bool(t.device.strip()), "train.device must not be empty (use 'auto')"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)

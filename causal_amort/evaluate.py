@@ -1,0 +1,297 @@
+"""The evaluation harness: every method on every dataset, one row per dataset x method.
+
+Methods are amortized models (checkpoints) and classical baselines. A model streams each
+dataset chunk by chunk; its order after every chunk gives the refinement curve (fraction of
+true edges reversed against samples seen). A baseline that fails or runs past the time
+limit still gets its row, with the status saying why, so that nothing silently vanishes
+from the tables.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal_amort.baselines import BASELINES
+from causal_amort.measure import Cost, TimeLimitExceeded, measured
+from causal_amort.metrics import frac_reversed, is_perfect, order_divergence, precision_recall_f1, shd
+from causal_amort.pruning import prune_order
+from simulators.dataset import Dataset
+from simulators.errors import InputError
+from simulators.io import iter_datasets, source_name
+
+RESULT_COLUMNS = ["index", "suite", "dataset", "method", "kind", "status", "d", "n", "n_used", "edges", "d_top",
+                  "frac_reversed", "perfect", "shd", "f1", "precision", "recall", "seconds", "peak_mb"]
+CURVE_COLUMNS = ["index", "suite", "dataset", "method", "kind", "n_seen", "frac_reversed"]
+FAST_BASELINES = ("random", "varsort", "r2sort")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model to evaluate: its label in the tables and where to load it from."""
+
+    label: str
+    path: str
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Everything that shapes an evaluation besides the data and the models."""
+
+    baselines: tuple[str, ...] = FAST_BASELINES
+    baseline_max_n: int | None = 2000
+    time_limit_s: float | None = 300.0
+    device: str = "cpu"
+    prune: str = "lasso"
+    seed: int = 0
+    curve_points: int = 12
+
+
+@dataclass
+class DatasetResult:
+    """The rows one dataset contributes to results.csv, orders.jsonl and curves.csv."""
+
+    rows: list[dict] = field(default_factory=list)
+    orders: list[dict] = field(default_factory=list)
+    curves: list[dict] = field(default_factory=list)
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """``default``, ``PATH`` or ``LABEL=PATH``; the label names the method in the tables."""
+    label, sep, path = text.partition("=")
+    if not sep:
+        path = text
+        label = "amort" if text == "default" else f"amort:{Path(text.rstrip('/')).stem or text}"
+    if not label or not path:
+        raise InputError(f"--model {text!r}: expected default, PATH or LABEL=PATH")
+    return ModelRef(label=label, path=path)
+
+
+def check_baselines(names: Sequence[str]) -> tuple[str, ...]:
+    """Validate baseline names against the registry."""
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise InputError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0) -> list[tuple[int, str, Dataset]]:
+    """The datasets of this shard, as (global index, suite name, dataset), in a fixed order.
+
+    Dataset k of the concatenated sources belongs to shard k mod num_shards, so the shards
+    of a SLURM array split the unsharded run exactly and merge back into it.
+    """
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise InputError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
+    items, index = [], 0
+    for path in paths:
+        suite = source_name(path)
+        for dataset in iter_datasets(path):
+            if index % num_shards == shard_index:
+                items.append((index, suite, dataset))
+            index += 1
+    if index == 0:
+        raise InputError("no datasets found in " + ", ".join(str(p) for p in paths))
+    return items
+
+
+def curve_chunk_counts(total_chunks: int, points: int) -> list[int]:
+    """About ``points`` chunk counts, spaced geometrically from 1 to ``total_chunks`` (both kept)."""
+    grid = np.unique(np.round(np.geomspace(1, total_chunks, num=max(points, 2))).astype(int))
+    return [int(k) for k in grid]
+
+
+# Loaded models, per process: pool workers load each checkpoint once, not per dataset.
+_MODELS: dict[tuple[str, str], tuple[object, object]] = {}
+
+
+def load_cached_model(ref: ModelRef, device: str):
+    """Load a model once per process and device (pool workers reuse it across datasets)."""
+    from causal_amort.checkpoint import load_model
+
+    key = (ref.path, device)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(ref.path, device)
+    return _MODELS[key]
+
+
+def _order_metrics(order: np.ndarray, dataset: Dataset, prune: str) -> dict:
+    graph = dataset.graph
+    if graph is None:
+        return {"edges": np.nan, "d_top": np.nan, "frac_reversed": np.nan, "perfect": np.nan,
+                "shd": np.nan, "f1": np.nan, "precision": np.nan, "recall": np.nan}
+    pruned = prune_order(dataset.x, order, method=prune)
+    precision, recall, f1 = precision_recall_f1(pruned, graph)
+    return {"edges": int(graph.sum()), "d_top": order_divergence(order, graph),
+            "frac_reversed": frac_reversed(order, graph), "perfect": float(is_perfect(order, graph)),
+            "shd": shd(pruned, graph), "f1": f1, "precision": precision, "recall": recall}
+
+
+def _row(index: int, suite: str, dataset: Dataset, method: str, kind: str, status: str, n_used: int,
+         order: np.ndarray | None, cost: Cost | None, prune: str) -> dict:
+    d, n = dataset.x.shape[1], dataset.x.shape[0]
+    metrics = _order_metrics(order, dataset, prune) if order is not None else {
+        "edges": int(dataset.graph.sum()) if dataset.graph is not None else np.nan}
+    row = {"index": index, "suite": suite, "dataset": dataset.name, "method": method, "kind": kind,
+           "status": status, "d": d, "n": n, "n_used": n_used,
+           "seconds": cost.seconds if cost else np.nan, "peak_mb": cost.peak_mb if cost else np.nan}
+    row.update(metrics)
+    return row
+
+
+def _run_model(index: int, suite: str, dataset: Dataset, ref: ModelRef, options: EvalOptions,
+               result: DatasetResult) -> None:
+    from causal_amort.stream import chunk_array, stream_orders
+
+    model, cfg = load_cached_model(ref, options.device)
+    chunk_size = cfg.data.chunk_size
+    total_chunks = -(-dataset.x.shape[0] // chunk_size)
+    wanted = set(curve_chunk_counts(total_chunks, options.curve_points))
+
+    def run() -> list:
+        steps = stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device)
+        return [step for i, step in enumerate(steps, start=1) if i in wanted]
+
+    steps, cost = measured(run, device=options.device)
+    final = steps[-1].order
+    result.rows.append(_row(index, suite, dataset, ref.label, "model", "ok", dataset.x.shape[0], final, cost,
+                            options.prune))
+    result.orders.append({"suite": suite, "dataset": dataset.name, "method": ref.label,
+                          "order": [dataset.names[i] for i in final]})
+    if dataset.graph is not None:
+        for step in steps:
+            result.curves.append({"index": index, "suite": suite, "dataset": dataset.name, "method": ref.label,
+                                  "kind": "model", "n_seen": step.n_seen,
+                                  "frac_reversed": frac_reversed(step.order, dataset.graph)})
+
+
+def _run_baseline(index: int, suite: str, dataset: Dataset, name: str, options: EvalOptions,
+                  result: DatasetResult) -> None:
+    baseline = BASELINES[name]
+    # Rows for subsampling and the baseline's own draws come from a per-dataset seed, so a
+    # shard reproduces exactly what the unsharded run computes for the same dataset.
+    rng = np.random.default_rng([options.seed, index])
+    x = dataset.x
+    if baseline.slow and options.baseline_max_n and x.shape[0] > options.baseline_max_n:
+        x = x[np.sort(rng.choice(x.shape[0], options.baseline_max_n, replace=False))]
+    limit = options.time_limit_s if baseline.slow else None
+    try:
+        order, cost = measured(lambda: baseline.fit_order(x, rng), time_limit_s=limit, device=options.device)
+        status = "ok"
+    except TimeLimitExceeded:
+        order, cost, status = None, None, f"timeout>{limit:g}s"
+    except Exception as exc:  # a baseline's numerical failure is a result to report, not a crash
+        order, cost, status = None, None, f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+    result.rows.append(_row(index, suite, dataset, name, "baseline", status, x.shape[0], order, cost, options.prune))
+    if order is not None:
+        result.orders.append({"suite": suite, "dataset": dataset.name, "method": name,
+                              "order": [dataset.names[i] for i in order]})
+    if order is not None and dataset.graph is not None and not baseline.slow:
+        # Fast baselines also get a curve: the same method on the first n rows, at a few n.
+        for n_seen in sorted({min(x.shape[0], m) for m in (100, 300, 1000, 3000, 10000)}):
+            sub_order = baseline.fit_order(x[:n_seen], np.random.default_rng([options.seed, index, n_seen]))
+            result.curves.append({"index": index, "suite": suite, "dataset": dataset.name, "method": name,
+                                  "kind": "baseline", "n_seen": n_seen,
+                                  "frac_reversed": frac_reversed(sub_order, dataset.graph)})
+
+
+def evaluate_dataset(index: int, suite: str, dataset: Dataset, models: Sequence[ModelRef],
+                     options: EvalOptions) -> DatasetResult:
+    """All methods on one dataset."""
+    result = DatasetResult()
+    for ref in models:
+        _run_model(index, suite, dataset, ref, options, result)
+    for name in options.baselines:
+        _run_baseline(index, suite, dataset, name, options, result)
+    return result
+
+
+def _worker_init() -> None:
+    import torch
+
+    # Each worker gets one core's worth of threads; W workers then share the machine fairly.
+    torch.set_num_threads(1)
+
+
+def run_eval(items: Sequence[tuple[int, str, Dataset]], models: Sequence[ModelRef], options: EvalOptions,
+             workers: int = 1) -> Iterator[DatasetResult]:
+    """Yield each dataset's result in plan order, in-process or over ``workers`` processes."""
+    if workers <= 1:
+        for index, suite, dataset in items:
+            yield evaluate_dataset(index, suite, dataset, models, options)
+        return
+    # spawn, not fork: forking a process that already runs torch threads can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+        futures = [pool.submit(evaluate_dataset, i, s, ds, models, options) for i, s, ds in items]
+        for future in futures:
+            yield future.result()
+
+
+def collect(results: Sequence[DatasetResult]) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
+    """Results table, order records and curve table from per-dataset results."""
+    rows = [r for res in results for r in res.rows]
+    orders = [o for res in results for o in res.orders]
+    curves = [c for res in results for c in res.curves]
+    return (pd.DataFrame(rows, columns=RESULT_COLUMNS), orders, pd.DataFrame(curves, columns=CURVE_COLUMNS))
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse to overwrite an earlier evaluation unless forced."""
+    if (out / "results.csv").exists() and not force:
+        raise InputError(f"{out} already holds an evaluation (results.csv); use --force to overwrite it")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise InputError(f"{out} is not writable")
+
+
+def write_outputs(out: Path, results: pd.DataFrame, orders: list[dict], curves: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """Write results.csv, orders.jsonl, curves.csv, eval.json and the summary tables; return the summary."""
+    from causal_amort.report import write_tables
+    from simulators.atomic import atomic_write_text
+
+    atomic_write_text(out / "results.csv", results.to_csv(index=False))
+    atomic_write_text(out / "orders.jsonl", "".join(json.dumps(o) + "\n" for o in orders))
+    atomic_write_text(out / "curves.csv", curves.to_csv(index=False))
+    atomic_write_text(out / "eval.json", json.dumps(meta, indent=2, default=str))
+    return write_tables(results, curves, out, seed=int(meta.get("seed", 0)))
+
+
+def read_outputs(folder: Path) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
+    """Read back one evaluation folder (e.g. one shard) written by `write_outputs`."""
+    try:
+        results = pd.read_csv(folder / "results.csv")
+        curves = pd.read_csv(folder / "curves.csv")
+        with open(folder / "orders.jsonl", encoding="utf-8") as fh:
+            orders = [json.loads(line) for line in fh if line.strip()]
+    except FileNotFoundError as exc:
+        raise InputError(f"{folder}: not an evaluation folder (missing {Path(exc.filename).name})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, json.JSONDecodeError) as exc:
+        raise InputError(f"{folder}: unreadable evaluation output ({str(exc).splitlines()[0]})") from None
+    missing = set(RESULT_COLUMNS) - set(results.columns)
+    if missing:
+        raise InputError(f"{folder}/results.csv lacks columns {sorted(missing)}")
+    return results, orders, curves
+
+
+def merge(folders: Sequence[Path]) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
+    """Combine shard folders into the tables the unsharded run would have written."""
+    parts = [read_outputs(Path(f)) for f in folders]
+    results = pd.concat([p[0] for p in parts], ignore_index=True)
+    if results.duplicated(["index", "method"]).any():
+        raise InputError("the folders overlap: some dataset x method appears twice (same shard given twice?)")
+    order_keys = {(r["suite"], r["dataset"], r["method"]): r for p in parts for r in p[1]}
+    results = results.sort_values("index", kind="stable").reset_index(drop=True)
+    orders = [order_keys[k] for k in zip(results["suite"], results["dataset"], results["method"]) if k in order_keys]
+    curves = pd.concat([p[2] for p in parts], ignore_index=True)
+    curves = curves.sort_values("index", kind="stable").reset_index(drop=True)
+    return results, orders, curves
