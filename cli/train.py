@@ -1,7 +1,120 @@
-"""Placeholder until the command lands; replaced wholesale by its owner."""
-from cli.guard import fail
+"""`amort train`: train the order model into a run folder (also under `torchrun ... -m cli train`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from cli.devices import resolve_device
+from cli.guard import guarded
+from cli.progress import progress
+from simulators.errors import InputError
+
+console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line in logs
+
+# Flags for the commonly changed keys; everything else goes through --set key=value.
+FLAG_KEYS = {
+    "steps": "train.steps", "device": "train.device", "batch_size": "data.batch_size", "lr": "train.lr",
+    "d_min": "data.d_min", "d_max": "data.d_max", "chunk_size": "data.chunk_size",
+    "chunks_min": "data.chunks_min", "chunks_max": "data.chunks_max", "tbptt": "train.tbptt",
+    "seed": "train.seed", "workers": "data.workers", "decoder": "model.decoder", "state": "model.state",
+}
 
 
-def train() -> None:
-    """Not built yet."""
-    raise fail("'train' is not built yet")
+@guarded
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder, e.g. runs/NAME (created; never silently reused)."),
+    config: Optional[str] = typer.Option(None, "--config", "-c",
+                                         help="tiny, small, base or a TOML file [default: tiny; on --resume: the run's own]."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps in total (train.steps)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Simulate training tasks from this preset or spec file."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Train on a stored suite or CSV folder instead of simulating."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (train.device)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint "
+                                "(starts fresh when there is none yet)."),
+    force: bool = typer.Option(False, "--force", help="Delete the run in --out and start over."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Tasks per batch and rank (data.batch_size)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (train.lr)."),
+    d_min: Optional[int] = typer.Option(None, "--d-min", help="Fewest variables of a training task (data.d_min)."),
+    d_max: Optional[int] = typer.Option(None, "--d-max", help="Most variables of a training task (data.d_max)."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Rows per chunk (data.chunk_size)."),
+    chunks_min: Optional[int] = typer.Option(None, "--chunks-min", help="Fewest chunks per task (data.chunks_min)."),
+    chunks_max: Optional[int] = typer.Option(None, "--chunks-max", help="Most chunks per task (data.chunks_max)."),
+    tbptt: Optional[int] = typer.Option(None, "--tbptt", help="Chunks a gradient flows back through; 1 = none (train.tbptt)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of everything random (train.seed)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes (data.workers)."),
+    decoder: Optional[str] = typer.Option(None, "--decoder", help="causal or sort (model.decoder)."),
+    state: Optional[str] = typer.Option(None, "--state", help="carry, none or average (model.state)."),
+    set_: list[str] = typer.Option([], "--set", help="Any config key, e.g. --set train.val_every=500; repeatable."),
+) -> None:
+    """Train the order model on simulated tasks (or a suite) into a run folder.
+
+    Under torchrun (`torchrun --standalone --nproc_per_node=2 -m cli train ...`) every rank
+    trains on its own batches; rank 0 writes the run folder. SIGTERM / SIGUSR1 save a checkpoint
+    at the next step and exit 0; run again with --resume to continue.
+    """
+    from causal_amort.config import load_config
+    from causal_amort.run_folder import CONFIG
+    from causal_amort.train import Finished, Logged, Saved, Started, train_run
+
+    if preset is not None and data is not None:
+        raise InputError("--preset and --data exclude each other: simulate from a preset or read a suite")
+    overrides = _parse_sets(set_)
+    flags = {"steps": steps, "device": device, "batch_size": batch_size, "lr": lr, "d_min": d_min, "d_max": d_max,
+             "chunk_size": chunk_size, "chunks_min": chunks_min, "chunks_max": chunks_max, "tbptt": tbptt,
+             "seed": seed, "workers": workers, "decoder": decoder, "state": state}
+    overrides.update({FLAG_KEYS[name]: value for name, value in flags.items() if value is not None})
+    if preset is not None:
+        overrides.update({"data.preset": preset, "data.suite": ""})
+    if data is not None:
+        overrides["data.suite"] = str(data)
+    # A resumed run starts from its own saved config unless --config names one.
+    saved = out / CONFIG
+    cfg = load_config(str(saved) if resume and config is None and saved.is_file() else (config or "tiny"), overrides)
+    dev = resolve_device(cfg.train.device)
+
+    events = train_run(cfg, out, resume=resume, force=force, device=dev)
+    started = next(events, None)
+    if started is None:
+        return  # a torchrun rank other than 0: it trains silently
+    assert isinstance(started, Started)
+    what = "resuming" if started.resumed else "training"
+    ranks = f" x {started.world_size} ranks" if started.world_size > 1 else ""
+    console.print(f"{what} {out} from step {started.step}/{started.steps} on {started.device}{ranks} "
+                  f"({started.parameters:,} parameters)")
+    finished, best = None, None
+    with progress(total=started.steps - started.step, description="train") as advance:
+        done = started.step
+        for event in events:
+            if isinstance(event, Logged):
+                note = f"loss {event.loss:.4f} lr {event.lr:.2e} {event.tasks_per_s:.1f} tasks/s"
+                if event.val_frac_reversed is not None:
+                    note += f" val reversed {event.val_frac_reversed:.3f}"
+                advance(event.step - done, note=note)
+                done = event.step
+            elif isinstance(event, Saved) and event.best:
+                best = event
+            elif isinstance(event, Finished):
+                finished = event
+    if finished is None:
+        return
+    if finished.preempted:
+        console.print(f"stopped by signal at step {finished.step}; checkpoint saved. "
+                      f"Continue with: amort train --out {out} --resume")
+        return
+    console.print(f"done: step {finished.step}; metrics in {out / 'metrics.csv'}, checkpoints in {out / 'checkpoints'}")
+    if best is not None:
+        console.print(f"best validation so far at step {best.step}: {best.path}")
+
+
+def _parse_sets(items: list[str]) -> dict[str, object]:
+    """``["train.lr=3e-4", ...]`` -> ``{"train.lr": "3e-4"}`` (load_config parses the values)."""
+    overrides: dict[str, object] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--set expects key=value (e.g. train.val_every=500), got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides

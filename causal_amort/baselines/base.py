@@ -1,0 +1,80 @@
+"""The baseline interface: a named method that maps data to a causal order.
+
+``Baseline.fit_order`` is the one entry point. It checks the data, shuffles the columns with
+the caller's generator (so that no method can profit from variable indices that happen to
+follow the causal order, and exact ties break at random), sets aside columns that carry no
+order information (constant ones and exact affine copies of another column), runs the
+method on the rest and maps the answer back to a permutation of the original indices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from causal_amort.metrics import check_order
+from simulators.errors import InputError
+
+# order_fn(x, rng, device): x is float64 (n, d) with d >= 2, no constant and no duplicated
+# columns; returns an order of range(d), causes first.
+OrderFn = Callable[[np.ndarray, np.random.Generator, torch.device], np.ndarray]
+
+# Columns whose |correlation| is this close to 1 are copies of each other up to scale/shift.
+_DUPLICATE_CORR = 1 - 1e-9
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A classical order-finding method.
+
+    ``slow`` marks methods whose cost grows fast with n (the harness subsamples rows for
+    them); ``uses_device`` marks torch methods that honor ``device``; ``screen`` sets aside
+    degenerate columns before ``order_fn`` runs (constants go last, copies right after
+    their twin).
+    """
+
+    name: str
+    order_fn: OrderFn
+    slow: bool = False
+    uses_device: bool = False
+    screen: bool = True
+
+    def fit_order(self, x: np.ndarray, rng: np.random.Generator, *,
+                  device: str | torch.device = "cpu") -> np.ndarray:
+        """A causal order of the columns of ``x`` (n, d): a permutation of range(d), causes first."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise InputError(f"{self.name}: data must be a non-empty 2-D array, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise InputError(f"{self.name}: data contain NaN or infinite values")
+        perm = rng.permutation(x.shape[1])
+        xp = x[:, perm]
+        dev = torch.device(device)
+        order = _screened(self.order_fn, xp, rng, dev) if self.screen else self.order_fn(xp, rng, dev)
+        return perm[check_order(order, x.shape[1])]
+
+
+def _screened(order_fn: OrderFn, x: np.ndarray, rng: np.random.Generator, device: torch.device) -> np.ndarray:
+    """Run ``order_fn`` on the informative columns only and place the others around them."""
+    constant = np.ptp(x, axis=0) == 0
+    varying = np.flatnonzero(~constant)
+    z = x[:, varying]
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    corr = np.abs(z.T @ z) / x.shape[0]
+    kept: list[int] = []          # positions in `varying` handed to the method
+    copies: dict[int, list[int]] = {}  # kept position -> positions that duplicate it
+    for a in range(varying.shape[0]):
+        twins = [k for k in kept if corr[a, k] >= _DUPLICATE_CORR]
+        if twins:
+            copies[twins[0]].append(a)
+        else:
+            kept.append(a)
+            copies[a] = []
+    if len(kept) >= 2:
+        core = np.array(kept)[check_order(order_fn(x[:, varying[kept]], rng, device), len(kept))]
+    else:
+        core = np.array(kept, dtype=np.int64)
+    order = [varying[p] for k in core for p in [k, *copies[k]]]
+    return np.array(order + np.flatnonzero(constant).tolist(), dtype=np.int64)

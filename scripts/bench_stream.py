@@ -1,0 +1,97 @@
+"""Benchmark streaming inference: time and peak memory against the number of rows n.
+
+Each n runs in a fresh subprocess, so the peak resident set (ru_maxrss) of one run cannot
+hide behind another's. Chunks of a random linear SCM are generated lazily, so the data
+never sit in memory: any growth in the peak is the model's. Expect time linear in n and
+a flat memory delta.
+
+    .venv/bin/python scripts/bench_stream.py                  # n = 1e3 .. 1e6, d = 20, tiny
+    .venv/bin/python scripts/bench_stream.py --max-n 100000   # quicker
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from causal_amort.config import load_config  # noqa: E402
+from causal_amort.model import OrderModel  # noqa: E402
+from causal_amort.stream import stream_orders  # noqa: E402
+
+
+def lazy_chunks(n: int, d: int, chunk_size: int, seed: int) -> Iterator[np.ndarray]:
+    """Rows of one linear SCM with uniform noise, `chunk_size` at a time, never all at once."""
+    rng = np.random.default_rng(seed)
+    weights = np.triu(rng.uniform(0.5, 1.5, (d, d)) * (rng.random((d, d)) < 0.3), k=1)
+    mixing = np.linalg.inv(np.eye(d) - weights)  # x = e (I - W)^-1 for row vectors
+    for start in range(0, n, chunk_size):
+        rows = min(chunk_size, n - start)
+        yield (rng.uniform(-1.0, 1.0, (rows, d)) @ mixing).astype(np.float32)
+
+
+def peak_rss_mib() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int) -> dict:
+    """Stream n rows once; one warm-up chunk first so one-off allocations count as baseline."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = OrderModel(load_config(config).model).to(device)
+    for _ in stream_orders(model, lazy_chunks(chunk_size, d, chunk_size, seed=1), device=device, beam=beam):
+        pass
+    base = peak_rss_mib()
+    start = time.perf_counter()
+    steps = 0
+    for step in stream_orders(model, lazy_chunks(n, d, chunk_size, seed=2), device=device, beam=beam):
+        steps += 1
+    seconds = time.perf_counter() - start
+    assert step.n_seen == n
+    return {"n": n, "chunks": steps, "seconds": seconds, "rss_base_mib": base, "rss_peak_mib": peak_rss_mib()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--d", type=int, default=20)
+    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--chunk-size", type=int, default=0, help="rows per chunk; 0 = the config's data.chunk_size")
+    parser.add_argument("--max-n", type=int, default=1_000_000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    chunk_size = args.chunk_size or load_config(args.config).data.chunk_size
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.d, args.config, chunk_size, args.device, args.beam)))
+        return
+
+    ns = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= args.max_n]
+    print(f"streaming inference: config={args.config} d={args.d} chunk_size={chunk_size} "
+          f"device={args.device} beam={args.beam} torch threads=1")
+    print(f"{'n':>9} {'chunks':>7} {'seconds':>9} {'ms/chunk':>9} {'t ratio':>8} {'n ratio':>8} "
+          f"{'rss base MiB':>13} {'rss peak MiB':>13} {'delta MiB':>10}")
+    first = None
+    for n in ns:
+        cmd = [sys.executable, __file__, "--worker", str(n), "--d", str(args.d), "--config", args.config,
+               "--chunk-size", str(chunk_size), "--device", args.device, "--beam", str(args.beam)]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        first = first or r
+        print(f"{n:>9} {r['chunks']:>7} {r['seconds']:>9.2f} {1000 * r['seconds'] / r['chunks']:>9.2f} "
+              f"{r['seconds'] / first['seconds']:>8.1f} {n / first['n']:>8.0f} "
+              f"{r['rss_base_mib']:>13.1f} {r['rss_peak_mib']:>13.1f} {r['rss_peak_mib'] - r['rss_base_mib']:>10.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

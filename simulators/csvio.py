@@ -1,0 +1,142 @@
+"""The CSV-folder interchange format: ``NAME.csv`` (header = variable names, numeric rows),
+optional ``NAME.edges.csv`` (header ``cause,effect``, naming columns of ``NAME.csv``) and, for
+interventional data, ``NAME.mask.csv`` (same header, 1 where a value was set by an intervention).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulators.atomic import atomic_write_bytes
+from simulators.dataset import Dataset
+from simulators.errors import InputError
+from simulators.shards import sha256_bytes
+
+_SIDE_SUFFIXES = (".edges.csv", ".mask.csv")
+
+
+def csv_data_files(folder: Path) -> list[Path]:
+    """The data files of a CSV folder (``*.csv`` except edge and mask files), sorted by name."""
+    return sorted(p for p in folder.glob("*.csv")
+                  if p.is_file() and not p.name.endswith(_SIDE_SUFFIXES) and not p.name.startswith("."))
+
+
+def write_csv_dataset(folder: Path, ds: Dataset) -> dict[str, str]:
+    """Write ``ds`` atomically as CSV files in ``folder``; returns {file name: sha256}.
+
+    Values are written with 9 significant digits, which round-trips float32 exactly.
+    """
+    header = ",".join(ds.names)
+    contents = {f"{ds.name}.csv": _table(header, ds.x, "%.9g")}
+    if ds.graph is not None:
+        causes, effects = np.nonzero(ds.graph)
+        rows = "".join(f"{ds.names[c]},{ds.names[e]}\n" for c, e in zip(causes, effects))
+        contents[f"{ds.name}.edges.csv"] = f"cause,effect\n{rows}".encode("utf-8")
+    if ds.mask is not None:
+        contents[f"{ds.name}.mask.csv"] = _table(header, ds.mask.astype(np.uint8), "%d")
+    for file_name, data in contents.items():
+        atomic_write_bytes(folder / file_name, data)
+    return {file_name: sha256_bytes(data) for file_name, data in contents.items()}
+
+
+def _table(header: str, values: np.ndarray, fmt: str) -> bytes:
+    buf = io.StringIO()
+    np.savetxt(buf, values, fmt=fmt, delimiter=",", header=header, comments="")
+    return buf.getvalue().encode("utf-8")
+
+
+def read_csv_dataset(path: Path) -> Dataset:
+    """A dataset from ``NAME.csv`` and, when present, ``NAME.edges.csv`` and ``NAME.mask.csv``."""
+    path = Path(path)
+    names, x = _read_numeric(path)
+    if len(names) < 2:
+        raise InputError(f"{path}: needs at least 2 columns (variables), found {len(names)}")
+    stem = path.name[: -len(".csv")] if path.name.lower().endswith(".csv") else path.stem
+    edges = path.with_name(f"{stem}.edges.csv")
+    mask_path = path.with_name(f"{stem}.mask.csv")
+    graph = _read_edges(edges, names) if edges.is_file() else None
+    mask = None
+    if mask_path.is_file():
+        mask_names, mask_values = _read_numeric(mask_path)
+        if mask_names != names or mask_values.shape != x.shape or not np.isin(mask_values, (0, 1)).all():
+            raise InputError(f"{mask_path}: must have the header and shape of {path.name} and hold only 0/1")
+        mask = mask_values.astype(bool)
+    return Dataset(name=stem, x=x.astype(np.float32), graph=graph, names=names, mask=mask,
+                   meta={"source": str(path)})
+
+
+def _read_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if not header:
+        raise InputError(f"{path}: the file is empty")
+    names = [h.strip() for h in header]
+    seen = set()
+    for name in names:
+        if not name:
+            raise InputError(f"{path}: empty column name in the header")
+        if name in seen:
+            raise InputError(f"{path}: duplicate column name {name!r}")
+        seen.add(name)
+    return names
+
+
+def _read_numeric(path: Path) -> tuple[list[str], np.ndarray]:
+    names = _read_header(path)
+    try:
+        frame = pd.read_csv(path, skiprows=1, header=None, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: no data rows") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise InputError(f"{path}: malformed CSV: {str(exc).strip().splitlines()[0]}") from None
+    if frame.shape[1] != len(names):
+        raise InputError(f"{path}: rows have {frame.shape[1]} fields but the header names {len(names)} columns")
+    for column, name in zip(frame.columns, names):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise InputError(f"{path}: column {name!r} is not numeric")
+    values = frame.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        col = int(np.nonzero(~np.isfinite(values).all(axis=0))[0][0])
+        raise InputError(f"{path}: column {names[col]!r} has a missing or infinite value")
+    return names, values
+
+
+def _read_edges(path: Path, names: list[str]) -> np.ndarray:
+    header = _read_header(path)
+    if header != ["cause", "effect"]:
+        raise InputError(f"{path}: the header must be 'cause,effect', got {','.join(header)!r}")
+    position = {name: i for i, name in enumerate(names)}
+    graph = np.zeros((len(names), len(names)), dtype=np.uint8)
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))[1:]
+    for line, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        if len(row) != 2 or any(v.strip() not in position for v in row):
+            raise InputError(f"{path}: line {line} must name two columns of the data file, got {','.join(row)!r}")
+        cause, effect = (position[v.strip()] for v in row)
+        if cause == effect:
+            raise InputError(f"{path}: line {line} is a self-loop on {row[0].strip()!r}")
+        graph[cause, effect] = 1
+    if not is_acyclic(graph):
+        raise InputError(f"{path}: the edges contain a directed cycle; a causal graph must be a DAG")
+    return graph
+
+
+def is_acyclic(graph: np.ndarray) -> bool:
+    """True when the directed graph has no cycle (repeatedly strip nodes without parents)."""
+    remaining = np.ones(graph.shape[0], dtype=bool)
+    adj = graph != 0
+    while remaining.any():
+        sources = remaining & ~adj[remaining].any(axis=0)
+        if not sources.any():
+            return False
+        remaining &= ~sources
+    return True

@@ -1,0 +1,97 @@
+"""Config loading: named sizes, dotted overrides with type checks, unknown keys, round trip."""
+import pytest
+
+from causal_amort.config import (
+    NAMED_SIZES,
+    RunConfig,
+    config_from_dict,
+    config_to_dict,
+    config_to_toml,
+    load_config,
+)
+from causal_amort.model import OrderModel
+from simulators.errors import InputError
+
+
+@pytest.mark.parametrize("name", NAMED_SIZES)
+def test_named_sizes_load_and_round_trip(name, tmp_path):
+    cfg = load_config(name)
+    assert isinstance(cfg, RunConfig)
+    path = tmp_path / "config.toml"
+    path.write_text(config_to_toml(cfg))
+    assert load_config(str(path)) == cfg
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_named_files_set_every_field():
+    # A named size that leaned on dataclass defaults would drift when a default changes.
+    import tomllib
+
+    from causal_amort.config import CONFIG_DIR
+
+    full = config_to_dict(RunConfig())
+    for name in NAMED_SIZES:
+        raw = tomllib.loads((CONFIG_DIR / f"{name}.toml").read_text())
+        assert {s: set(t) for s, t in raw.items()} == {s: set(t) for s, t in full.items()}
+
+
+def test_sizes_grow_and_tiny_is_tiny():
+    counts = [sum(p.numel() for p in OrderModel(load_config(n).model).parameters()) for n in NAMED_SIZES]
+    assert 100_000 <= counts[0] <= 300_000
+    assert counts[0] < counts[1] < counts[2]
+
+
+def test_overrides_parse_strings_and_accept_typed_values():
+    cfg = load_config(
+        "tiny",
+        {"train.steps": "12", "train.lr": 3, "train.bf16": "true", "model.state": "average", "data.suite": "x/y"},
+    )
+    assert cfg.train.steps == 12
+    assert cfg.train.lr == 3.0 and isinstance(cfg.train.lr, float)
+    assert cfg.train.bf16 is True
+    assert cfg.model.state == "average"
+    assert cfg.data.suite == "x/y"
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"train.stpes": 5}, "train.stpes"),
+        ({"trian.steps": 5}, "trian.steps"),
+        ({"steps": 5}, "steps"),
+        ({"train.steps": "many"}, "train.steps"),
+        ({"train.steps": 2.5}, "train.steps"),
+        ({"train.steps": True}, "train.steps"),
+        ({"train.bf16": "yes"}, "train.bf16"),
+        ({"data.preset": 3}, "data.preset"),
+        ({"model.decoder": "rnn"}, "model.decoder"),
+        ({"model.dim": 30, "model.heads": 4}, "model.dim"),
+        ({"data.d_min": 9, "data.d_max": 4}, "d_min"),
+    ],
+)
+def test_bad_overrides_name_the_key(overrides, fragment):
+    with pytest.raises(InputError, match=fragment.replace(".", r"\.")):
+        load_config("tiny", overrides)
+
+
+def test_unknown_key_in_file_and_unknown_name(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\ndim = 32\nwidth = 3\n")
+    with pytest.raises(InputError, match=r"model\.width"):
+        load_config(str(path))
+    path.write_text("[optim]\nlr = 1.0\n")
+    with pytest.raises(InputError, match="optim"):
+        load_config(str(path))
+    path.write_text("[model\n")
+    with pytest.raises(InputError, match="TOML"):
+        load_config(str(path))
+    with pytest.raises(InputError, match="huge"):
+        load_config("huge")
+
+
+def test_partial_file_takes_defaults(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\ndim = 32\n")
+    cfg = load_config(str(path))
+    assert cfg.model.dim == 32
+    assert cfg.train == RunConfig().train

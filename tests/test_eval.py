@@ -1,0 +1,108 @@
+"""`amort eval` end to end on tiny data: suites and CSV folders, tables, sharding and merge."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from causal_amort.checkpoint import save_checkpoint
+from causal_amort.config import load_config
+from causal_amort.evaluate import curve_chunk_counts, parse_model_ref
+from causal_amort.model import OrderModel
+from cli.app import app
+from simulators.csvio import write_csv_dataset
+from simulators.io import iter_datasets
+from simulators.suite import SuitePlan, write_suite
+from simulators.spec import load_spec
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    plan = SuitePlan(load_spec("test-in"), num_datasets=5, n=120, d_min=4, d_max=6, seed=3)
+    for _ in write_suite(plan, root / "suite"):
+        pass
+    csv_dir = root / "csvs"
+    for ds in list(iter_datasets(root / "suite"))[:2]:
+        write_csv_dataset(csv_dir, ds)
+    cfg = load_config("tiny", {"data.chunk_size": 40})
+    torch.manual_seed(0)
+    model = OrderModel(cfg.model)
+    ckpt = save_checkpoint(root / "ckpt", "best", model, cfg, step=0)
+    return root, ckpt
+
+
+def _eval(args):
+    result = runner.invoke(app, ["eval", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_suite_and_csv_folder_end_to_end(workspace):
+    root, ckpt = workspace
+    out = root / "out-all"
+    _eval(["--model", f"tiny={ckpt}", "--data", str(root / "suite"), str(root / "csvs"),
+           "--baselines", "random,varsort,r2sort", "--out", str(out)])
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == (5 + 2) * 4
+    assert set(results["suite"]) == {"suite", "csvs"}
+    assert (results["status"] == "ok").all()
+    ok = results.dropna(subset=["frac_reversed"])
+    assert ((ok["frac_reversed"] >= 0) & (ok["frac_reversed"] <= 1)).all()
+    assert np.allclose(ok["frac_reversed"], ok["d_top"] / ok["edges"])
+    orders = [json.loads(line) for line in (out / "orders.jsonl").read_text().splitlines()]
+    assert len(orders) == len(results)
+    assert set(orders[0]) == {"suite", "dataset", "method", "order"}
+    curves = pd.read_csv(out / "curves.csv")
+    model_curve = curves[curves["method"] == "tiny"]
+    assert model_curve.groupby("dataset")["n_seen"].max().eq(120).all()  # 3 chunks of 40 rows
+    assert "**" in (out / "summary.md").read_text()
+    assert r"\begin{tabular}" in (out / "summary.tex").read_text()
+    assert (out / "curves.png").stat().st_size > 1000
+
+
+def test_shards_merge_to_the_unsharded_run(workspace):
+    root, ckpt = workspace
+    common = ["--model", f"tiny={ckpt}", "--data", str(root / "suite"), "--baselines", "random,r2sort,lingam"]
+    _eval([*common, "--out", str(root / "whole")])
+    for i in range(2):
+        _eval([*common, "--num-shards", "2", "--shard-index", str(i), "--out", str(root / f"shard-{i}")])
+    _eval(["--merge", str(root / "shard-0"), "--merge", str(root / "shard-1"), "--out", str(root / "merged")])
+    timing = ["seconds", "peak_mb"]
+    whole = pd.read_csv(root / "whole" / "results.csv").drop(columns=timing)
+    merged = pd.read_csv(root / "merged" / "results.csv").drop(columns=timing)
+    pd.testing.assert_frame_equal(whole, merged)
+    assert (root / "whole" / "orders.jsonl").read_text() == (root / "merged" / "orders.jsonl").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(root / "whole" / "curves.csv"),
+                                  pd.read_csv(root / "merged" / "curves.csv"))
+
+
+def test_refuses_to_overwrite_and_bad_inputs(workspace):
+    root, ckpt = workspace
+    out = root / "out-refuse"
+    _eval(["--model", "none", "--data", str(root / "csvs"), "--out", str(out)])
+    for args, needle in [
+        (["--model", "none", "--data", str(root / "csvs"), "--out", str(out)], "use --force"),
+        (["--model", "none", "--data", str(root / "csvs"), "--baselines", "magic", "--out", str(root / "o2")],
+         "unknown baseline 'magic'"),
+        (["--model", "none", "--data", str(root / "nothing"), "--out", str(root / "o3")], "nothing"),
+        (["--model", str(root / "missing.safetensors"), "--data", str(root / "csvs"), "--out", str(root / "o4")], ""),
+        (["--merge", str(root / "csvs"), "--out", str(root / "o5")], "not an evaluation folder"),
+    ]:
+        result = runner.invoke(app, ["eval", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "error:" in result.output and "Traceback" not in result.output
+        assert needle in result.output.replace("\n", " ")
+
+
+def test_curve_points_and_model_labels():
+    assert curve_chunk_counts(1, 12) == [1]
+    counts = curve_chunk_counts(100, 12)
+    assert counts[0] == 1 and counts[-1] == 100 and len(counts) <= 12
+    assert parse_model_ref("default").label == "amort"
+    assert parse_model_ref("sort=runs/x").label == "sort"
+    assert parse_model_ref("runs/abl-none/").label == "amort:abl-none"

@@ -1,0 +1,62 @@
+"""`amort simulate`: a small suite end to end, and bad input as exit 2 with one line on stderr."""
+import pytest
+from typer.testing import CliRunner
+
+from cli.app import app
+from simulators.io import iter_datasets
+
+
+def _run(*args):
+    return CliRunner().invoke(app, ["simulate", *args])
+
+
+def test_simulate_writes_a_suite_and_prints_its_summary(tmp_path):
+    out = tmp_path / "suite"
+    args = ["--preset", "test-out", "--num-datasets", "3", "--d-min", "8", "--d-max", "10", "--n", "30",
+            "--interventions", "2", "--no-standardize", "--out", str(out)]
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    assert "complete" in result.stdout and "R²-sort" in result.stdout
+    datasets = list(iter_datasets(out))
+    assert len(datasets) == 3 and all(8 <= ds.d <= 10 and ds.mask is not None for ds in datasets)
+    assert not datasets[0].meta["standardized"] and datasets[0].meta["preset"] == "test-out"
+    again = _run(*args)
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert _run(*args, "--force").exit_code == 0
+
+
+def test_slurm_environment_selects_the_shard(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    result = _run("--num-datasets", "2", "--d", "3", "--n", "5", "--out", str(tmp_path / "s"))
+    assert result.exit_code == 0, result.output
+    assert "incomplete" in result.stdout  # the only shard belongs to task 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "nope"], "unknown preset or spec file 'nope'"),
+    (["--n", "0"], "n must be >= 1"),
+    (["--d", "1"], "d must be >= 2"),
+    (["--preset", "test-graph", "--d", "5"], "impossible for d=5"),
+    (["--num-datasets", "0"], "num-datasets must be >= 1"),
+    (["--d-min", "5"], "both --d-min and --d-max"),
+    (["--format", "parquet"], "--format must be one of npz, csv"),
+    (["--interventions", "30"], "interventions must be between 0 and d=20"),
+    (["--num-shards", "2", "--shard-index", "2"], "shard-index"),
+    (["--preset", "train", "--spec", "x.toml"], "not both"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    result = _run(*args, "--out", str(tmp_path / "s"))
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_bad_spec_file_and_unwritable_out_exit_2(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[[graph.families]]\nkind = "erdos_renyi"\nshape = "round"\n'
+                    '[[mechanism.families]]\nkind = "linear"\n[[noise.families]]\nkind = "gaussian"\n')
+    result = _run("--spec", str(spec), "--out", str(tmp_path / "s"))
+    assert result.exit_code == 2 and "unknown key 'shape'" in result.stderr and result.stderr.count("\n") == 1
+    (tmp_path / "file").write_text("")
+    result = _run("--num-datasets", "1", "--d", "3", "--n", "5", "--out", str(tmp_path / "file" / "s"))
+    assert result.exit_code == 2 and "--out" in result.stderr and result.stderr.count("\n") == 1

@@ -1,0 +1,113 @@
+"""Specs: presets load, shift presets really differ from train where they claim to (and only
+there), user spec files work like presets, bad specs are one-line InputErrors."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from simulators.errors import InputError
+from simulators.sample import sample_dataset
+from simulators.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict, spec_to_dict
+
+SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
+           "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}}
+SECTIONS = {"graph": "graphs", "mechanism": "mechanisms", "noise": "noises"}
+
+
+def _disjoint(a, b) -> bool:
+    """Two values of a family parameter share nothing: ranges without overlap, choices without a
+    common element, or different settings."""
+    if isinstance(a, tuple) and a and isinstance(a[0], str):
+        return not set(a) & set(b)
+    if isinstance(a, tuple):
+        return a[1] < b[0] or b[1] < a[0]
+    return a != b
+
+
+def _unseen(family, train_families) -> bool:
+    """No train family of this kind, or every one differs from it in some parameter entirely."""
+    same_kind = [f for _, f in train_families if f.kind == family.kind]
+    return all(any(_disjoint(getattr(family, fld.name), getattr(f, fld.name))
+                   for fld in dataclasses.fields(family)) for f in same_kind)
+
+
+def test_every_preset_has_a_file_and_round_trips():
+    assert sorted(p.stem for p in PRESET_DIR.glob("*.toml")) == sorted(PRESETS)
+    for name in PRESETS:
+        spec = load_spec(name)
+        assert spec.name == name and spec.description
+        assert spec_from_dict(spec_to_dict(spec)) == spec
+
+
+@pytest.mark.parametrize("preset", sorted(SHIFTED))
+def test_shift_presets_differ_from_train_exactly_where_they_claim(preset):
+    train, test = load_spec("train"), load_spec(preset)
+    assert test.seed_salt != train.seed_salt  # same --seed, different SCMs
+    for section, attr in SECTIONS.items():
+        if section in SHIFTED[preset]:
+            for _, family in getattr(test, attr):
+                assert _unseen(family, getattr(train, attr)), (section, family)
+        else:
+            assert getattr(test, attr) == getattr(train, attr), section
+    if not SHIFTED[preset]:
+        assert (test.mix_prob, test.internal_standardize_prob) == (train.mix_prob, train.internal_standardize_prob)
+
+
+def test_train_is_broad():
+    train = load_spec("train")
+    assert len(train.graphs) >= 3 and len(train.mechanisms) >= 2 and len(train.noises) >= 3
+    assert 0 < train.mix_prob < 1
+
+
+def test_a_spec_file_works_like_a_preset(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text((PRESET_DIR / "test-noise.toml").read_text().replace('name = "test-noise"\n', ""))
+    spec = load_spec(str(path))
+    assert spec.name == "mine"  # defaults to the file name
+    assert dataclasses.replace(spec, name="test-noise") == load_spec("test-noise")
+    a = sample_dataset(spec, 6, 30, np.random.default_rng(0))
+    b = sample_dataset(load_spec("test-noise"), 6, 30, np.random.default_rng(0))
+    assert a.x.tobytes() == b.x.tobytes()
+
+
+MINIMAL = """
+[[graph.families]]
+kind = "erdos_renyi"
+[[mechanism.families]]
+kind = "linear"
+[[noise.families]]
+kind = "gaussian"
+"""
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("colour = 1\n", "unknown key 'colour'"),
+    ("[[graph.families]]\nkind = \"erdos_renyi\"\ndensity = 2\n", "unknown key 'density'"),
+    ("[[graph.families]]\nkind = \"lattice\"\n", "unknown kind 'lattice'"),
+    ("[[graph.families]]\nkind = \"erdos_renyi\"\nedges_per_var = [3.0, 1.0]\n", "low <= high"),
+    ("[[noise.families]]\nkind = \"laplace\"\nscale = [0.0, 1.0]\n", "must be > 0"),
+    ("[[noise.families]]\nkind = \"student_t\"\ndf = [1.0, 3.0]\n", "must be > 2"),
+    ("[[mechanism.families]]\nkind = \"mlp\"\nactivations = [\"swish\"]\n", "activations"),
+    ("[[mechanism.families]]\nkind = \"rff\"\nfeatures = \"many\"\n", "must be of type int"),
+    ("[[graph.families]]\nkind = \"scale_free\"\nhubs = \"both\"\n", "'causes' or 'effects'"),
+    ("[[graph.families]]\nkind = \"erdos_renyi\"\nweight = 0\n", "weight must be a number > 0"),
+    ("name = \"a b\"\n", "name must be"),
+    ("x = [\n", "invalid TOML"),
+])
+def test_bad_specs_are_one_line_input_errors(tmp_path, extra, message):
+    path = tmp_path / "bad.toml"
+    top = extra if not extra.startswith("[") else ""
+    path.write_text(top + MINIMAL + (extra if extra.startswith("[") else ""))
+    with pytest.raises(InputError) as err:
+        load_spec(str(path))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_preset_names_the_presets():
+    with pytest.raises(InputError, match="test-out"):
+        load_spec("test-outt")
+
+
+def test_missing_section_is_an_input_error():
+    with pytest.raises(InputError, match=r"\[noise\]"):
+        spec_from_dict({"graph": {"families": [{"kind": "sbm"}]}, "mechanism": {"families": [{"kind": "linear"}]}})

@@ -1,0 +1,149 @@
+"""Training loop: exact resume, the batch stream, DDP on two gloo processes, metrics and config files."""
+import csv
+import os
+import socket
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+import torch.multiprocessing as mp
+
+from causal_amort import checkpoint as ckpt
+from causal_amort.config import load_config
+from causal_amort.task_data import TaskStream, task_loader, task_source
+from causal_amort.train import Finished, Logged, Started, lr_at, train_run
+
+# A model and tasks small enough that a step takes tens of milliseconds on one core.
+SMALL = {"model.dim": 16, "model.heads": 2, "model.enc_layers": 1, "model.dec_layers": 1,
+         "data.batch_size": 3, "data.d_min": 3, "data.d_max": 5, "data.chunk_size": 16,
+         "data.chunks_min": 1, "data.chunks_max": 3, "data.workers": 0,
+         "train.steps": 6, "train.warmup_steps": 2, "train.log_every": 2, "train.val_every": 3,
+         "train.val_datasets": 3, "train.val_d": 4, "train.val_n": 32, "train.checkpoint_every": 3,
+         "train.device": "cpu"}
+
+
+def small_cfg(**overrides):
+    return load_config("tiny", {**SMALL, **overrides})
+
+
+def weights(path):
+    return safetensors.torch.load_file(str(path))
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_continues_bit_exactly(tmp_path):
+    cfg = small_cfg()
+    events = list(train_run(cfg, tmp_path / "whole"))
+    assert isinstance(events[0], Started) and isinstance(events[-1], Finished) and events[-1].step == 6
+    whole = weights(tmp_path / "whole/checkpoints/step-00000006.safetensors")
+
+    # Die after logging step 4, past the checkpoint at step 3, as a crash would; then resume.
+    run = train_run(cfg, tmp_path / "split")
+    for event in run:
+        if isinstance(event, Logged) and event.step == 4:
+            break
+    run.close()
+    assert not (tmp_path / "split/checkpoints/step-00000006.json").exists()
+    resumed = list(train_run(cfg, tmp_path / "split", resume=True))
+    assert resumed[0].resumed and resumed[0].step == 3
+    assert_same_weights(whole, weights(tmp_path / "split/checkpoints/step-00000006.safetensors"))
+
+    # metrics.csv has each logging step once, in order, though rows after step 3 were logged twice.
+    with open(tmp_path / "split/metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    assert rows[1]["val_frac_reversed"] != "" and rows[0]["val_frac_reversed"] == ""
+
+
+def test_training_changes_weights_and_keeps_the_best(tmp_path):
+    cfg = small_cfg()
+    list(train_run(cfg, tmp_path / "run"))
+    model, loaded_cfg = ckpt.load_model(tmp_path / "run", "cpu")
+    assert loaded_cfg == cfg
+    best = ckpt.read_checkpoint(tmp_path / "run/checkpoints/best.json")
+    assert best.step in (3, 6) and 0.0 <= best.metrics["val_frac_reversed"] <= 1.0
+    torch.manual_seed(cfg.train.seed)
+    from causal_amort.model import OrderModel
+    fresh = OrderModel(cfg.model).state_dict()
+    trained = weights(tmp_path / "run/checkpoints/step-00000006.safetensors")
+    assert any(not torch.equal(fresh[k], trained[k]) for k in fresh)
+    # keep_checkpoints (3) bounds the step checkpoints; here both fit.
+    assert [p.stem for p in ckpt.step_checkpoints(tmp_path / "run/checkpoints")] == ["step-00000003", "step-00000006"]
+
+
+def test_batch_stream_is_the_same_for_any_number_of_workers():
+    cfg = small_cfg()
+    source = task_source(cfg.data, seed=7)
+    alone = list(TaskStream(source, 2, 7, rank=0))
+    pooled = list(task_loader(source, 2, 7, 0, workers=2, pin_memory=False))
+    assert [b.step for b in pooled] == [2, 3, 4, 5, 6]
+    for a, b in zip(alone, pooled):
+        assert torch.equal(a.x, b.x) and torch.equal(a.graph, b.graph)
+    # Another rank, another step: other tasks; d varies across batches within [d_min, d_max].
+    assert not torch.equal(source.batch(2, 1).x, alone[0].x)
+    ds = {b.x.shape[2] for b in (source.batch(s, 0) for s in range(20))}
+    assert len(ds) > 1 and ds <= {3, 4, 5}
+
+
+def test_learning_rate_warms_up_then_decays():
+    t = small_cfg(**{"train.steps": 100, "train.warmup_steps": 10}).train
+    lrs = np.array([lr_at(s, t) for s in range(100)])
+    assert np.all(np.diff(lrs[:10]) > 0) and lrs[9] == pytest.approx(t.lr)
+    assert np.all(np.diff(lrs[10:]) <= 0) and lrs[-1] == pytest.approx(0.1 * t.lr, rel=0.01)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_rank(rank, world, port, out, cfg):
+    """One rank of a gloo job: train, then save this rank's final weights for comparison."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    import causal_amort.train as train_module
+
+    built = []
+    model_class = train_module.OrderModel
+
+    def recording_model(model_cfg):
+        built.append(model_class(model_cfg))
+        return built[-1]
+
+    train_module.OrderModel = recording_model
+    list(train_run(cfg, out))
+    safetensors.torch.save_file({k: v.contiguous() for k, v in built[0].state_dict().items()},
+                                str(out.parent / f"rank{rank}.safetensors"))
+
+
+def test_two_gloo_ranks_keep_identical_weights(tmp_path):
+    cfg = small_cfg(**{"train.steps": 3, "train.val_every": 0})
+    # fork, not spawn: the children skip re-importing torch, which is most of this test's time.
+    mp.start_processes(_ddp_rank, args=(2, _free_port(), tmp_path / "run", cfg), nprocs=2, start_method="fork")
+    rank0, rank1 = weights(tmp_path / "rank0.safetensors"), weights(tmp_path / "rank1.safetensors")
+    assert_same_weights(rank0, rank1)
+    # Rank 0 alone wrote the run folder, and its checkpoint holds the shared weights.
+    assert_same_weights(rank0, weights(tmp_path / "run/checkpoints/step-00000003.safetensors"))
+    # Both ranks' batches counted: the logged throughput is per job, the loss averaged over ranks.
+    with open(tmp_path / "run/metrics.csv", newline="") as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [2, 3]
+    # The ranks trained on different batches: a single process ends elsewhere.
+    list(train_run(cfg, tmp_path / "single"))
+    single = weights(tmp_path / "single/checkpoints/step-00000003.safetensors")
+    assert any(not torch.equal(rank0[k], single[k]) for k in single)
+
+
+def test_logged_events_match_metrics_rows(tmp_path):
+    events = [e for e in train_run(small_cfg(), tmp_path / "run") if isinstance(e, Logged)]
+    with open(tmp_path / "run/metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [e.step for e in events] == [int(r["step"]) for r in rows]
+    assert all(e.tasks_per_s > 0 and e.samples_per_s >= e.tasks_per_s * 16 for e in events)
