@@ -183,7 +183,8 @@ def _run_baseline(index: int, suite: str, dataset: Dataset, name: str, options: 
         x = x[np.sort(rng.choice(x.shape[0], options.baseline_max_n, replace=False))]
     limit = options.time_limit_s if baseline.slow else None
     try:
-        order, cost = measured(lambda: baseline.fit_order(x, rng), time_limit_s=limit, device=options.device)
+        device = options.device if baseline.uses_device else "cpu"
+        order, cost = measured(lambda: baseline.fit_order(x, rng, device=device), time_limit_s=limit, device=device)
         status = "ok"
     except TimeLimitExceeded:
         order, cost, status = None, None, f"timeout>{limit:g}s"
@@ -215,9 +216,12 @@ def evaluate_dataset(index: int, suite: str, dataset: Dataset, models: Sequence[
 
 def _worker_init() -> None:
     import torch
+    from threadpoolctl import threadpool_limits
 
-    # Each worker gets one core's worth of threads; W workers then share the machine fairly.
+    # Each worker gets one core's worth of threads (torch and BLAS): W workers then share the
+    # machine fairly instead of oversubscribing it, which slows BLAS-heavy pruning manyfold.
     torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def run_eval(items: Sequence[tuple[int, str, Dataset]], models: Sequence[ModelRef], options: EvalOptions,

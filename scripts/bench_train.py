@@ -53,10 +53,9 @@ def bench_size(name: str, device: torch.device, steps: int, batch_size: int | No
         optimizer.step()
         flat_grad.zero_()
 
-    one_step(batches[0])  # warm-up: allocator, kernels, autotuning
     counter = FlopCounterMode(display=False)
     with counter:
-        one_step(batches[0])
+        one_step(batches[0])  # warm-up (allocator, kernels), not timed; FLOPs are counted here
     flops = counter.get_total_flops()
     if device.type == "cuda":
         torch.cuda.synchronize()

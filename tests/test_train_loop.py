@@ -147,3 +147,34 @@ def test_logged_events_match_metrics_rows(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [e.step for e in events] == [int(r["step"]) for r in rows]
     assert all(e.tasks_per_s > 0 and e.samples_per_s >= e.tasks_per_s * 16 for e in events)
+
+
+def test_suite_batches_relabel_variables_consistently(tmp_path):
+    from simulators.csvio import write_csv_dataset
+    from simulators.dataset import Dataset
+
+    # Column j holds 10 * j + noise, so a batch's column means reveal which variable it is.
+    rng = np.random.default_rng(0)
+    for i, (n, d) in enumerate([(40, 4), (50, 4), (45, 3)]):
+        x = (10.0 * np.arange(d) + 0.01 * rng.standard_normal((n, d))).astype(np.float32)
+        graph = np.eye(d, k=1, dtype=np.uint8)  # chain 0 -> 1 -> ... -> d-1
+        write_csv_dataset(tmp_path, Dataset(f"ds{i}", x, graph, [f"V{j}" for j in range(d)]))
+    cfg = small_cfg(**{"data.suite": str(tmp_path), "data.chunks_max": 4, "data.batch_size": 5})
+    source = task_source(cfg.data, seed=0)
+    relabeled = False
+    for step in range(8):
+        batch = source.batch(step, 0)
+        size, n, d = batch.x.shape
+        # Chunk counts are capped by the shortest dataset of the batch (40 or 45 rows: 2 chunks).
+        assert size == 5 and d in (3, 4) and n in (16, 32)
+        for x, graph in zip(batch.x.numpy(), batch.graph.numpy()):
+            label = np.rint(x.mean(axis=0) / 10).astype(int)  # original index of each column
+            assert sorted(label) == list(range(d))
+            relabeled |= not np.array_equal(label, np.arange(d))
+            original = np.zeros_like(graph)
+            original[np.ix_(label, label)] = graph
+            assert np.array_equal(original, np.eye(d, k=1))
+    assert relabeled
+    # The same folder trains end to end.
+    assert isinstance(list(train_run(small_cfg(**{"data.suite": str(tmp_path), "train.steps": 2}),
+                                     tmp_path / "run"))[-1], Finished)

@@ -12,7 +12,7 @@ from causal_amort.baselines.base import Baseline
 
 
 def _varsort_order(x: np.ndarray, rng: np.random.Generator, device: torch.device) -> np.ndarray:
-    return np.argsort(-x.var(axis=0), kind="stable")
+    return np.argsort(x.var(axis=0), kind="stable")
 
 
 BASELINE = Baseline("varsort", _varsort_order)
