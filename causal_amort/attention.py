@@ -22,7 +22,9 @@ class Attention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None, causal: bool = False) -> Tensor:
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None, causal: bool = False
+    ) -> Tensor:
         """`mask` (N, L, S) bool, True where a query may attend; `causal` masks later positions."""
         context = x if context is None else context
         n, length, dim = x.shape

@@ -3,8 +3,9 @@
 One checkpoint is three files sharing a stem in ``RUN/checkpoints/``:
 
 - ``STEM.safetensors``: the model weights;
-- ``STEM.state.pt``: optimizer state and torch RNG states, plain tensors and dicts written with
-  ``torch.save`` and read back with ``weights_only=True`` (nothing is unpickled);
+- ``STEM.state.pt``: the optimizer state, plain tensors and dicts written with ``torch.save`` and
+  read back with ``weights_only=True`` (nothing is unpickled). No RNG state is needed: training
+  draws everything random from (seed, step, rank), see causal_amort.train;
 - ``STEM.json``: format, step, the resolved config, validation metrics. Written last, so a
   checkpoint whose JSON exists is complete (every file is written atomically).
 
@@ -61,8 +62,8 @@ def save_checkpoint(folder: Path, stem: str, model: torch.nn.Module, cfg: RunCon
     if train_state is not None:
         with atomic_path(folder / f"{stem}.state.pt") as tmp:
             torch.save(train_state, tmp)
-    meta = {"format": FORMAT, "version": VERSION, "step": step, "has_train_state": train_state is not None,
-            "metrics": metrics or {}, "config": config_to_dict(cfg)}
+    meta = {"format": FORMAT, "version": VERSION, "step": step, "metrics": metrics or {},
+            "config": config_to_dict(cfg)}
     json_path = folder / f"{stem}.json"
     atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
     return json_path
@@ -90,17 +91,21 @@ def read_checkpoint(path: Path, *, train_state: bool = False) -> Checkpoint:
     json_path = _json_of(path)
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise InputError(f"{json_path} is not an amort checkpoint")
-        if meta.get("version") != VERSION:
-            raise InputError(f"{json_path} has checkpoint format version {meta.get('version')}, "
-                             f"this amort reads version {VERSION}")
-        step, cfg, metrics = int(meta["step"]), config_from_dict(meta["config"]), dict(meta.get("metrics", {}))
     except FileNotFoundError:
         raise InputError(f"checkpoint {json_path} does not exist") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        if isinstance(exc, InputError):
-            raise
+    except (OSError, ValueError) as exc:
+        raise InputError(f"checkpoint {json_path} is corrupted ({_one_line(exc)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"{json_path} is not an amort checkpoint")
+    if meta.get("version") != VERSION:
+        raise InputError(f"{json_path} has checkpoint format version {meta.get('version')}, "
+                         f"this amort reads version {VERSION}")
+    try:
+        step, metrics = int(meta["step"]), dict(meta.get("metrics", {}))
+        cfg = config_from_dict(meta["config"])
+    except InputError as exc:
+        raise InputError(f"checkpoint {json_path}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"checkpoint {json_path} is corrupted ({_one_line(exc)})") from None
     state = None
     if train_state:
@@ -109,7 +114,11 @@ def read_checkpoint(path: Path, *, train_state: bool = False) -> Checkpoint:
             state = torch.load(state_path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise InputError(f"checkpoint {json_path} has no training state ({state_path.name} is missing)") from None
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+        except pickle.UnpicklingError:
+            # torch's own message suggests weights_only=False, which is exactly what must not happen.
+            raise InputError(f"checkpoint state {state_path} is corrupted or holds more than plain tensors "
+                             "and dicts; it is not loaded") from None
+        except (OSError, RuntimeError, EOFError, ValueError) as exc:
             raise InputError(f"checkpoint state {state_path} is corrupted ({_one_line(exc)})") from None
     return Checkpoint(json_path=json_path, step=step, config=cfg, metrics=metrics, train_state=state)
 

@@ -105,7 +105,9 @@ def load_config(name_or_path: str, overrides: dict[str, object] | None = None) -
     for key, value in (overrides or {}).items():
         section, dot, name = key.partition(".")
         if not dot or section not in SECTIONS or not name:
-            raise InputError(f"unknown config key {key!r}: expected <section>.<field> with section in {', '.join(SECTIONS)}")
+            raise InputError(
+                f"unknown config key {key!r}: expected <section>.<field> with section in {', '.join(SECTIONS)}"
+            )
         table = raw.setdefault(section, {})
         if not isinstance(table, dict):
             raise InputError(f"config section [{section}] must be a table")
@@ -187,7 +189,7 @@ def _validate(cfg: RunConfig) -> None:
         (m.state in STATE_MODES, f"model.state must be one of {', '.join(STATE_MODES)}, got {m.state!r}"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),
-        (1 <= d.chunks_min <= d.chunks_max, "data.chunks_min and data.chunks_max must satisfy 1 <= chunks_min <= chunks_max"),
+        (1 <= d.chunks_min <= d.chunks_max, "data.chunks_min and data.chunks_max must satisfy 1 <= min <= max"),
         (d.batch_size >= 1, "data.batch_size must be >= 1"),
         (d.workers >= 0, "data.workers must be >= 0"),
         (t.steps >= 1, "train.steps must be >= 1"),

@@ -37,7 +37,8 @@ def beam_search(logits_fn: LogitsFn, state: Tensor, beam: int = 1) -> tuple[Tens
         var = torch.where(dead, var[:, :1], var)
         chosen = logp[rows, parent, var]
         step_logp = torch.cat([step_logp[rows, parent], chosen[:, :, None]], dim=2)
-        prefix = torch.cat([prefix.view(batch, beam, k)[rows, parent], var[:, :, None]], dim=2).view(batch * beam, k + 1)
+        prefix = torch.cat([prefix.view(batch, beam, k)[rows, parent], var[:, :, None]], dim=2)
+        prefix = prefix.view(batch * beam, k + 1)
         score = top
     best = score.argmax(dim=1)
     orders = prefix.view(batch, beam, d)[rows[:, 0], best]

@@ -14,24 +14,24 @@ from torch import Tensor, nn
 from causal_amort.attention import SelfBlock
 from causal_amort.config import ModelConfig
 
-# After subtracting its first row, a column with any real spread has std >= max|x| / sqrt(2b),
-# so a std below this fraction of max|x| can only be float round-off of a constant column;
-# scaling that up would turn round-off into signal. The test is free of scale and shift.
-CONSTANT_REL_TOL = 1e-6
-
 
 def standardize_chunk(x: Tensor) -> Tensor:
     """Per-variable z-scores over the rows of each chunk; constant columns (and 1-row chunks) -> 0.
 
-    x: (B, b, d). Statistics are computed in float32 whatever autocast is doing.
+    x: (B, b, d). Computed in float32 whatever autocast is doing. Each column is first
+    shifted by its first row and divided by its largest magnitude, so a constant column is
+    exactly zero (no round-off gets blown up) and squares neither overflow nor underflow
+    for values anywhere in float32's range. A column with any spread then has std of at
+    least 1 / sqrt(2b), so the division is safe.
     """
-    # Subtracting a row first keeps large offsets from cancelling digits in the mean.
-    x = x.float() - x[:, :1].float()
+    x = x.float()
+    x = x - x[:, :1]
+    scale = x.abs().amax(dim=1, keepdim=True)
+    constant = scale == 0
+    x = x / torch.where(constant, 1.0, scale)
     centred = x - x.mean(dim=1, keepdim=True)
     std = centred.square().mean(dim=1, keepdim=True).sqrt()
-    scale = x.abs().amax(dim=1, keepdim=True)
-    constant = std <= CONSTANT_REL_TOL * scale
-    return torch.where(constant, torch.zeros_like(centred), centred / torch.where(constant, 1.0, std))
+    return torch.where(constant, 0.0, centred / torch.where(constant, 1.0, std))
 
 
 class AxialLayer(nn.Module):

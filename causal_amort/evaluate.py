@@ -156,8 +156,8 @@ def _run_model(index: int, suite: str, dataset: Dataset, ref: ModelRef, options:
     wanted = set(curve_chunk_counts(total_chunks, options.curve_points))
 
     def run() -> list:
-        steps = stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device)
-        return [step for i, step in enumerate(steps, start=1) if i in wanted]
+        return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,
+                                  decode_at=wanted.__contains__))
 
     steps, cost = measured(run, device=options.device)
     final = steps[-1].order

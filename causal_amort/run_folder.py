@@ -8,10 +8,9 @@ import csv
 import io
 import json
 import shutil
-import tomllib
 from pathlib import Path
 
-from causal_amort.config import RunConfig, config_from_dict, config_to_toml
+from causal_amort.config import RunConfig, config_to_toml, load_config
 from simulators.atomic import atomic_write_text
 from simulators.errors import InputError
 from simulators.provenance import provenance
@@ -55,11 +54,7 @@ def write_config(out: Path, cfg: RunConfig) -> None:
 
 def read_config(out: Path) -> RunConfig:
     """The resolved config saved in a run folder; InputError when it is unreadable."""
-    path = out / CONFIG
-    try:
-        return config_from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+    return load_config(str(out / CONFIG))
 
 
 def record_provenance(out: Path, step: int) -> None:
@@ -100,10 +95,10 @@ class MetricsLog:
         """Append one row (flushed at once, so a killed job keeps what it logged)."""
         new = not self.path.is_file()
         with open(self.path, "a", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=METRIC_FIELDS, extrasaction="raise")
+            writer = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)  # an unknown column raises
             if new:
                 writer.writeheader()
-            writer.writerow({k: _fmt(row.get(k)) for k in METRIC_FIELDS})
+            writer.writerow({k: _fmt(v) for k, v in row.items()})
 
 
 def _fmt(value: float | int | None) -> str:

@@ -6,7 +6,7 @@ many rows stream by, and time grows linearly with them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -40,9 +40,13 @@ def stream_orders(
     device: torch.device | str,
     beam: int = 1,
     masks: Iterable[np.ndarray] | None = None,
+    decode_at: Callable[[int], bool] | None = None,
 ) -> Iterator[StreamStep]:
-    """Yield a StreamStep after every chunk (b, d) of raw values, in order.
+    """Yield a StreamStep after chunks (b, d) of raw values, in order.
 
+    By default the order is decoded after every chunk. Decoding costs more than reading a
+    chunk, so ``decode_at(k)`` (k = chunks read so far) can pick where to decode instead; the
+    last chunk is always decoded (one chunk of lookahead tells which is last).
     `masks`, when given, yields one (b, d) bool intervention mask per chunk. The model is
     put in eval mode; no gradients are kept.
     """
@@ -52,8 +56,12 @@ def stream_orders(
     mask_iter = iter(masks) if masks is not None else None
     memory = None
     n_seen = 0
+    chunk_iter = iter(chunks)
+    upcoming = next(chunk_iter, None)
+    index = 0
     with torch.no_grad():
-        for index, chunk in enumerate(chunks):
+        while upcoming is not None:
+            chunk, upcoming = upcoming, next(chunk_iter, None)
             x = _as_chunk(chunk, index, None if memory is None else memory.state.shape[1])
             mask = None
             if mask_iter is not None:
@@ -63,8 +71,10 @@ def stream_orders(
                 memory = model.init_memory(1, x.shape[1], device)
             memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask)
             n_seen += x.shape[0]
-            order, confidence = model.decode(model.readout(memory), beam=beam)
-            yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
+            index += 1
+            if upcoming is None or decode_at is None or decode_at(index):
+                order, confidence = model.decode(model.readout(memory), beam=beam)
+                yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
 
 
 def _as_chunk(chunk: np.ndarray, index: int, d: int | None) -> np.ndarray:

@@ -25,11 +25,11 @@ FLAG_KEYS = {
 
 @guarded
 def train(
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder, e.g. runs/NAME (created; never silently reused)."),
-    config: Optional[str] = typer.Option(None, "--config", "-c",
-                                         help="tiny, small, base or a TOML file [default: tiny; on --resume: the run's own]."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder, e.g. runs/NAME (never silently reused)."),
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="tiny, small, base or a TOML file [default: tiny; on --resume: the run's own]."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps in total (train.steps)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Simulate training tasks from this preset or spec file."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Simulate training tasks from a preset or spec file."),
     data: Optional[Path] = typer.Option(None, "--data", help="Train on a stored suite or CSV folder instead of simulating."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (train.device)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint "
@@ -42,7 +42,7 @@ def train(
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Rows per chunk (data.chunk_size)."),
     chunks_min: Optional[int] = typer.Option(None, "--chunks-min", help="Fewest chunks per task (data.chunks_min)."),
     chunks_max: Optional[int] = typer.Option(None, "--chunks-max", help="Most chunks per task (data.chunks_max)."),
-    tbptt: Optional[int] = typer.Option(None, "--tbptt", help="Chunks a gradient flows back through; 1 = none (train.tbptt)."),
+    tbptt: Optional[int] = typer.Option(None, "--tbptt", help="Chunks a gradient flows back through (train.tbptt)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of everything random (train.seed)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes (data.workers)."),
     decoder: Optional[str] = typer.Option(None, "--decoder", help="causal or sort (model.decoder)."),

@@ -101,7 +101,7 @@ def main() -> None:
         pct = f"{100 * r['tflops'] * 1e12 / peak:.1f}" if peak else "-"
         mem = f"{r['peak_mem_gb']:.2f}" if r["peak_mem_gb"] is not None else "-"
         print(f"| {r['size']} | {r['params']:,} | {r['batch']} x {r['d']} x {r['n']} ({r['chunks']}) | {r['bf16']} "
-              f"| {r['step_s']:.3f} | {r['tasks_per_s']:.1f} | {r['samples_per_s']:,.0f} | {r['data_tasks_per_s']:.1f} "
+              f"| {r['step_s']:.3g} | {r['tasks_per_s']:.3g} | {r['samples_per_s']:,.0f} | {r['data_tasks_per_s']:.3g} "
               f"| {r['workers']} | {r['tflops']:.3f} | {pct} | {mem} |", flush=True)
 
 

@@ -106,3 +106,13 @@ def test_curve_points_and_model_labels():
     assert parse_model_ref("default").label == "amort"
     assert parse_model_ref("sort=runs/x").label == "sort"
     assert parse_model_ref("runs/abl-none/").label == "amort:abl-none"
+
+
+def test_workers_give_the_same_results(workspace):
+    root, ckpt = workspace
+    common = ["--model", f"tiny={ckpt}", "--data", str(root / "csvs"), "--baselines", "random,varsort,score"]
+    _eval([*common, "--out", str(root / "w1")])
+    _eval([*common, "--workers", "2", "--out", str(root / "w2")])
+    timing = ["seconds", "peak_mb"]
+    pd.testing.assert_frame_equal(pd.read_csv(root / "w1" / "results.csv").drop(columns=timing),
+                                  pd.read_csv(root / "w2" / "results.csv").drop(columns=timing))

@@ -54,18 +54,19 @@ def test_every_ablation_runs_end_to_end(decoder, state):
 def test_state_modes_differ_as_documented():
     gen = torch.Generator().manual_seed(0)
     chunks = [torch.randn(1, 10, 4, generator=gen) for _ in range(3)]
-    states = {}
-    for mode in ("carry", "none", "average"):
-        model = make_model(state=mode)
-        memory = model.init_memory(1, 4, "cpu")
-        for chunk in chunks:
-            memory = model.advance(memory, chunk)
-        states[mode] = model.readout(memory)
-    # The same weights read each chunk alone from S_0 in "none" and "average".
-    single = [model.readout(model.advance(model.init_memory(1, 4, "cpu"), c)) for c in chunks]
+    models = {mode: make_model(state=mode) for mode in ("carry", "none", "average")}  # same weights
     with torch.no_grad():
-        torch.testing.assert_close(states["none"], single[-1])
-        torch.testing.assert_close(states["average"], torch.stack(single).mean(0))
+        states = {}
+        for mode, model in models.items():
+            memory = model.init_memory(1, 4, "cpu")
+            for chunk in chunks:
+                memory = model.advance(memory, chunk)
+            states[mode] = model.readout(memory)
+        # Each chunk read alone, from S_0.
+        one_shot = models["none"]
+        alone = [one_shot.readout(one_shot.advance(one_shot.init_memory(1, 4, "cpu"), c)) for c in chunks]
+        torch.testing.assert_close(states["none"], alone[-1])
+        torch.testing.assert_close(states["average"], torch.stack(alone).mean(0))
         assert not torch.allclose(states["carry"], states["none"])
 
 

@@ -54,7 +54,8 @@ def test_permuting_variables_permutes_state_logits_and_order(state):
 def test_permuting_samples_within_a_chunk_changes_nothing():
     model = make_model()
     chunks = data()
-    shuffled = [c[:, torch.randperm(c.shape[1], generator=torch.Generator().manual_seed(t))] for t, c in enumerate(chunks)]
+    gen = torch.Generator().manual_seed(0)
+    shuffled = [c[:, torch.randperm(c.shape[1], generator=gen)] for c in chunks]
     with torch.no_grad():
         torch.testing.assert_close(read(model, shuffled), read(model, chunks), **TOL)
 
@@ -84,6 +85,12 @@ def test_standardize_guards_constant_columns_and_single_rows():
     assert torch.equal(z[..., 1:], torch.zeros(1, 2, 2))
     torch.testing.assert_close(z[..., 0], torch.tensor([[-1.0, 1.0]]))
     assert torch.equal(standardize_chunk(torch.randn(3, 1, 4)), torch.zeros(3, 1, 4))
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-20, 1e20, 1e30])
+def test_standardize_survives_extreme_units(scale):
+    x = torch.randn(2, 40, 3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(standardize_chunk(x * scale), standardize_chunk(x), rtol=1e-4, atol=1e-5)
 
 
 def test_intervention_mask_is_read_and_permutes_with_variables():

@@ -74,3 +74,23 @@ def test_masks_ride_along_with_chunks():
 def test_bad_chunks_are_input_errors(chunks, fragment):
     with pytest.raises(InputError, match=fragment):
         list(stream_orders(make_model(), chunks, device="cpu"))
+
+
+def test_decode_schedule_keeps_the_last_chunk():
+    import numpy as np
+    import torch
+
+    from causal_amort.config import load_config
+    from causal_amort.model import OrderModel
+    from causal_amort.stream import chunk_array, stream_orders
+
+    torch.manual_seed(0)
+    model = OrderModel(load_config("tiny").model)
+    x = np.random.default_rng(0).normal(size=(230, 4)).astype(np.float32)
+    every = list(stream_orders(model, chunk_array(x, 50), device="cpu"))
+    some = list(stream_orders(model, chunk_array(x, 50), device="cpu", decode_at=lambda k: k == 2))
+    assert [s.n_seen for s in every] == [50, 100, 150, 200, 230]
+    assert [s.n_seen for s in some] == [100, 230]
+    for step in some:
+        match = next(e for e in every if e.n_seen == step.n_seen)
+        assert (match.order == step.order).all()
