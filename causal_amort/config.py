@@ -20,6 +20,8 @@ from simulators.errors import InputError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 NAMED_SIZES = ("tiny", "small", "base")
+# Every TOML file in configs/ can be named without its path (sizes and shipped recipes).
+NAMED_CONFIGS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
 DECODERS = ("causal", "sort")
 STATE_MODES = ("carry", "none", "average")
 
@@ -90,13 +92,13 @@ SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": 
 
 def load_config(name_or_path: str, overrides: dict[str, object] | None = None) -> RunConfig:
     """A named size or a TOML file, with dotted-key `overrides` applied, validated."""
-    if name_or_path in NAMED_SIZES:
+    if name_or_path in NAMED_CONFIGS:
         path = CONFIG_DIR / f"{name_or_path}.toml"
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise InputError(
-                f"config {name_or_path!r} is neither a named size ({', '.join(NAMED_SIZES)}) nor a file"
+                f"config {name_or_path!r} is neither a named config ({', '.join(NAMED_CONFIGS)}) nor a file"
             )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

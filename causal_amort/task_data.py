@@ -52,7 +52,7 @@ def step_seeds(seed: int, step: int, rank: int) -> tuple[np.random.SeedSequence,
     return data, int(model.generate_state(1, np.uint64)[0] >> 1)  # torch seeds must fit in int64
 
 
-def stack_batch(step: int, datasets: list[Dataset]) -> TaskBatch:
+def _stack_batch(step: int, datasets: list[Dataset]) -> TaskBatch:
     """Stack datasets of equal shape into a batch (no mask unless one of them has one)."""
     x = torch.from_numpy(np.stack([ds.x for ds in datasets]).astype(np.float32, copy=False))
     graph = torch.from_numpy(np.stack([ds.graph for ds in datasets]).astype(np.uint8, copy=False))
@@ -78,8 +78,8 @@ class SimulatedTasks:
         c = self.data
         d = int(rng.integers(c.d_min, c.d_max + 1))
         n = int(rng.integers(c.chunks_min, c.chunks_max + 1)) * c.chunk_size
-        tasks = [simulate(self.spec, d, n, rng, c.standardize) for _ in range(c.batch_size)]
-        return stack_batch(step, tasks)
+        tasks = [_simulate(self.spec, d, n, rng, c.standardize) for _ in range(c.batch_size)]
+        return _stack_batch(step, tasks)
 
 
 class SuiteTasks:
@@ -110,7 +110,7 @@ class SuiteTasks:
         picked = [group[int(i)] for i in rng.integers(0, len(group), size=self.data.batch_size)]
         c = self.data
         chunks = min(int(rng.integers(c.chunks_min, c.chunks_max + 1)), min(ds.n for ds in picked) // c.chunk_size)
-        return stack_batch(step, [_draw_rows(ds, chunks * c.chunk_size, rng) for ds in picked])
+        return _stack_batch(step, [_draw_rows(ds, chunks * c.chunk_size, rng) for ds in picked])
 
 
 def _draw_rows(ds: Dataset, n: int, rng: np.random.Generator) -> Dataset:
@@ -121,7 +121,7 @@ def _draw_rows(ds: Dataset, n: int, rng: np.random.Generator) -> Dataset:
     return Dataset(ds.name, ds.x[np.ix_(rows, perm)], ds.graph[np.ix_(perm, perm)], [ds.names[i] for i in perm], mask)
 
 
-def simulate(spec: Spec, d: int, n: int, rng: np.random.Generator, standardize: bool) -> Dataset:
+def _simulate(spec: Spec, d: int, n: int, rng: np.random.Generator, standardize: bool) -> Dataset:
     """One SCM from ``spec``; an SCM whose values overflow is redrawn from ``rng`` (still deterministic)."""
     for attempt in range(_RESIMULATE):
         try:
@@ -145,8 +145,8 @@ def validation_batch(train: TrainConfig, data: DataConfig) -> TaskBatch:
     spec = load_spec(VAL_PRESET)
     spec.check_d(train.val_d)
     rng = np.random.default_rng(np.random.SeedSequence([train.seed, VAL_SALT]))
-    tasks = [simulate(spec, train.val_d, train.val_n, rng, data.standardize) for _ in range(train.val_datasets)]
-    return stack_batch(-1, tasks)
+    tasks = [_simulate(spec, train.val_d, train.val_n, rng, data.standardize) for _ in range(train.val_datasets)]
+    return _stack_batch(-1, tasks)
 
 
 class TaskStream(IterableDataset):
