@@ -15,7 +15,7 @@ checkpoint with the lowest validation error, a copy so that pruning never remove
 from __future__ import annotations
 
 import json
-import pickle
+from pickle import UnpicklingError  # what torch.load(weights_only=True) raises; nothing is unpickled
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +114,7 @@ def read_checkpoint(path: Path, *, train_state: bool = False) -> Checkpoint:
             state = torch.load(state_path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise InputError(f"checkpoint {json_path} has no training state ({state_path.name} is missing)") from None
-        except pickle.UnpicklingError:
+        except UnpicklingError:
             # torch's own message suggests weights_only=False, which is exactly what must not happen.
             raise InputError(f"checkpoint state {state_path} is corrupted or holds more than plain tensors "
                              "and dicts; it is not loaded") from None
