@@ -16,7 +16,7 @@ data=()
 for preset in test-in test-out; do
   for d in 10 30; do
     suite="$OUT/suites/$preset-d$d"
-    amort simulate --preset "$preset" --num-datasets "$NUM" --d "$d" --n 2000 --seed "$SEED" --out "$suite" >/dev/null
+    amort simulate --preset "$preset" --num-datasets "$NUM" --d "$d" --n 2000 --seed "$SEED" --out "$suite" --force >/dev/null
     data+=(--data "$suite")
   done
 done
