@@ -127,6 +127,7 @@ def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     suites = list(dict.fromkeys(curves["suite"]))
     fig, axes = plt.subplots(1, max(len(suites), 1), figsize=(5 * max(len(suites), 1), 3.6), squeeze=False)
@@ -138,6 +139,8 @@ def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
             ax.plot(mean.index, mean.to_numpy(), style, label=method, markersize=3)
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("samples seen")
         ax.set_ylabel("fraction of true edges reversed")
         ax.set_title(str(suite))

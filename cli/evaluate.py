@@ -1,6 +1,7 @@
 """`amort eval`: tables of every method on every dataset, or `--merge` of sharded evaluations."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,7 +19,8 @@ from cli.progress import progress
 from cli.sharding import resolve_shard
 from simulators.provenance import provenance
 
-console = Console(highlight=False)
+# Logs (not a terminal) get a wide table rather than wrapped cells.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
 def print_summary(summary: pd.DataFrame) -> None:

@@ -12,7 +12,11 @@ from causal_amort.baselines.base import Baseline
 
 
 def _varsort_order(x: np.ndarray, rng: np.random.Generator, device: torch.device) -> np.ndarray:
-    return np.argsort(x.var(axis=0), kind="stable")
+    # Variances equal to float32 precision are ties: after standardization they differ only
+    # by rounding residue (~1e-8), which must not pass for a signal. The caller's column
+    # shuffle breaks the ties at random.
+    log_var = np.round(np.log(x.var(axis=0)), 6)
+    return np.argsort(log_var, kind="stable")
 
 
 BASELINE = Baseline("varsort", _varsort_order)
