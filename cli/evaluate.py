@@ -25,7 +25,7 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 def print_summary(summary: pd.DataFrame) -> None:
     """One rich table: suite x method, with the headline metrics."""
-    table = Table(title="frac_reversed: fraction of true edges the order reverses (lower is better, random = 0.5)")
+    table = Table(title="fraction of true edges reversed by the order (lower is better, random = 0.5)")
     for column in ("suite", "method", "n", "frac_reversed [95% CI]", "perfect", "shd", "f1", "seconds"):
         table.add_column(column, justify="left" if column in ("suite", "method") else "right")
     wide = summary.pivot_table(index=["suite", "method"], columns="metric", values="mean", sort=False)
