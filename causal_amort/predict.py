@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from causal_amort.csv_input import CsvSummary, check_summary, stream_csv
+from simulators.csv_read import CsvSummary, check_summary, stream_csv
 from causal_amort.pruning import prune_order
 
 

@@ -9,14 +9,15 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from simulators.atomic import atomic_write_bytes
+from simulators.csv_read import CsvSummary, read_header, stream_csv
 from simulators.dataset import Dataset
 from simulators.errors import InputError
 from simulators.shards import sha256_bytes
 
 _SIDE_SUFFIXES = (".edges.csv", ".mask.csv")
+_READ_ROWS = 65536  # rows per chunk when a whole file is read into memory
 
 
 def csv_data_files(folder: Path) -> list[Path]:
@@ -53,8 +54,6 @@ def read_csv_dataset(path: Path) -> Dataset:
     """A dataset from ``NAME.csv`` and, when present, ``NAME.edges.csv`` and ``NAME.mask.csv``."""
     path = Path(path)
     names, x = _read_numeric(path)
-    if len(names) < 2:
-        raise InputError(f"{path}: needs at least 2 columns (variables), found {len(names)}")
     stem = path.name[: -len(".csv")] if path.name.lower().endswith(".csv") else path.stem
     edges = path.with_name(f"{stem}.edges.csv")
     mask_path = path.with_name(f"{stem}.mask.csv")
@@ -69,47 +68,16 @@ def read_csv_dataset(path: Path) -> Dataset:
                    meta={"source": str(path)})
 
 
-def _read_header(path: Path) -> list[str]:
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    if not header:
-        raise InputError(f"{path}: the file is empty")
-    names = [h.strip() for h in header]
-    seen = set()
-    for name in names:
-        if not name:
-            raise InputError(f"{path}: empty column name in the header")
-        if name in seen:
-            raise InputError(f"{path}: duplicate column name {name!r}")
-        seen.add(name)
-    return names
-
-
 def _read_numeric(path: Path) -> tuple[list[str], np.ndarray]:
-    names = _read_header(path)
-    try:
-        frame = pd.read_csv(path, skiprows=1, header=None, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: no data rows") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise InputError(f"{path}: malformed CSV: {str(exc).strip().splitlines()[0]}") from None
-    if frame.shape[1] != len(names):
-        raise InputError(f"{path}: rows have {frame.shape[1]} fields but the header names {len(names)} columns")
-    for column, name in zip(frame.columns, names):
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise InputError(f"{path}: column {name!r} is not numeric")
-    values = frame.to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        col = int(np.nonzero(~np.isfinite(values).all(axis=0))[0][0])
-        raise InputError(f"{path}: column {names[col]!r} has a missing or infinite value")
-    return names, values
+    summary = CsvSummary(names=[])
+    chunks = list(stream_csv(path, _READ_ROWS, summary=summary))
+    if not chunks:
+        raise InputError(f"{path}: no data rows")
+    return summary.names, np.concatenate(chunks)
 
 
 def _read_edges(path: Path, names: list[str]) -> np.ndarray:
-    header = _read_header(path)
+    header = read_header(path)
     if header != ["cause", "effect"]:
         raise InputError(f"{path}: the header must be 'cause,effect', got {','.join(header)!r}")
     position = {name: i for i, name in enumerate(names)}

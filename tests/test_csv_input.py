@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from causal_amort.csv_input import CsvSummary, check_summary, stream_csv
+from simulators.csv_read import CsvSummary, check_summary, stream_csv
 from simulators.errors import InputError
 
 

@@ -1,10 +1,14 @@
-"""Stream a user's CSV in chunks, checking it as it goes, so a file larger than memory works.
+"""Read a numeric CSV table in checked chunks, so a file larger than memory works.
+
+The one reader of CSV data: `amort predict` streams it, and the CSV-folder format
+(`simulators.csvio`) reads whole files through it.
 
 Every problem is an `InputError` naming the file, the offending column and the line number
 (1-based, the header being line 1), because a scientist has to find and fix it by hand.
 """
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -27,31 +31,26 @@ class CsvSummary:
 
 
 def read_header(path: Path) -> list[str]:
-    """Variable names from the header row, after the checks that need no data."""
+    """Variable names from the header row: present, non-empty and unique."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a CSV file")
     try:
-        header = pd.read_csv(path, nrows=0)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    raw = [str(c) for c in header.columns]
-    # pandas renames a repeated "x" to "x.1"; detect that from the raw header line instead.
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        first = fh.readline().rstrip("\r\n").split(",")
-    names = [c.strip().strip('"') for c in first]
-    if len(names) != len(raw):
-        names = raw
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if not header:
+        raise InputError(f"{path}: the file is empty")
+    names = [h.strip() for h in header]
     seen: set[str] = set()
     for name in names:
+        if not name:
+            raise InputError(f"{path}: empty column name in the header")
         if name in seen:
             raise InputError(f"{path}: duplicate column name {name!r}")
         seen.add(name)
-    if len(names) < 2:
-        raise InputError(f"{path}: needs at least 2 columns (variables), found {len(names)}")
     return names
 
 
@@ -80,7 +79,7 @@ def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: 
     what = "a missing (NaN)" if np.isnan(values[row, col]) else "an infinite"
     raise InputError(
         f"{path}: column {names[col]!r} has {what} value on line {first_line + int(row)} "
-        "(use --drop-missing to skip such rows)"
+        "(missing or infinite values are not allowed; `amort predict --drop-missing` skips such rows)"
     )
 
 
@@ -93,6 +92,8 @@ def stream_csv(path: str | Path, chunk_size: int, *, drop_missing: bool = False,
     """
     path = Path(path)
     names = read_header(path)
+    if len(names) < 2:
+        raise InputError(f"{path}: needs at least 2 columns (variables), found {len(names)}")
     if summary is None:
         summary = CsvSummary(names=names)
     summary.names = names
@@ -102,7 +103,7 @@ def stream_csv(path: str | Path, chunk_size: int, *, drop_missing: bool = False,
     pending_rows = 0
     line = 2
     try:
-        reader = pd.read_csv(path, chunksize=max(chunk_size, 1024), header=0, names=names,
+        reader = pd.read_csv(path, chunksize=max(chunk_size, 1024), skiprows=1, header=None, names=names,
                              skipinitialspace=True, low_memory=False)
         for frame in reader:
             if frame.shape[1] != len(names):
@@ -120,8 +121,10 @@ def stream_csv(path: str | Path, chunk_size: int, *, drop_missing: bool = False,
                 yield block[:chunk_size]
                 summary.rows += chunk_size
                 pending, pending_rows = [block[chunk_size:]], pending_rows - chunk_size
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: malformed CSV ({str(exc).splitlines()[0]})") from None
+    except pd.errors.EmptyDataError:
+        pass  # a header without rows: no chunks; the caller's row count says so
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"{path}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None
     if pending_rows:
         summary.rows += pending_rows
         yield np.concatenate(pending)
