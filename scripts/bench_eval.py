@@ -12,7 +12,6 @@ shipped yet: timing does not depend on the weights). Baselines that would take l
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -42,6 +41,16 @@ def _load_model():
 def _model_seconds(model, chunks, chunk_size: int) -> float:
     _, cost = measured(lambda: list(stream_orders(model, chunks, device="cpu", decode_at=lambda k: False)))
     return cost.seconds
+
+
+def _model_gflop(model, chunks) -> float:
+    """Floating-point work of one streaming run (matmuls and attention, as torch counts them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.requires_grad_(False)  # the counter's module hooks trip over no_grad views of parameters
+    with FlopCounterMode(display=False) as counter:
+        list(stream_orders(model, chunks, device="cpu", decode_at=lambda k: False))
+    return counter.get_total_flops() / 1e9
 
 
 def main() -> None:
@@ -86,6 +95,17 @@ def main() -> None:
     for (d, n, name), value in seconds.items():
         if name in ("score", "nogam", "lingam") and value < float("inf"):
             print(f"  d={d:<4} n={n:<6} {name:>7} / amort = {value / seconds[d, n, 'amort']:8.1f}x")
+    # Why the model's time is what it is: its work is linear in the number of cells (n * d), and
+    # a 100x margin over SCORE needs that work done at the rate printed in the last column.
+    print("\nmodel work (torch FlopCounterMode): GFLOP per dataset, achieved GFLOP/s, rate a 100x SCORE margin needs:")
+    for d in args.d:
+        for n in sorted(args.n):
+            data = sample_dataset(spec, d, n, np.random.default_rng([d, n]))
+            gflop = _model_gflop(model, chunk_array(data.x, chunk_size))
+            rate = gflop / seconds[d, n, "amort"]
+            score = seconds.get((d, n, "score"), float("inf"))
+            needed = f"{gflop / (score / 100):8.0f}" if score < float("inf") else "       -"
+            print(f"  d={d:<4} n={n:<6} {gflop:8.2f} GFLOP {rate:7.1f} GFLOP/s  needs {needed} GFLOP/s")
     if args.million:
         d, n = 20, 10**6
         rng = np.random.default_rng(0)
@@ -94,11 +114,9 @@ def main() -> None:
             for _ in range(n // chunk_size):
                 yield rng.normal(size=(chunk_size, d)).astype(np.float32)
 
-        start = time.perf_counter()
         _, cost = measured(lambda: list(stream_orders(model, lazy_chunks(), device="cpu", decode_at=lambda k: False)))
         print(f"\nmodel, d={d}, n=10^6 streamed: {cost.seconds:.1f} s, peak memory +{cost.peak_mb:.1f} MiB "
               f"(SCORE would need an n x n kernel: {n * n * 4 / 2**40:.1f} TiB)")
-        del start
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy.special import gammaln
 
+from simulators.errors import InputError
 from simulators.ranges import Range, check_range, draw
 
 _EULER_GAMMA = 0.5772156649015329
@@ -87,4 +89,54 @@ class StudentT(NoiseFamily):
         return rng.standard_t(df, size=(n, d)) * np.sqrt((df - 2.0) / df)
 
 
-NOISE_FAMILIES: dict[str, type[NoiseFamily]] = {cls.kind: cls for cls in (Gaussian, Laplace, Uniform, Gumbel, StudentT)}
+@dataclass(frozen=True)
+class Mixture(NoiseFamily):
+    """Multimodal: a mixture of ``components`` unit-spread Gaussians per variable, with Dirichlet(1)
+    weights and adjacent means ``separation`` apart (two modes show from a separation of about 2 on), standardized with the mixture's
+    exact mean and variance (not the sample's), so every draw is from one fixed distribution."""
+
+    kind: ClassVar[str] = "mixture"
+    components: Range = (2, 3)
+    separation: Range = (1.5, 4.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.kind, "components", self.components, minimum=1, integer=True)
+        check_range(self.kind, "separation", self.separation, minimum=0.0)
+
+    def _unit(self, n, d, rng):
+        out = np.empty((n, d))
+        for j in range(d):
+            k = int(rng.integers(int(self.components[0]), int(self.components[1]) + 1))
+            weights = rng.dirichlet(np.ones(k))
+            means = np.arange(k) * draw(self.separation, rng)
+            mean = weights @ means
+            std = np.sqrt(weights @ (1.0 + means ** 2) - mean ** 2)
+            out[:, j] = (means[rng.choice(k, size=n, p=weights)] + rng.standard_normal(n) - mean) / std
+        return out
+
+
+@dataclass(frozen=True)
+class Power(NoiseFamily):
+    """sign(z) |z|^p of a standard normal z, with p drawn per variable from ``exponent``: light,
+    flat-topped tails below 1, heavy peaked ones above (p = 2 gives excess kurtosis ~8.7)."""
+
+    kind: ClassVar[str] = "power"
+    exponent: Range = (0.5, 2.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.kind, "exponent", self.exponent, above=0.0)
+        if self.exponent[1] > 8.0:
+            raise InputError(f"power.exponent must be <= 8 (float64 moments), got {list(self.exponent)}")
+
+    def _unit(self, n, d, rng):
+        p = draw(self.exponent, rng, size=d)
+        z = rng.standard_normal((n, d))
+        # E|z|^(2p) = 2^p Gamma(p + 1/2) / sqrt(pi): the exact variance, so the unit shape is exact.
+        variance = np.exp(p * np.log(2.0) + gammaln(p + 0.5) - 0.5 * np.log(np.pi))
+        return np.sign(z) * np.abs(z) ** p / np.sqrt(variance)
+
+
+NOISE_FAMILIES: dict[str, type[NoiseFamily]] = {
+    cls.kind: cls for cls in (Gaussian, Laplace, Uniform, Gumbel, StudentT, Mixture, Power)}

@@ -74,6 +74,28 @@ def test_noise_families_have_their_tails(kind, low, high):
     assert low < kurtosis < high, kurtosis
 
 
+@pytest.mark.parametrize("exponent, low, high", [(0.5, -1.6, -1.2), (2.0, 6.0, 12.0)])
+def test_power_noise_tails_follow_the_exponent(exponent, low, high):
+    noise = {"kind": "power", "exponent": [exponent, exponent], "scale": [1.0, 1.0]}
+    ds = sample_dataset(_roots_only(noise), 6, 40000, np.random.default_rng(5), standardize=False)
+    assert low < stats.kurtosis(ds.x, axis=0).mean() < high
+    assert np.allclose(ds.x.std(axis=0), 1.0, atol=0.1)  # the exact unit variance, not a sample's
+
+
+def test_mixture_noise_is_multimodal_with_exact_unit_variance():
+    noise = {"kind": "mixture", "separation": [4.0, 4.0], "components": [2, 2], "scale": [1.0, 1.0]}
+    ds = sample_dataset(_roots_only(noise), 6, 40000, np.random.default_rng(6), standardize=False)
+    assert np.allclose(ds.x.mean(axis=0), 0.0, atol=0.05) and np.allclose(ds.x.std(axis=0), 1.0, atol=0.05)
+    # Two well-separated modes leave a dip between them: the density histogram is not unimodal.
+    modes = 0
+    for column in ds.x.T:
+        hist, _ = np.histogram(column, bins=40)
+        smooth = np.convolve(hist, np.ones(3) / 3, mode="same")
+        peaks = (smooth[1:-1] > smooth[:-2]) & (smooth[1:-1] >= smooth[2:]) & (smooth[1:-1] > 0.2 * smooth.max())
+        modes += peaks.sum() >= 2
+    assert modes >= 4  # Dirichlet weights can hide a small mode in a few columns
+
+
 def test_gumbel_noise_is_skewed_and_scales_are_random():
     ds = sample_dataset(_roots_only({"kind": "gumbel", "scale": [0.5, 3.0]}), 8, 20000, np.random.default_rng(4),
                         standardize=False)
