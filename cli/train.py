@@ -27,7 +27,7 @@ FLAG_KEYS = {
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder, e.g. runs/NAME (never silently reused)."),
     config: Optional[str] = typer.Option(
-        None, "--config", "-c", help="tiny, small, base or a TOML file [default: tiny; on --resume: the run's own]."),
+        None, "--config", "-c", help="tiny, small, base, default-cpu (the shipped model's recipe) or a TOML file [default: tiny; on --resume: the run's own]."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps in total (train.steps)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Simulate training tasks from a preset or spec file."),
     data: Optional[Path] = typer.Option(None, "--data", help="Train on a stored suite or CSV folder instead of simulating."),
