@@ -141,4 +141,45 @@ class MLP:
         return fn
 
 
-MECHANISM_FAMILIES: dict[str, type] = {cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP)}
+def _normal_moment(p: int) -> float:
+    """E[z^p] of a standard normal: 0 for odd p, (p - 1)!! for even p."""
+    return 0.0 if p % 2 else float(np.prod(np.arange(p - 1, 0, -2)))
+
+
+@dataclass(frozen=True)
+class Polynomial:
+    """x = sum_i p_i(z_i) + noise: an additive model with one random polynomial of degree
+    ``degree`` per standardized parent z_i. Quadratic terms make it non-monotone, so the effect
+    can be uncorrelated with its cause and linear statistics (R², regression slopes) mislead."""
+
+    kind: ClassVar[str] = "polynomial"
+    degree: Range = (2, 3)
+    output_scale: Range = (1.0, 4.0)
+
+    def __post_init__(self) -> None:
+        check_range(self.kind, "degree", self.degree, minimum=1, integer=True)
+        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
+
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        degree = draw_int(self.degree, rng)
+        # Each power gets about equal weight: z^p of a standard normal has standard deviation
+        # 1, sqrt(2), sqrt(15), sqrt(96) for p = 1..4, so the coefficients are divided by that.
+        powers = np.arange(1, degree + 1)
+        spread = np.sqrt(np.array([_normal_moment(2 * p) - _normal_moment(p) ** 2 for p in powers]))
+        coef = rng.standard_normal((degree, k)) / spread[:, None]
+        scale = float(draw(self.output_scale, rng)) / np.sqrt(k)
+
+        def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
+            std = parents.std(axis=0)
+            z = (parents - parents.mean(axis=0)) / np.where(std > 0, std, 1.0)
+            # A soft clip at 3 standard deviations: heavy-tailed parents would otherwise give cubed
+            # outliers that the next polynomial down the graph cubes again.
+            z = 3.0 * np.tanh(z / 3.0)
+            terms = sum(coef[p - 1] * z ** p for p in range(1, degree + 1))
+            return scale * terms.sum(axis=1) + noise
+
+        return fn
+
+
+MECHANISM_FAMILIES: dict[str, type] = {
+    cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial)}
