@@ -1,5 +1,8 @@
 """`amort eval` end to end on tiny data: suites and CSV folders, tables, sharding and merge."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,3 +119,25 @@ def test_workers_give_the_same_results(workspace):
     timing = ["seconds", "peak_mb"]
     pd.testing.assert_frame_equal(pd.read_csv(root / "w1" / "results.csv").drop(columns=timing),
                                   pd.read_csv(root / "w2" / "results.csv").drop(columns=timing))
+
+
+def test_breakdown_by_family_matches_the_results(workspace):
+    """scripts/breakdown.py: per-family means that add back up to the suite's mean."""
+    root, _ = workspace
+    out = root / "out-breakdown"
+    _eval(["--model", "none", "--data", str(root / "suite"), "--baselines", "random,r2sort", "--out", str(out)])
+    script = Path(__file__).resolve().parent.parent / "scripts" / "breakdown.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        from breakdown import breakdown
+    finally:
+        sys.path.remove(str(script.parent))
+    results = pd.read_csv(out / "results.csv")
+    table = breakdown(results, {"suite": root / "suite"}, "noise", ["random", "r2sort"])
+    assert table["datasets"].sum() == 5
+    weighted = (table["r2sort"] * table["datasets"]).sum() / 5
+    assert weighted == pytest.approx(results[results.method == "r2sort"]["frac_reversed"].mean())
+    proc = subprocess.run([sys.executable, str(script), str(out), str(root / "suite"), "--methods", "random", "r2sort"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "by noise family" in proc.stdout and "by graph family" in proc.stdout
