@@ -288,15 +288,31 @@ def read_outputs(folder: Path) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
     return results, orders, curves
 
 
+def _merged_index(results: Sequence[pd.DataFrame]) -> dict[tuple[str, str], int]:
+    """(suite, dataset) -> index. Shards of one run agree on every dataset's index and keep it;
+    otherwise datasets are numbered in the order the folders first list them."""
+    pairs = pd.concat([r[["suite", "dataset", "index"]] for r in results]).drop_duplicates()
+    consistent = not pairs.duplicated(["suite", "dataset"]).any() and not pairs.duplicated("index").any()
+    if consistent:
+        return {(s, d): int(i) for s, d, i in zip(pairs["suite"], pairs["dataset"], pairs["index"])}
+    first = pairs.drop_duplicates(["suite", "dataset"])
+    return {(s, d): i for i, (s, d) in enumerate(zip(first["suite"], first["dataset"]))}
+
+
 def merge(folders: Sequence[Path]) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
-    """Combine shard folders into the tables the unsharded run would have written."""
+    """Combine evaluation folders: the shards of one run (into the tables the unsharded run
+    would have written), or runs over different data lists, e.g. baselines evaluated once and
+    models later, or two presets evaluated apart (datasets are then renumbered)."""
     parts = [read_outputs(Path(f)) for f in folders]
     results = pd.concat([p[0] for p in parts], ignore_index=True)
-    if results.duplicated(["index", "method"]).any():
+    if results.duplicated(["suite", "dataset", "method"]).any():
         raise InputError("the folders overlap: some dataset x method appears twice (same shard given twice?)")
+    index = _merged_index([p[0] for p in parts])
     order_keys = {(r["suite"], r["dataset"], r["method"]): r for p in parts for r in p[1]}
+    curves = pd.concat([p[2] for p in parts], ignore_index=True)
+    for table in (results, curves):
+        table["index"] = [index[key] for key in zip(table["suite"], table["dataset"])]
     results = results.sort_values("index", kind="stable").reset_index(drop=True)
     orders = [order_keys[k] for k in zip(results["suite"], results["dataset"], results["method"]) if k in order_keys]
-    curves = pd.concat([p[2] for p in parts], ignore_index=True)
     curves = curves.sort_values("index", kind="stable").reset_index(drop=True)
     return results, orders, curves

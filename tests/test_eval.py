@@ -141,3 +141,22 @@ def test_breakdown_by_family_matches_the_results(workspace):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "by noise family" in proc.stdout and "by graph family" in proc.stdout
+
+
+def test_merge_evaluations_over_different_data_lists(workspace):
+    """Baselines on one folder, the model later on two: merged, every dataset keeps one index."""
+    root, ckpt = workspace
+    _eval(["--model", "none", "--data", str(root / "csvs"), "--baselines", "random", "--out", str(root / "base")])
+    _eval(["--model", f"tiny={ckpt}", "--data", str(root / "suite"), str(root / "csvs"), "--baselines", "",
+           "--out", str(root / "models")])
+    _eval(["--merge", str(root / "base"), "--merge", str(root / "models"), "--out", str(root / "both")])
+    results = pd.read_csv(root / "both" / "results.csv")
+    assert len(results) == 2 * 1 + 7 * 1
+    per_dataset = results.groupby(["suite", "dataset"])["index"].nunique()
+    assert (per_dataset == 1).all() and sorted(results["index"].unique()) == list(range(7))
+    curves = pd.read_csv(root / "both" / "curves.csv")
+    assert set(zip(curves["suite"], curves["dataset"], curves["index"])) <= set(
+        zip(results["suite"], results["dataset"], results["index"]))
+    again = runner.invoke(app, ["eval", "--merge", str(root / "both"), "--merge", str(root / "base"),
+                                "--out", str(root / "twice")])
+    assert again.exit_code == 2 and "overlap" in again.output
