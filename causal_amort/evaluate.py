@@ -194,9 +194,9 @@ def _run_baseline(index: int, suite: str, dataset: Dataset, name: str, options: 
     if order is not None:
         result.orders.append({"suite": suite, "dataset": dataset.name, "method": name,
                               "order": [dataset.names[i] for i in order]})
-    if order is not None and dataset.graph is not None and not baseline.slow and name != "random":
+    if order is not None and dataset.graph is not None and not baseline.slow and baseline.reads_data:
         # Fast data-driven baselines also get a curve: the same method on the first n rows,
-        # at a few n (random ignores the data, so its "curve" would be noise around 0.5).
+        # at a few n (a method that ignores the data would draw noise around its mean).
         for n_seen in sorted({min(x.shape[0], m) for m in (100, 300, 1000, 3000, 10000)}):
             sub_order = baseline.fit_order(x[:n_seen], np.random.default_rng([options.seed, index, n_seen]))
             result.curves.append({"index": index, "suite": suite, "dataset": dataset.name, "method": name,

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-FACTORS = {"graph": lambda m: m["graph"]["family"], "mechanism": lambda m: m["mechanism"]["family"],
-           "noise": lambda m: m["noise"]["family"]}
+FACTORS = ("graph", "mechanism", "noise")
 
 
 def dataset_families(suite: Path) -> pd.DataFrame:
@@ -25,7 +24,7 @@ def dataset_families(suite: Path) -> pd.DataFrame:
     for record in sorted(suite.glob("shard-*.json")):
         for meta in json.loads(record.read_text())["datasets"]:
             rows.append({"dataset": meta["name"], "r2_sortability": meta.get("r2_sortability"),
-                         **{factor: family(meta) for factor, family in FACTORS.items()}})
+                         **{factor: meta[factor]["family"] for factor in FACTORS}})
     return pd.DataFrame(rows)
 
 
@@ -46,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("eval_folder", type=Path, help="an `amort eval --out` folder (results.csv)")
     parser.add_argument("suites", type=Path, nargs="+", help="suite folders; the folder name is the suite's name")
-    parser.add_argument("--by", nargs="+", choices=sorted(FACTORS), default=sorted(FACTORS))
+    parser.add_argument("--by", nargs="+", choices=FACTORS, default=list(FACTORS))
     parser.add_argument("--methods", nargs="+", default=["amort", "score", "nogam", "lingam", "r2sort"])
     args = parser.parse_args()
     results = pd.read_csv(args.eval_folder / "results.csv")

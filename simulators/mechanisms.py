@@ -36,6 +36,13 @@ def _random_fourier(k: int, length_scale: float, output_scale: float, features: 
     return f
 
 
+def _standardized(parents: np.ndarray) -> np.ndarray:
+    """Each parent column centred and scaled to unit standard deviation on the sample (constant
+    columns only centred)."""
+    std = parents.std(axis=0)
+    return (parents - parents.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
 @dataclass(frozen=True)
 class Linear:
     """x = sum_i w_i * parent_i + noise, |w_i| uniform in ``weights`` with a random sign."""
@@ -134,9 +141,7 @@ class MLP:
         w2 = rng.standard_normal(hidden) * (float(draw(self.output_scale, rng)) / np.sqrt(hidden))
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            std = parents.std(axis=0)
-            z = (parents - parents.mean(axis=0)) / np.where(std > 0, std, 1.0)
-            return act(z @ w1 + b1) @ w2 + noise
+            return act(_standardized(parents) @ w1 + b1) @ w2 + noise
 
         return fn
 
@@ -170,8 +175,7 @@ class Polynomial:
         scale = float(draw(self.output_scale, rng)) / np.sqrt(k)
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            std = parents.std(axis=0)
-            z = (parents - parents.mean(axis=0)) / np.where(std > 0, std, 1.0)
+            z = _standardized(parents)
             # A soft clip at 3 standard deviations: heavy-tailed parents would otherwise give cubed
             # outliers that the next polynomial down the graph cubes again.
             z = 3.0 * np.tanh(z / 3.0)

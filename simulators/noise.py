@@ -9,7 +9,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from simulators.errors import InputError
-from simulators.ranges import Range, check_range, draw
+from simulators.ranges import Range, check_range, draw, draw_int
 
 _EULER_GAMMA = 0.5772156649015329
 
@@ -107,7 +107,7 @@ class Mixture(NoiseFamily):
     def _unit(self, n, d, rng):
         out = np.empty((n, d))
         for j in range(d):
-            k = int(rng.integers(int(self.components[0]), int(self.components[1]) + 1))
+            k = draw_int(self.components, rng)
             weights = rng.dirichlet(np.ones(k))
             means = np.arange(k) * draw(self.separation, rng)
             mean = weights @ means

@@ -32,7 +32,7 @@ class Baseline:
     ``slow`` marks methods whose cost grows fast with n (the harness subsamples rows for
     them); ``uses_device`` marks torch methods that honor ``device``; ``screen`` sets aside
     degenerate columns before ``order_fn`` runs (constants go last, copies right after
-    their twin).
+    their twin); ``reads_data`` is False for a method whose order ignores the values.
     """
 
     name: str
@@ -40,6 +40,7 @@ class Baseline:
     slow: bool = False
     uses_device: bool = False
     screen: bool = True
+    reads_data: bool = True
 
     def fit_order(self, x: np.ndarray, rng: np.random.Generator, *,
                   device: str | torch.device = "cpu") -> np.ndarray:
