@@ -23,16 +23,18 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(
-        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None, causal: bool = False
+        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None, causal: bool = False,
+        bias: Tensor | None = None,
     ) -> Tensor:
-        """`mask` (N, L, S) bool, True where a query may attend; `causal` masks later positions."""
+        """`mask` (N, L, S) bool, True where a query may attend; `causal` masks later positions;
+        `bias` (N, heads, L, S) is added to the attention logits (instead of a mask)."""
         context = x if context is None else context
         n, length, dim = x.shape
         q = self.q(x).view(n, length, self.heads, -1).transpose(1, 2)
         k, v = self.kv(context).view(n, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(
             q, k, v,
-            attn_mask=None if mask is None else mask[:, None],
+            attn_mask=bias if mask is None else mask[:, None],
             dropout_p=self.dropout if self.training else 0.0,
             is_causal=causal,
         )

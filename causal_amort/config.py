@@ -23,7 +23,10 @@ NAMED_SIZES = ("tiny", "small", "base")
 # Every TOML file in configs/ can be named without its path (sizes and shipped recipes).
 NAMED_CONFIGS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
 DECODERS = ("causal", "sort")
-STATE_MODES = ("carry", "none", "average")
+ENCODERS = ("cells", "stats")
+D_DISTRIBUTIONS = ("uniform", "loguniform")
+LOSS_CHUNKS = ("all", "last")
+STATE_MODES = ("carry", "none", "average", "causal")
 
 
 @dataclass
@@ -37,7 +40,9 @@ class ModelConfig:
     ff_mult: int = 2
     dropout: float = 0.0
     decoder: str = "causal"  # "causal": masked pointer decoder; "sort": one score per variable
-    state: str = "carry"  # "carry" | "none" | "average", see OrderModel.advance
+    state: str = "carry"  # "carry" | "none" | "average" | "causal" (stats only), see OrderModel.advance
+    encoder: str = "cells"  # "cells": per-cell axial encoder; "stats": streamed sufficient statistics
+    pair_dim: int = 32  # width of the stats encoder's pair channel
 
 
 @dataclass
@@ -48,6 +53,7 @@ class DataConfig:
     suite: str = ""
     d_min: int = 3
     d_max: int = 10
+    d_dist: str = "uniform"  # "uniform" or "loguniform" over [d_min, d_max] (large d cost more per task)
     chunk_size: int = 50
     chunks_min: int = 1
     chunks_max: int = 4
@@ -66,6 +72,7 @@ class TrainConfig:
     warmup_steps: int = 50
     grad_clip: float = 1.0  # 0 disables clipping
     tbptt: int = 1  # chunks a gradient flows back through; 1 = stop-gradient between steps
+    loss_chunks: str = "all"  # "all": a loss after every chunk; "last": only after a task's last chunk
     seed: int = 0
     log_every: int = 10
     val_every: int = 100
@@ -189,7 +196,11 @@ def _validate(cfg: RunConfig) -> None:
         (0.0 <= m.dropout < 1.0, "model.dropout must be in [0, 1)"),
         (m.decoder in DECODERS, f"model.decoder must be one of {', '.join(DECODERS)}, got {m.decoder!r}"),
         (m.state in STATE_MODES, f"model.state must be one of {', '.join(STATE_MODES)}, got {m.state!r}"),
+        (m.encoder in ENCODERS, f"model.encoder must be one of {', '.join(ENCODERS)}, got {m.encoder!r}"),
+        (m.pair_dim >= 1, "model.pair_dim must be >= 1"),
+        (m.state != "causal" or m.encoder == "stats", "model.state = causal needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
+        (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),
         (1 <= d.chunks_min <= d.chunks_max, "data.chunks_min and data.chunks_max must satisfy 1 <= min <= max"),
         (d.batch_size >= 1, "data.batch_size must be >= 1"),
@@ -200,6 +211,7 @@ def _validate(cfg: RunConfig) -> None:
         (t.warmup_steps >= 0, "train.warmup_steps must be >= 0"),
         (t.grad_clip >= 0, "train.grad_clip must be >= 0"),
         (t.tbptt >= 1, "train.tbptt must be >= 1"),
+        (t.loss_chunks in LOSS_CHUNKS, f"train.loss_chunks must be one of {', '.join(LOSS_CHUNKS)}, got {t.loss_chunks!r}"),
         (t.log_every >= 1, "train.log_every must be >= 1"),
         (t.val_every >= 0 and t.val_datasets >= 0, "train.val_every and train.val_datasets must be >= 0"),
         (t.val_d >= 2 and t.val_n >= 1, "train.val_d must be >= 2 and train.val_n >= 1"),

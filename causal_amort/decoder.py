@@ -10,7 +10,8 @@ so a model trained on small d runs at any d.
   self-attention, cross-attention to the variables not yet placed, and pointer logits.
   A learned pairwise "must precede" matrix adds a gate to the logits: a variable whose
   likely predecessors are still unplaced is pushed down, which is exactly the rule that
-  defines the next-set and it holds for every d.
+  defines the next-set and it holds for every d. With the stats encoder the gate also reads
+  the pair channel.
 - `SortDecoder` ("sort"): one score per variable, independent of the position; decoding
   is sorting, and the next-set loss over these logits is a listwise Plackett-Luce loss.
 """
@@ -61,8 +62,9 @@ class PointerDecoder(nn.Module):
         # Start with a weak gate and sparse "must precede" beliefs; training sharpens both.
         self.precede_bias = nn.Parameter(torch.tensor(-2.0))
         self.gate = nn.Parameter(torch.tensor(0.0))
+        self.precede_pair = nn.Linear(cfg.pair_dim, 1) if cfg.encoder == "stats" else None
 
-    def logits(self, state: Tensor, prefix: Tensor) -> Tensor:
+    def logits(self, state: Tensor, prefix: Tensor, pairs: Tensor | None = None) -> Tensor:
         batch, d, h = state.shape
         variables = self.norm_vars(state)
         placed = placed_before(prefix, d)
@@ -76,10 +78,12 @@ class PointerDecoder(nn.Module):
             scale = h**-0.5
             pointer = self.query(out) @ self.key(variables).transpose(1, 2) * scale
             # precede[b, j, i]: belief that i must come before j (never j itself).
-            precede = torch.sigmoid(
-                self.precede_query(variables) @ self.precede_key(variables).transpose(1, 2) * scale
-                + self.precede_bias
-            ) * (1.0 - torch.eye(d, device=state.device))
+            precede_logit = (self.precede_query(variables) @ self.precede_key(variables).transpose(1, 2) * scale
+                             + self.precede_bias)
+            if pairs is not None and self.precede_pair is not None:
+                # pairs[b, j, i] describes the ordered pair (j, i): read as "j waits for i".
+                precede_logit = precede_logit + self.precede_pair(pairs.float()).squeeze(-1)
+            precede = torch.sigmoid(precede_logit) * (1.0 - torch.eye(d, device=state.device))
             waiting = (~placed).float() @ precede.transpose(1, 2)
             logits = pointer - F.softplus(self.gate) * waiting
             return logits.masked_fill(placed, float("-inf"))
@@ -94,7 +98,7 @@ class SortDecoder(nn.Module):
             nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, 1)
         )
 
-    def logits(self, state: Tensor, prefix: Tensor) -> Tensor:
+    def logits(self, state: Tensor, prefix: Tensor, pairs: Tensor | None = None) -> Tensor:
         placed = placed_before(prefix, state.shape[1])
         with float32_region(state):
             scores = self.score(state.float()).squeeze(-1)

@@ -69,10 +69,13 @@ def stream_orders(
                 mask = torch.from_numpy(mask).to(device)[None]
             if memory is None:
                 memory = model.init_memory(1, x.shape[1], device)
-            memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask)
-            n_seen += x.shape[0]
             index += 1
-            if upcoming is None or decode_at is None or decode_at(index):
+            decode = upcoming is None or decode_at is None or decode_at(index)
+            # A model whose state follows from its running statistics needs no network pass
+            # on chunks that are not decoded: streaming then costs the sums alone.
+            memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask, encode=decode)
+            n_seen += x.shape[0]
+            if decode:
                 order, confidence = model.decode(model.readout(memory), beam=beam)
                 yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
 

@@ -64,7 +64,7 @@ def _stack_batch(step: int, datasets: list[Dataset]) -> TaskBatch:
 
 
 class SimulatedTasks:
-    """Batches simulated from a spec: d from [d_min, d_max] and a chunk count from
+    """Batches simulated from a spec: d from [d_min, d_max] (uniform or log-uniform) and a chunk count from
     [chunks_min, chunks_max] per batch, ``batch_size`` fresh SCMs of chunks * chunk_size rows."""
 
     def __init__(self, spec: Spec, data: DataConfig, seed: int) -> None:
@@ -76,7 +76,10 @@ class SimulatedTasks:
         """The batch of ``step`` on ``rank``."""
         rng = np.random.default_rng(step_seeds(self.seed, step, rank)[0])
         c = self.data
-        d = int(rng.integers(c.d_min, c.d_max + 1))
+        if c.d_dist == "loguniform":
+            d = int(np.exp(rng.uniform(np.log(c.d_min), np.log(c.d_max + 1))))
+        else:
+            d = int(rng.integers(c.d_min, c.d_max + 1))
         n = int(rng.integers(c.chunks_min, c.chunks_max + 1)) * c.chunk_size
         tasks = [_simulate(self.spec, d, n, rng, c.standardize) for _ in range(c.batch_size)]
         return _stack_batch(step, tasks)

@@ -168,7 +168,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
             torch_seed = step_seeds(t.seed, step, rank)[1]
             torch.manual_seed(torch_seed)  # dropout; the teacher orders get their own generator
             teacher = torch.Generator().manual_seed(torch_seed)
-            loss_sum += train_step(model, batch, dev, data.chunk_size, t.tbptt, teacher, use_bf16)
+            loss_sum += train_step(model, batch, dev, data.chunk_size, t.tbptt, teacher, use_bf16,
+                                   last_only=t.loss_chunks == "last")
             if world > 1:
                 dist.all_reduce(flat_grad)
                 flat_grad /= world
@@ -260,29 +261,39 @@ def build_optimizer(model: OrderModel, t: TrainConfig) -> tuple[torch.optim.Adam
 
 
 def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_size: int, tbptt: int,
-                teacher: torch.Generator, bf16: bool) -> torch.Tensor:
+                teacher: torch.Generator, bf16: bool, last_only: bool = False) -> torch.Tensor:
     """Forward and backward over the chunks of one batch (gradients accumulate); the mean chunk loss,
-    left on the device so that the loop does not wait for the GPU every step."""
+    left on the device so that the loop does not wait for the GPU every step.
+
+    ``last_only`` (train.loss_chunks = "last") scores only the last chunk: earlier chunks are read
+    without gradient, and a model whose state is a function of its running statistics skips their
+    network pass altogether, so a step costs one pass whatever the number of chunks."""
     x = batch.x.to(device, non_blocking=True)
     graph = batch.graph  # stays on the CPU: teacher orders are drawn there (a CPU generator)
     mask = None if batch.mask is None else batch.mask.to(device, non_blocking=True)
     size, n, d = x.shape
     chunks = n // chunk_size
+    scored_chunks = 1 if last_only else chunks
     memory = model.init_memory(size, d, device)
     segment, total = 0.0, torch.zeros((), dtype=torch.float64, device=device)
     for k in range(chunks):
         rows = slice(k * chunk_size, (k + 1) * chunk_size)
+        chunk_mask = None if mask is None else mask[:, rows]
+        if last_only and k < chunks - 1:
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                memory = model.advance(memory, x[:, rows], chunk_mask, encode=False)
+            continue
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            memory = model.advance(memory, x[:, rows], None if mask is None else mask[:, rows])
+            memory = model.advance(memory, x[:, rows], chunk_mask)
             loss = model.order_loss(model.readout(memory), graph, teacher)
-        segment = segment + loss / chunks
+        segment = segment + loss / scored_chunks
         total += loss.detach()
         if (k + 1) % tbptt == 0 or k == chunks - 1:
             # Backward now frees this segment's activations; detaching stops the gradient here.
             segment.backward()
             memory = model.detach(memory)
             segment = 0.0
-    return total / chunks
+    return total / scored_chunks
 
 
 @torch.no_grad()

@@ -61,10 +61,10 @@ def test_state_modes_differ_as_documented():
             memory = model.init_memory(1, 4, "cpu")
             for chunk in chunks:
                 memory = model.advance(memory, chunk)
-            states[mode] = model.readout(memory)
+            states[mode] = model.readout(memory).tokens
         # Each chunk read alone, from S_0.
         one_shot = models["none"]
-        alone = [one_shot.readout(one_shot.advance(one_shot.init_memory(1, 4, "cpu"), c)) for c in chunks]
+        alone = [one_shot.readout(one_shot.advance(one_shot.init_memory(1, 4, "cpu"), c)).tokens for c in chunks]
         torch.testing.assert_close(states["none"], alone[-1])
         torch.testing.assert_close(states["average"], torch.stack(alone).mean(0))
         assert not torch.allclose(states["carry"], states["none"])

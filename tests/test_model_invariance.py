@@ -20,7 +20,7 @@ def read(model, chunks, masks=None):
     memory = model.init_memory(chunks[0].shape[0], chunks[0].shape[2], "cpu")
     for t, chunk in enumerate(chunks):
         memory = model.advance(memory, chunk, None if masks is None else masks[t])
-    return model.readout(memory)
+    return model.readout(memory).tokens
 
 
 def data(batch=2, rows=30, d=6, chunks=2, seed=0):

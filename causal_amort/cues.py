@@ -1,0 +1,192 @@
+"""Cues from streamed sufficient statistics: what each classical method looks at, in batched torch.
+
+Everything here is a function of `RunningStats` alone (no data pass): moments up to order 6
+come from the Gram matrix of the powers s, s^2, s^3 in the basis, regressions from blocks of
+the feature covariance. Each cue is named after the method that relies on it. Notation: s is
+a variable's soft-clipped robust z-score (see sufficient.py), u = (s - mean) / sd its exact
+standardization, rho the correlation of u_i and u_j, r_{i|j} = u_i - rho u_j the residual of
+the linear regression of i on j.
+
+Per-variable cues (``VARIABLE_CUES``) are (B, d, F_v); pair cues are (B, d, d, F_p) with entry
+[i, j] describing the ordered pair (i, j). All outputs are finite: constant columns, d = 2 and
+a handful of rows give zeros or bounded values, never NaN.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from causal_amort.sufficient import GAUSS1, K, LOGCOSH, S, TANH, RunningStats
+
+_EPS = 1e-9
+VARIABLE_CUES = ("skew", "excess_kurtosis", "negentropy", "mean_logcosh", "mean_gauss1", "r2_linear",
+                 "r2_additive", "r2_additive_gain", "intervened_fraction", "log_rows", "constant")
+# Directional pair cues [i, j] (the model also sees each one's transpose [j, i]).
+DIRECTED_PAIR_CUES = ("r2_basis", "r2_basis_gain", "hetero_mean", "hetero_var", "residual_negentropy",
+                      "shift_mean_under_do", "shift_var_under_do")
+# Cues that are symmetric, or antisymmetric (their transpose is their negative).
+PLAIN_PAIR_CUES = ("corr", "abs_corr", "partial_corr", "lingam_cumulant", "lingam_skew", "lingam_tanh",
+                   "direct_lingam")
+NUM_VARIABLE_CUES = len(VARIABLE_CUES)
+NUM_PAIR_CUES = 2 * len(DIRECTED_PAIR_CUES) + len(PLAIN_PAIR_CUES)
+
+
+def _signed_log(x: Tensor) -> Tensor:
+    """sign(x) log(1 + |x|), after NaN/inf are zeroed: heavy-valued cues on a scale a network likes."""
+    x = torch.nan_to_num(x, nan=0.0, posinf=1e6, neginf=-1e6)
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def _diag(m: Tensor) -> Tensor:
+    return torch.diagonal(m, dim1=-2, dim2=-1)
+
+
+def _negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
+    """Gram-Charlier approximation of negentropy, skew^2 / 12 + kurt^2 / 48 (Hyvarinen et al. 2001, 5.35)."""
+    return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
+
+
+def _ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
+    """(cov + ridge I)^-1 for a batch of PSD matrices, by Cholesky."""
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    chol = torch.linalg.cholesky(cov + ridge[:, None, None] * eye)
+    return torch.cholesky_inverse(chol)
+
+
+def compute_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
+    """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums."""
+    batch, d = stats.count.shape[0], stats.d
+    n = stats.count.clamp_min(1.0)
+    mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
+    raw5 = (stats.gram / n[:, None, None]).view(batch, d, K, d, K)  # raw second moments of the features
+
+    def cov(ki: slice | int, kj: slice | int) -> Tensor:
+        """Covariance block [i, ki, j, kj] of the features, formed only where a cue needs it."""
+        mi, mj = mean[:, :, ki], mean[:, :, kj]
+        if isinstance(ki, slice):
+            return raw5[:, :, ki, :, kj] - mi[:, :, :, None, None] * mj[:, None, None, :, :]
+        return raw5[:, :, ki, :, kj] - mi[:, :, None] * mj[:, None, :]
+
+    # --- moments of s: univariate to order 4, bivariate E[u_i^a u_j^b] for a, b <= 3 ------------
+    mu = mean[..., S]
+    var = _diag(cov(S, S)).clamp_min(0.0)
+    constant = var <= 1e-12
+    sd = torch.where(constant, 1.0, var.sqrt())
+    # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
+    raw_pow = [torch.ones_like(mu), mu, mean[..., 1], mean[..., 2], _diag(raw5[:, :, 1, :, 1])]
+
+    def raw_joint(a: int, b: int) -> Tensor:
+        """E[s_i^a s_j^b] as (B, d, d)."""
+        if a == 0:
+            return raw_pow[b][:, None, :].expand(batch, d, d)
+        if b == 0:
+            return raw_pow[a][:, :, None].expand(batch, d, d)
+        return raw5[:, :, a - 1, :, b - 1]
+
+    def std_joint(a: int, b: int) -> Tensor:
+        """E[u_i^a u_j^b]: the binomial expansion of the central moment, over sd_i^a sd_j^b."""
+        total = torch.zeros(batch, d, d, dtype=mean.dtype, device=mean.device)
+        for p in range(a + 1):
+            for q in range(b + 1):
+                coef = math.comb(a, p) * math.comb(b, q)
+                total = total + coef * ((-mu[:, :, None]) ** (a - p)) * ((-mu[:, None, :]) ** (b - q)) * raw_joint(p, q)
+        return total / (sd[:, :, None] ** a * sd[:, None, :] ** b)
+
+    u = {(a, b): std_joint(a, b) for a in range(4) for b in range(4) if a + b >= 2}
+    skew = _diag(u[3, 0])
+    # E[u^4] by the same expansion from raw moments up to order 4.
+    c4 = (raw_pow[4] - 4 * mu * raw_pow[3] + 6 * mu**2 * raw_pow[2] - 3 * mu**4) / sd**4
+    kurt = c4 - 3.0
+    rho = u[1, 1].clamp(-1.0, 1.0)
+    eye = torch.eye(d, dtype=torch.bool, device=mean.device)
+    rho = torch.where(eye, 0.0, rho)  # a variable is not its own neighbour
+    rho = torch.where(constant[:, :, None] | constant[:, None, :], 0.0, rho)
+
+    # --- linear residual r_{i|j} = u_i - rho u_j: skew, kurtosis and heteroscedasticity ---------------
+    v = (1.0 - rho**2).clamp_min(1e-3)
+    skew_i, skew_j = skew[:, :, None], skew[:, None, :]
+    m4_i, m4_j = c4[:, :, None], c4[:, None, :]
+    r3 = skew_i - 3 * rho * u[2, 1] + 3 * rho**2 * u[1, 2] - rho**3 * skew_j
+    r4 = m4_i - 4 * rho * u[3, 1] + 6 * rho**2 * u[2, 2] - 4 * rho**3 * u[1, 3] + rho**4 * m4_j
+    residual_negentropy = _negentropy(r3 / v**1.5, r4 / v**2 - 3.0)
+    negentropy = _negentropy(skew, kurt)
+    # DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) with moment-based entropies:
+    # [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], H ~ const - negentropy.
+    direct_lingam = (negentropy[:, :, None] + residual_negentropy.transpose(1, 2)
+                     - negentropy[:, None, :] - residual_negentropy)
+    # Heteroscedasticity (the variance of the residual changes with the regressor): an additive-noise
+    # model in the true direction has none (RESIT, Peters et al. 2014; Var(r | x) is constant).
+    hetero_mean = (u[2, 1] - 2 * rho * u[1, 2] + rho**2 * skew_j) / v
+    hetero_var = (u[2, 2] - 2 * rho * u[1, 3] + rho**2 * m4_j - v) / v
+    # Pairwise likelihood-ratio measures of Hyvarinen & Smith (2013): cumulant, skew and tanh forms.
+    lingam_cumulant = rho * (u[3, 1] - u[1, 3])
+    lingam_skew = rho * (u[2, 1] - u[1, 2])
+    tanh_s = cov(TANH, S)  # [i, j] = Cov(tanh s_i, s_j)
+    lingam_tanh = rho * (tanh_s / sd[:, None, :] - tanh_s.transpose(1, 2) / sd[:, :, None])
+
+    # --- regressions from the feature covariance, on the correlation scale -------------------------------
+    feat_var = torch.diagonal(torch.diagonal(raw5, dim1=1, dim2=3), dim1=1, dim2=2) - mean**2  # (B, d, K)
+    feat_sd = feat_var.clamp_min(0.0).sqrt()
+    feat_sd = torch.where(feat_sd > 1e-6, feat_sd, math.inf)  # a constant feature: zero correlations
+
+    def corr(ki: slice, kj: slice) -> Tensor:
+        """Correlation block [i, ki, j, kj] (B, d, ki, d, kj)."""
+        return cov(ki, kj) / feat_sd[:, :, ki, None, None] / feat_sd[:, None, None, :, kj]
+
+    # Basis regression of s_i on the K features of x_j (additive-noise / RESIT style fit of i on j),
+    # as an adjusted R^2; its gain over rho^2 is the nonlinear part.
+    all_k = slice(0, K)
+    own_raw = torch.diagonal(raw5, dim1=1, dim2=3).permute(0, 3, 1, 2)  # (B, d, K, K): each variable's block
+    own = (own_raw - mean[:, :, :, None] * mean[:, :, None, :]) / feat_sd[:, :, :, None] / feat_sd[:, :, None, :]
+    target = corr(all_k, slice(S, S + 1))[..., 0]  # (B, d_j, K, d_i): Corr(phi_k(x_j), s_i)
+    eye_k = torch.eye(K, dtype=mean.dtype, device=mean.device)
+    beta = torch.linalg.solve(own + 1e-3 * eye_k, target)
+    r2_basis = (target * beta).sum(dim=2).transpose(1, 2)  # [i, j]
+    adjust = ((n - 1) / (n - K - 1).clamp_min(1.0))[:, None, None]
+    r2_basis = (1 - (1 - r2_basis.clamp(0.0, 1.0)) * adjust).clamp(0.0, 1.0)
+    r2_basis = torch.where(eye, 0.0, r2_basis)
+    # Linear precision of the s's (ridge grows with d / n): partial correlations and R^2 on all others
+    # (R^2-sortability, Reisach et al. 2023).
+    ridge_lin = (1e-2 + d / n).clamp(max=1.0)
+    lin_corr = torch.where(eye, 1.0, rho)
+    prec = _ridge_inverse(lin_corr, ridge_lin)
+    pdiag = _diag(prec)
+    partial_corr = torch.where(eye, 0.0, -prec / torch.sqrt(pdiag[:, :, None] * pdiag[:, None, :]))
+    r2_linear = (1 - 1 / (pdiag * (1 + ridge_lin[:, None]))).clamp(0.0, 1.0)
+    # Additive R^2 of s_i on the cubic basis (s, s^2, s^3) of all other variables: the residual
+    # covariance of block i given the rest is the inverse of block i of the precision matrix (Schur
+    # complement). The cubic sub-basis keeps the one (3d x 3d) inverse cheap at large d.
+    sub = corr(slice(0, 3), slice(0, 3))
+    ridge_full = (1e-2 + 3 * d / n).clamp(max=1.0)
+    full = sub.reshape(batch, 3 * d, 3 * d)
+    full = torch.where(torch.isfinite(full), full, 0.0)
+    blocks = torch.diagonal(_ridge_inverse(full, ridge_full).view(batch, d, 3, d, 3), dim1=1, dim2=3)
+    residual = torch.linalg.inv(blocks.permute(0, 3, 1, 2))[:, :, S, S]
+    r2_additive = (1 - residual / (1 + ridge_full[:, None])).clamp(0.0, 1.0)
+
+    # --- interventions: how variable i moves when j is intervened on ------------------------------------
+    int_n = stats.int_count.clamp_min(1.0)  # (B, d_j)
+    int_mean = stats.int_sums / int_n[:, :, None, None]  # (B, d_j, d_i, K)
+    seen = (stats.int_count > 0)[:, :, None]
+    shift_mean = torch.where(seen, (int_mean[..., S] - mu[:, None, :]) / sd[:, None, :], 0.0)
+    shift_var = torch.where(seen, int_mean[..., 1] - int_mean[..., S] ** 2 - var[:, None, :], 0.0) / sd[:, None, :] ** 2
+    shift_mean = torch.where(eye, 0.0, shift_mean).transpose(1, 2)  # [i, j]: i under do(j)
+    shift_var = torch.where(eye, 0.0, shift_var).transpose(1, 2)
+
+    rows_total = n + stats.int_count.sum(dim=1)
+    measured = torch.stack([skew, kurt, negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
+                            r2_additive - r2_linear, stats.int_count / rows_total[:, None]], dim=-1)
+    per_variable = torch.cat([torch.where(constant[..., None], 0.0, measured),
+                              (torch.log(rows_total) / 10.0)[:, None, None].expand(batch, d, 1),
+                              constant.to(mean.dtype)[..., None]], dim=-1)
+    directed = torch.stack([r2_basis, r2_basis - rho**2, hetero_mean, hetero_var, residual_negentropy,
+                            shift_mean, shift_var], dim=-1)
+    plain = torch.stack([rho, rho.abs(), partial_corr, lingam_cumulant, lingam_skew, lingam_tanh, direct_lingam],
+                        dim=-1)
+    not_self = (~eye)[None, :, :, None]
+    pairs = torch.cat([directed, directed.transpose(1, 2), plain], dim=-1) * not_self
+    dead = (constant[:, :, None] | constant[:, None, :])[..., None]
+    pairs = torch.where(dead, 0.0, pairs)
+    return _signed_log(per_variable).float(), _signed_log(pairs).float()
