@@ -23,6 +23,7 @@ from causal_amort.baselines import BASELINES
 from causal_amort.measure import Cost, TimeLimitExceeded, measured
 from causal_amort.metrics import frac_reversed, is_perfect, order_divergence, precision_recall_f1, shd
 from causal_amort.pruning import prune_order
+from simulators.csv_read import CsvFormat
 from simulators.dataset import Dataset
 from simulators.errors import InputError
 from simulators.io import iter_datasets, source_name
@@ -82,8 +83,10 @@ def check_baselines(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0) -> list[tuple[int, str, Dataset]]:
-    """The datasets of this shard, as (global index, suite name, dataset), in a fixed order.
+def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0,
+         fmt: CsvFormat = CsvFormat()) -> list[tuple[int, str, Dataset]]:
+    """The datasets of this shard, as (global index, suite name, dataset), in a fixed order; a
+    user's CSV files are read as ``fmt`` says.
 
     Dataset k of the concatenated sources belongs to shard k mod num_shards, so the shards
     of a SLURM array split the unsharded run exactly and merge back into it.
@@ -93,7 +96,7 @@ def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0)
     items, index = [], 0
     for path in paths:
         suite = source_name(path)
-        for dataset in iter_datasets(path):
+        for dataset in iter_datasets(path, fmt):
             if index % num_shards == shard_index:
                 items.append((index, suite, dataset))
             index += 1

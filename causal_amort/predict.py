@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from simulators.csv_read import CsvSummary, check_summary, stream_csv
+from simulators.csv_read import CsvFormat, CsvSummary, ReadProgress, check_summary, stream_csv
 from causal_amort.pruning import prune_order
 
 
@@ -59,13 +59,16 @@ def _tee(chunks: Iterable[np.ndarray], reservoir: Reservoir | None) -> Iterator[
 
 def predict_csv(path: str | Path, model, chunk_size: int, *, device: str = "cpu", dag: bool = False,
                 prune: str = "lasso", drop_missing: bool = False, beam: int = 1, sample_rows: int = 5000,
-                seed: int = 0) -> Prediction:
-    """Stream ``path`` through ``model``; with ``dag`` also prune the order on a row sample."""
+                seed: int = 0, fmt: CsvFormat = CsvFormat(),
+                on_progress: Callable[[ReadProgress], None] | None = None) -> Prediction:
+    """Stream ``path`` (read as ``fmt`` says) through ``model``; with ``dag`` also prune the order on
+    a row sample. ``on_progress`` hears how far the file has been read."""
     from causal_amort.stream import stream_orders
 
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
-    chunks = _tee(stream_csv(path, chunk_size, drop_missing=drop_missing, summary=summary), reservoir)
+    chunks = _tee(stream_csv(path, chunk_size, fmt=fmt, drop_missing=drop_missing, summary=summary,
+                              on_progress=on_progress), reservoir)
     last = None
     for last in stream_orders(model, chunks, device=device, beam=beam, decode_at=lambda k: False):
         pass

@@ -13,6 +13,7 @@ from rich.table import Table
 from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, check_baselines, check_out_dir, collect,
                                    load_cached_model, merge,
                                    parse_model_ref, plan, run_eval, write_outputs)
+from cli import csv_options
 from cli.devices import resolve_device
 from cli.guard import fail, guarded
 from cli.progress import progress
@@ -44,7 +45,8 @@ def print_summary(summary: pd.DataFrame) -> None:
 def evaluate(
     paths: List[Path] = typer.Argument(None, show_default=False, metavar="[PATH]...",
                                        help="More --data paths (or, with --merge, more shard folders)."),
-    data: List[Path] = typer.Option([], "--data", "-d", help="A suite folder, a CSV folder or a CSV file; repeatable."),
+    data: List[Path] = typer.Option([], "--data", "-d", help="A suite folder, a CSV folder or a CSV file (plain or "
+                                    "compressed); repeatable."),
     model: List[str] = typer.Option(["default"], "--model", "-m",
                                     help="default, a checkpoint / run folder, or LABEL=PATH; repeatable. "
                                     "'none' evaluates baselines only."),
@@ -60,6 +62,8 @@ def evaluate(
     workers: int = typer.Option(1, help="Processes over datasets."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, help="Seed for baselines' draws, row subsets and bootstrap intervals."),
+    sep: Optional[str] = csv_options.SEP,
+    no_header: bool = csv_options.NO_HEADER,
     num_shards: Optional[int] = typer.Option(None, help="Split datasets over a job array (default: "
                                              "$SLURM_ARRAY_TASK_COUNT or 1)."),
     shard_index: Optional[int] = typer.Option(None, help="This job's shard (default: $SLURM_ARRAY_TASK_ID or 0)."),
@@ -89,10 +93,11 @@ def evaluate(
             raise fail(f"--prune must be lasso or cam, got {prune!r}")
         if not refs and not names:
             raise fail("nothing to evaluate: no model and no baselines")
+        fmt = csv_options.csv_format(sep, no_header)
         shards, index = resolve_shard(num_shards, shard_index)
         options = EvalOptions(baselines=names, baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
                               device=resolve_device(device), prune=prune, seed=seed)
-        items = plan(sources, shards, index)
+        items = plan(sources, shards, index, fmt)
         for ref in refs:  # load once up front, so a bad checkpoint fails before any work
             load_cached_model(ref, options.device)
         done = []
@@ -102,8 +107,8 @@ def evaluate(
                 done.append(result)
                 advance(methods, note=result.rows[0]["dataset"] if result.rows else "")
         results, orders, curves = collect(done)
-        meta = {"data": [str(s) for s in sources], "models": [r.__dict__ for r in refs], "options": options.__dict__,
-                "num_shards": shards, "shard_index": index, **provenance()}
+        meta = {"data": [str(s) for s in sources], "csv_format": fmt.__dict__, "models": [r.__dict__ for r in refs],
+                "options": options.__dict__, "num_shards": shards, "shard_index": index, **provenance()}
     meta["seed"] = seed
     summary = write_outputs(out, results, orders, curves, meta)
     print_summary(summary)

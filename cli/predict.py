@@ -10,29 +10,36 @@ from rich.console import Console
 from rich.table import Table
 
 from causal_amort.predict import predict_csv
+from cli import csv_options
 from cli.devices import resolve_device
 from cli.guard import guarded
+from cli.progress import progress
 from simulators.atomic import atomic_write_text
+from simulators.csv_read import ReadProgress
 
 console = Console(highlight=False)
 
 
 @guarded
 def predict(
-    csv_file: Path = typer.Argument(..., metavar="FILE.csv", help="Header row = variable names; one row per sample."),
+    csv_file: Path = typer.Argument(..., metavar="FILE.csv", help="Header row = variable names (or --no-header); one row per sample. "
+                                    "May be compressed (.gz, .bz2, .xz, .zip, .zst)."),
     model: str = typer.Option("default", "--model", "-m", help="default, a checkpoint file or a run folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the order (and edges) as JSON here."),
     dag: bool = typer.Option(False, "--dag", help="Also prune the order to a DAG and print it as cause,effect rows."),
     prune: str = typer.Option("lasso", help="Pruning for --dag: lasso (sparse linear) or cam (additive splines)."),
     drop_missing: bool = typer.Option(False, "--drop-missing", help="Skip rows with missing or infinite values "
                                       "instead of failing."),
+    sep: Optional[str] = csv_options.SEP,
+    no_header: bool = csv_options.NO_HEADER,
     beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Predict the causal order of a CSV file's columns with a trained model.
 
-    The file is streamed in chunks, so files larger than memory work. Prints the order with
-    the model's confidence at each position (the probability it gave the variable it placed).
+    The file is streamed in chunks, so files larger than memory work; on a terminal a progress
+    bar follows the reading. Prints the order with the model's confidence at each position (the
+    probability it gave the variable it placed).
     """
     from causal_amort.checkpoint import load_model
     from simulators.errors import InputError
@@ -41,10 +48,16 @@ def predict(
         raise InputError(f"--prune must be lasso or cam, got {prune!r}")
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as order.json")
+    fmt = csv_options.csv_format(sep, no_header)
     dev = resolve_device(device)
     net, cfg = load_model(model, dev)
-    result = predict_csv(csv_file, net, cfg.data.chunk_size, device=dev, dag=dag, prune=prune,
-                         drop_missing=drop_missing, beam=beam)
+    with progress(None, f"reading {csv_file.name}", every_s=None, in_bytes=True) as advance:
+
+        def report(done: ReadProgress) -> None:
+            advance(note=f"{done.rows:,} rows", completed=done.bytes_read, total=done.bytes_total)
+
+        result = predict_csv(csv_file, net, cfg.data.chunk_size, device=dev, dag=dag, prune=prune,
+                             drop_missing=drop_missing, beam=beam, fmt=fmt, on_progress=report)
     table = Table(title=f"causal order of {csv_file.name} ({result.rows} rows"
                   + (f", {result.dropped_rows} dropped" if result.dropped_rows else "") + "), causes first")
     table.add_column("position", justify="right")

@@ -7,21 +7,37 @@ import time
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+
+def on_terminal() -> bool:
+    """Whether progress is drawn as a live bar: stderr is a terminal (not a log or a test's capture)."""
+    return sys.stderr.isatty()
 
 
 @contextlib.contextmanager
-def progress(total: int, description: str, every_s: float = 30.0) -> Iterator[Callable[..., None]]:
-    """Yield ``advance(n=1, note="")``. On a TTY: a rich bar. Otherwise: a line every ``every_s`` s."""
-    if sys.stderr.isatty():
+def progress(total: int | None, description: str, every_s: float | None = 30.0, *,
+             in_bytes: bool = False) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n=1, note="", *, completed=None, total=None)``: add ``n`` done (or set
+    ``completed``), and set ``total`` once it is known.
+
+    On a TTY: a rich bar, counting file sizes with ``in_bytes``. Otherwise: a line every
+    ``every_s`` s, or nothing at all when ``every_s`` is None.
+    """
+    if on_terminal():
         console = Console(stderr=True)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
+        amount = DownloadColumn() if in_bytes else MofNCompleteColumn()
+        columns = (TextColumn("{task.description}"), BarColumn(), amount, TimeElapsedColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[note]}"))
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(description, total=total, note="")
 
-            def advance(n: int = 1, note: str = "") -> None:
-                bar.update(task, advance=n, note=note)
+            def advance(n: int = 1, note: str = "", *, completed: int | None = None, total: int | None = None) -> None:
+                if completed is None:
+                    bar.update(task, advance=n, note=note, total=total)
+                else:
+                    bar.update(task, completed=completed, note=note, total=total)
 
             yield advance
         return
@@ -29,13 +45,15 @@ def progress(total: int, description: str, every_s: float = 30.0) -> Iterator[Ca
     done = 0
     last = time.monotonic()
     start = last
+    size = total
 
-    def advance(n: int = 1, note: str = "") -> None:
-        nonlocal done, last
-        done += n
+    def advance(n: int = 1, note: str = "", *, completed: int | None = None, total: int | None = None) -> None:
+        nonlocal done, last, size
+        done = done + n if completed is None else completed
+        size = size if total is None else total
         now = time.monotonic()
-        if now - last >= every_s or done >= total:
+        if every_s is not None and (now - last >= every_s or (size is not None and done >= size)):
             last = now
-            print(f"{description}: {done}/{total} ({now - start:.0f}s) {note}".rstrip(), file=sys.stderr, flush=True)
+            print(f"{description}: {done}/{size} ({now - start:.0f}s) {note}".rstrip(), file=sys.stderr, flush=True)
 
     yield advance

@@ -1,29 +1,37 @@
 """The CSV-folder interchange format: ``NAME.csv`` (header = variable names, numeric rows),
 optional ``NAME.edges.csv`` (header ``cause,effect``, naming columns of ``NAME.csv``) and, for
 interventional data, ``NAME.mask.csv`` (same header, 1 where a value was set by an intervention).
+Each file may also be compressed (``NAME.csv.gz`` and the others of `CSV_SUFFIXES`).
 """
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
 import numpy as np
 
 from simulators.atomic import atomic_write_bytes
-from simulators.csv_read import CsvSummary, read_header, stream_csv
+from simulators.csv_read import CSV_SUFFIXES, CsvFormat, CsvSummary, csv_stem, read_header, read_rows, stream_csv
 from simulators.dataset import Dataset
 from simulators.errors import InputError
 from simulators.shards import sha256_bytes
 
-_SIDE_SUFFIXES = (".edges.csv", ".mask.csv")
+_SIDE_KINDS = (".edges", ".mask")  # NAME.edges.csv, NAME.mask.csv
 _READ_ROWS = 65536  # rows per chunk when a whole file is read into memory
 
 
 def csv_data_files(folder: Path) -> list[Path]:
-    """The data files of a CSV folder (``*.csv`` except edge and mask files), sorted by name."""
-    return sorted(p for p in folder.glob("*.csv")
-                  if p.is_file() and not p.name.endswith(_SIDE_SUFFIXES) and not p.name.startswith("."))
+    """The data files of a CSV folder (``*.csv``, plain or compressed, except edge and mask files),
+    sorted by name; one file per dataset name."""
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        stem = csv_stem(path.name)
+        if stem is None or stem.endswith(_SIDE_KINDS) or path.name.startswith(".") or not path.is_file():
+            continue
+        if stem in files:
+            raise InputError(f"{folder}: {files[stem].name} and {path.name} are both dataset {stem!r}; keep one")
+        files[stem] = path
+    return list(files.values())
 
 
 def write_csv_dataset(folder: Path, ds: Dataset) -> dict[str, str]:
@@ -50,17 +58,19 @@ def _table(header: str, values: np.ndarray, fmt: str) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def read_csv_dataset(path: Path) -> Dataset:
-    """A dataset from ``NAME.csv`` and, when present, ``NAME.edges.csv`` and ``NAME.mask.csv``."""
+def read_csv_dataset(path: Path, fmt: CsvFormat = CsvFormat()) -> Dataset:
+    """A dataset from ``NAME.csv`` and, when present, ``NAME.edges.csv`` and ``NAME.mask.csv``
+    (each plain or compressed). ``fmt`` applies to the data and mask files; an edge list always
+    has its ``cause,effect`` header and its own sniffed delimiter."""
     path = Path(path)
-    names, x = _read_numeric(path)
-    stem = path.name[: -len(".csv")] if path.name.lower().endswith(".csv") else path.stem
-    edges = path.with_name(f"{stem}.edges.csv")
-    mask_path = path.with_name(f"{stem}.mask.csv")
-    graph = _read_edges(edges, names) if edges.is_file() else None
+    names, x = _read_numeric(path, fmt)
+    stem = csv_stem(path.name) or path.stem
+    edges = _side_file(path, stem, "edges")
+    mask_path = _side_file(path, stem, "mask")
+    graph = _read_edges(edges, names) if edges is not None else None
     mask = None
-    if mask_path.is_file():
-        mask_names, mask_values = _read_numeric(mask_path)
+    if mask_path is not None:
+        mask_names, mask_values = _read_numeric(mask_path, fmt)
         if mask_names != names or mask_values.shape != x.shape or not np.isin(mask_values, (0, 1)).all():
             raise InputError(f"{mask_path}: must have the header and shape of {path.name} and hold only 0/1")
         mask = mask_values.astype(bool)
@@ -68,9 +78,18 @@ def read_csv_dataset(path: Path) -> Dataset:
                    meta={"source": str(path)})
 
 
-def _read_numeric(path: Path) -> tuple[list[str], np.ndarray]:
+def _side_file(path: Path, stem: str, kind: str) -> Path | None:
+    """``STEM.KIND.csv`` beside ``path``, plain or compressed, if there is one."""
+    for suffix in CSV_SUFFIXES:
+        candidate = path.with_name(f"{stem}.{kind}{suffix}")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_numeric(path: Path, fmt: CsvFormat) -> tuple[list[str], np.ndarray]:
     summary = CsvSummary(names=[])
-    chunks = list(stream_csv(path, _READ_ROWS, summary=summary))
+    chunks = list(stream_csv(path, _READ_ROWS, fmt=fmt, summary=summary))
     if not chunks:
         raise InputError(f"{path}: no data rows")
     return summary.names, np.concatenate(chunks)
@@ -78,12 +97,11 @@ def _read_numeric(path: Path) -> tuple[list[str], np.ndarray]:
 
 def _read_edges(path: Path, names: list[str]) -> np.ndarray:
     header = read_header(path)
-    if header != ["cause", "effect"]:
-        raise InputError(f"{path}: the header must be 'cause,effect', got {','.join(header)!r}")
+    if header.names != ["cause", "effect"]:
+        raise InputError(f"{path}: the header must be 'cause,effect', got {header.sep.join(header.names)!r}")
     position = {name: i for i, name in enumerate(names)}
     graph = np.zeros((len(names), len(names)), dtype=np.uint8)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))[1:]
+    rows = read_rows(path, header.sep)[1:]
     for line, row in enumerate(rows, start=2):
         if not row:
             continue

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from simulators.csv_read import CSV_SUFFIXES, CsvFormat, csv_stem
 from simulators.csvio import csv_data_files, read_csv_dataset
 from simulators.dataset import Dataset
 from simulators.errors import InputError
@@ -12,9 +13,10 @@ from simulators.manifest import MANIFEST, read_json, read_manifest
 from simulators.shards import sha256_bytes, unpack_shard
 
 
-def iter_datasets(path: str | os.PathLike) -> Iterator[Dataset]:
+def iter_datasets(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> Iterator[Dataset]:
     """Datasets of a suite (``manifest.json``), of a CSV folder (``NAME.csv`` + optional
-    ``NAME.edges.csv``), or of one CSV file. Suite files are checked against their sha256:
+    ``NAME.edges.csv``), or of one CSV file; ``fmt`` says how to read a user's CSV files (a
+    suite's own are always read as written). Suite files are checked against their sha256:
     a corrupted or truncated shard, an incomplete suite or a malformed file is an InputError."""
     path = Path(path)
     if path.is_dir():
@@ -25,20 +27,21 @@ def iter_datasets(path: str | os.PathLike) -> Iterator[Dataset]:
         if not files:
             raise InputError(f"{path} holds neither a suite ({MANIFEST}) nor CSV files")
         for file in files:
-            yield read_csv_dataset(file)
+            yield read_csv_dataset(file, fmt)
     elif path.is_file():
-        if path.suffix.lower() != ".csv":
-            raise InputError(f"{path}: expected a suite folder, a CSV folder or a .csv file")
-        yield read_csv_dataset(path)
+        if csv_stem(path.name) is None:
+            raise InputError(f"{path}: expected a suite folder, a CSV folder or a file ending in "
+                             + ", ".join(CSV_SUFFIXES))
+        yield read_csv_dataset(path, fmt)
     else:
         raise InputError(f"no such file or folder: {path}")
 
 
 def source_name(path: str | os.PathLike) -> str:
     """The name of a data source in tables: the folder name of a suite or CSV folder, the file
-    name without ``.csv`` of a single file."""
+    name without ``.csv`` (and compression suffix) of a single file."""
     path = Path(path).resolve()
-    return path.stem if path.is_file() else path.name
+    return (csv_stem(path.name) or path.stem) if path.is_file() else path.name
 
 
 def _iter_suite(folder: Path) -> Iterator[Dataset]:

@@ -1,8 +1,16 @@
-"""The streaming CSV reader: chunks, and one clear message per kind of bad input."""
+"""The streaming CSV reader: chunks, one clear message per kind of bad input, and files as
+people have them (byte-order mark, no header, semicolons or tabs, compressed)."""
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+
 import numpy as np
 import pytest
 
-from simulators.csv_read import CsvSummary, check_summary, stream_csv
+from simulators.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, parse_sep, read_header,
+                                 stream_csv)
 from simulators.errors import InputError
 
 
@@ -40,6 +48,7 @@ def test_chunks_cover_the_file_in_order(tmp_path):
     ("a,b\n1,2\n3,4\n", "2 rows, but the model needs at least 4"),
     ("", "the file is empty"),
     ("a,b\n", "no data rows"),
+    ("\n1,2\n", "line 1 is blank"),
 ])
 def test_bad_inputs_name_the_problem(tmp_path, text, needle):
     path = _write(tmp_path, text)
@@ -47,6 +56,12 @@ def test_bad_inputs_name_the_problem(tmp_path, text, needle):
         _read_all(path)
     assert needle in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_cell_errors_are_not_reworded_as_malformed(tmp_path):
+    with pytest.raises(InputError) as err:
+        _read_all(_write(tmp_path, "a,b\n1,2\n3,x\n4,5\n6,7\n"))
+    assert str(err.value) == f"{tmp_path / 'data.csv'}: column 'b' is not numeric: 'x' on line 3"
 
 
 def test_missing_file(tmp_path):
@@ -59,3 +74,145 @@ def test_drop_missing_skips_rows(tmp_path):
     chunks, summary = _read_all(path, drop_missing=True)
     assert summary.rows == 4 and summary.dropped == 2
     np.testing.assert_allclose(np.concatenate(chunks)[:, 0], [1, 4, 6, 8])
+
+
+# --- files as people have them: byte-order mark, no header, other delimiters, compression ---
+
+BODY = "1.5,2,3\n4,5.5,7\n7,8,2.5\n2,1,1\n"
+VALUES = [[1.5, 2, 3], [4, 5.5, 7], [7, 8, 2.5], [2, 1, 1]]
+
+
+def test_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\ufeffRaf,Mek,Erk\n" + BODY).encode("utf-8"))
+    chunks, summary = _read_all(path)
+    assert summary.names == ["Raf", "Mek", "Erk"]
+    np.testing.assert_allclose(np.concatenate(chunks), VALUES)
+
+
+def test_all_numeric_header_is_refused_with_a_hint(tmp_path):
+    path = _write(tmp_path, BODY)
+    with pytest.raises(InputError) as err:
+        _read_all(path)
+    message = str(err.value)
+    assert "first row (1.5,2,3) is all numbers" in message and "--no-header" in message and "\n" not in message
+
+
+def test_no_header_names_columns_and_keeps_the_first_row(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes(("\ufeff" + BODY).encode("utf-8"))  # a mark before a number must not make it text
+    chunks, summary = _read_all(path, fmt=CsvFormat(header=False))
+    assert summary.names == ["X0", "X1", "X2"] and summary.rows == 4
+    np.testing.assert_allclose(np.concatenate(chunks), VALUES)
+    bad = _write(tmp_path, "1,2\nx,3\n4,5\n6,7\n")
+    with pytest.raises(InputError, match="'X0' is not numeric: 'x' on line 2"):  # lines count from the first row
+        _read_all(bad, fmt=CsvFormat(header=False))
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_are_sniffed(tmp_path, sep):
+    path = _write(tmp_path, sep.join(["a", "b", "c"]) + "\n" + BODY.replace(",", sep))
+    chunks, summary = _read_all(path)
+    assert summary.names == ["a", "b", "c"]
+    np.testing.assert_allclose(np.concatenate(chunks), VALUES)
+
+
+def test_sniffing_counts_fields_not_characters(tmp_path):
+    # quoted names may hold another candidate: the comma splits this header into 3 fields, ';' into 1
+    path = _write(tmp_path, '"x; raw",y,z\n' + BODY)
+    assert _read_all(path)[1].names == ["x; raw", "y", "z"]
+    assert read_header(_write(tmp_path, "only\n1\n", "one.csv")) == (["only"], ",")
+
+
+def test_forced_separator_and_one_column_names_the_delimiter(tmp_path):
+    path = _write(tmp_path, "a|b\n1|2\n3|4\n5|6\n7|9\n")
+    with pytest.raises(InputError) as err:
+        _read_all(path)
+    assert "found 1 with the comma (',') delimiter; --sep sets another" in str(err.value)
+    chunks, summary = _read_all(path, fmt=CsvFormat(sep=parse_sep("|")))
+    assert summary.names == ["a", "b"] and np.concatenate(chunks)[:, 1].tolist() == [2, 4, 6, 9]
+    with pytest.raises(InputError, match=r"with the semicolon \(';'\) delimiter"):
+        _read_all(path, fmt=CsvFormat(sep=";"))
+
+
+@pytest.mark.parametrize("text, sep", [("tab", "\t"), ("\\t", "\t"), ("TAB", "\t"), (";", ";"), ("comma", ",")])
+def test_parse_sep(text, sep):
+    assert parse_sep(text) == sep
+
+
+@pytest.mark.parametrize("text", ["", ";;", '"', "auto"])
+def test_parse_sep_refuses(text):
+    with pytest.raises(InputError, match="--sep must be one character"):
+        parse_sep(text)
+
+
+def _zip(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inner.csv", data)
+    return buf.getvalue()
+
+
+COMPRESS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress, ".zip": _zip}
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESS))
+def test_compressed_files_read_like_plain_ones(tmp_path, suffix):
+    path = tmp_path / f"data.csv{suffix}"
+    path.write_bytes(COMPRESS[suffix](("\ufeffa;b;c\n" + BODY.replace(",", ";")).encode("utf-8")))
+    chunks, summary = _read_all(path)
+    assert summary.names == ["a", "b", "c"]
+    np.testing.assert_allclose(np.concatenate(chunks), VALUES)
+
+
+def test_zstd_needs_its_package_or_reads(tmp_path):
+    path = tmp_path / "data.csv.zst"
+    try:
+        import zstandard
+    except ImportError:
+        path.write_bytes(b"\x28\xb5\x2f\xfd")
+        with pytest.raises(InputError, match="needs the zstandard package"):
+            _read_all(path)
+        return
+    path.write_bytes(zstandard.ZstdCompressor().compress(("a,b,c\n" + BODY).encode()))
+    np.testing.assert_allclose(np.concatenate(_read_all(path)[0]), VALUES)
+
+
+@pytest.mark.parametrize("name, data, needle", [
+    ("fake.csv.gz", b"a,b\n1,2\n", "cannot read: Not a gzipped file"),
+    ("cut.csv.gz", gzip.compress(("a,b\n" + "1,2\n3,4\n" * 5000).encode())[:-40], "cannot read: Compressed file ended"),
+    ("junk.csv.zip", b"PK", "cannot read"),
+    ("latin.csv", "a,b\n1,2\n\xe9,3\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9); save it as UTF-8"),
+])
+def test_damaged_files_give_one_line(tmp_path, name, data, needle):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError) as err:
+        _read_all(path)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_zip_with_several_files_is_refused(tmp_path):
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "a,b\n1,2\n")
+        archive.writestr("b.csv", "a,b\n1,2\n")
+    with pytest.raises(InputError, match="must hold exactly one file, found 2"):
+        _read_all(path)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_progress_by_bytes_of_the_file_on_disk_while_streaming(tmp_path, suffix):
+    rng = np.random.default_rng(1)
+    text = "a,b\n" + "".join(f"{x:.6f},{y:.6f}\n" for x, y in rng.normal(size=(20000, 2)))
+    path = tmp_path / f"big.csv{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix else text.encode())
+    reports = []
+    stream = stream_csv(path, 50, summary=CsvSummary(names=[]), on_progress=reports.append)
+    next(stream)
+    # streamed: the first chunk arrives before the file has been consumed (compressed bytes for .gz)
+    assert len(reports) == 1 and 0 < reports[0].bytes_read < reports[0].bytes_total == path.stat().st_size
+    rest = list(stream)
+    assert 1 + len(rest) == 400
+    assert [r.bytes_read for r in reports] == sorted(r.bytes_read for r in reports)
+    assert reports[-1] == ReadProgress(path.stat().st_size, path.stat().st_size, 20000)

@@ -1,4 +1,5 @@
 """`amort predict` on a user's CSV: the order, the JSON, the DAG, and every bad input -> exit 2."""
+import gzip
 import json
 
 import numpy as np
@@ -96,3 +97,61 @@ def test_reservoir_is_uniform_and_bounded():
         counts[res.rows[:, 0].astype(int)] += 1
     # each row is kept with probability 10/100: 30 expected out of 300 trials
     assert counts.min() > 10 and counts.max() < 55
+
+
+def _respelled(path, sep=",", header=True, bom=False, gz=False):
+    """The file of `_csv`, saved as a spreadsheet or a shell script would have saved it."""
+    lines = _csv(path).read_text().splitlines()[(0 if header else 1):]
+    data = (("\ufeff" if bom else "") + "\n".join(line.replace(",", sep) for line in lines) + "\n").encode("utf-8")
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("kw, args, names", [
+    ({"bom": True}, [], ["alpha", "beta", "gamma"]),
+    ({"sep": ";", "bom": True}, [], ["alpha", "beta", "gamma"]),
+    ({"sep": "\t", "gz": True}, [], ["alpha", "beta", "gamma"]),
+    ({"header": False}, ["--no-header"], ["X0", "X1", "X2"]),
+    ({"sep": "|", "header": False, "gz": True}, ["--no-header", "--sep", "|"], ["X0", "X1", "X2"]),
+])
+def test_files_as_people_have_them(tmp_path, ckpt, kw, args, names):
+    data = _respelled(tmp_path / "data.csv", **kw)
+    out = tmp_path / "order.json"
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert sorted(payload["order"]) == names and payload["rows"] == 75
+    assert "reading" not in result.output  # no progress bar when the output is not a terminal
+
+
+@pytest.mark.parametrize("kw, args, needle", [
+    ({"header": False}, [], "is all numbers, not column names; if the file has no header row, pass --no-header"),
+    ({"sep": "|"}, [], "found 1 with the comma (',') delimiter; --sep sets another"),
+    ({}, ["--sep", "tabs"], "--sep must be one character (or 'tab'), got 'tabs'"),
+    ({}, ["--no-header"], "column 'X0' is not numeric: 'alpha' on line 1"),
+])
+def test_wrong_shape_of_file_exits_2_with_one_line(tmp_path, ckpt, kw, args, needle):
+    data = _respelled(tmp_path / "data.csv", **kw)
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output.replace("\n", " ") and "Traceback" not in result.output
+
+
+def test_damaged_gzip_exits_2(tmp_path, ckpt):
+    path = _respelled(tmp_path / "data.csv", gz=True)
+    path.write_bytes(path.read_bytes()[:-30])
+    result = runner.invoke(app, ["predict", str(path), "--model", str(ckpt)])
+    assert result.exit_code == 2 and "cannot read" in result.output and "Traceback" not in result.output
+
+
+def test_progress_on_a_terminal(tmp_path, ckpt, monkeypatch):
+    monkeypatch.setattr("cli.progress.on_terminal", lambda: True)
+    data = _respelled(tmp_path / "data.csv", gz=True)
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt)])
+    assert result.exit_code == 0, result.output
+    size = data.stat().st_size
+    assert "reading data.csv.gz" in result.output and "75 rows" in result.output
+    assert f"{size}/{size} bytes" in result.output  # the compressed file, read to the end
