@@ -60,7 +60,8 @@ def compute_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     batch, d = stats.count.shape[0], stats.d
     n = stats.count.clamp_min(1.0)
     mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
-    raw5 = (stats.gram / n[:, None, None]).view(batch, d, K, d, K)  # raw second moments of the features
+    # Raw second moments of the features as [i, k, j, l] (a view of the feature-major Gram).
+    raw5 = (stats.gram / n[:, None, None]).view(batch, K, d, K, d).permute(0, 2, 1, 4, 3)
 
     def cov(ki: slice | int, kj: slice | int) -> Tensor:
         """Covariance block [i, ki, j, kj] of the features, formed only where a cue needs it."""

@@ -45,7 +45,10 @@ def robust_center_scale(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
-    """(B, b, d, K) float32 features of raw values x (B, b, d) under a fixed centre and scale."""
+    """(B, b, K, d) float32 features of raw values x (B, b, d) under a fixed centre and scale.
+
+    Feature-major (K before d): stacking whole (B, b, d) blocks is a cheap copy, and the Gram
+    matrix is then indexed [k * d + i, l * d + j]."""
     constant = scale == 0
     z = (x.double() - center) / torch.where(constant, 1.0, scale)
     z = torch.where(constant, 0.0, z).float()
@@ -54,14 +57,15 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     gauss = torch.exp(-0.5 * s2)
     feats = [s, s2, s2 * s, torch.tanh(s), torch.log(torch.cosh(s)), s * gauss,
              torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)]
-    return torch.stack(feats, dim=-1)
+    return torch.stack(feats, dim=2)
 
 
 @dataclass
 class RunningStats:
     """Exact sums over all rows seen so far (see the module docstring); float64 throughout.
 
-    ``count`` (B,), ``sums`` (B, d, K), ``gram`` (B, dK, dK) over observational rows;
+    ``count`` (B,), ``sums`` (B, d, K), ``gram`` (B, Kd, Kd) over observational rows, feature-major
+    (entry [k * d + i, l * d + j] sums phi_k(x_i) phi_l(x_j));
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
     standardization fixed by the first chunk.
@@ -100,19 +104,19 @@ class RunningStats:
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
         batch, b, d = chunk.shape
-        phi = basis_features(chunk, self.center, self.scale)  # (B, b, d, K)
+        phi = basis_features(chunk, self.center, self.scale)  # (B, b, K, d)
+        flat = phi.reshape(batch, b, K * d)
         if mask is None:
-            observational = torch.ones(batch, b, dtype=torch.float32, device=chunk.device)
+            weighted, observed = flat, float(b)
         else:
             observational = (~mask.any(dim=2)).float()
-        flat = phi.reshape(batch, b, d * K)
-        weighted = flat * observational[:, :, None]
+            weighted, observed = flat * observational[:, :, None], observational.sum(dim=1).double()
         gram = self.gram + (weighted.transpose(1, 2) @ flat).double()
-        sums = self.sums + weighted.sum(dim=1).view(batch, d, K).double()
-        count = self.count + observational.sum(dim=1).double()
+        sums = self.sums + weighted.sum(dim=1).view(batch, K, d).transpose(1, 2).double()
+        count = self.count + observed
         int_count, int_sums = self.int_count, self.int_sums
         if mask is not None:
             m = mask.float()
             int_count = int_count + m.sum(dim=1).double()
-            int_sums = int_sums + torch.einsum("brj,brik->bjik", m, phi).double()
+            int_sums = int_sums + torch.einsum("brj,brki->bjik", m, phi).double()
         return RunningStats(self.center, self.scale, count, sums, gram, int_count, int_sums)

@@ -5,8 +5,11 @@ hide behind another's. Chunks of a random linear SCM are generated lazily, so th
 never sit in memory: any growth in the peak is the model's. Expect time linear in n and
 a flat memory delta.
 
-    .venv/bin/python scripts/bench_stream.py                  # n = 1e3 .. 1e6, d = 20, tiny
+    .venv/bin/python scripts/bench_stream.py                  # n = 1e3 .. 1e6, d = 20, default-cpu
     .venv/bin/python scripts/bench_stream.py --max-n 100000   # quicker
+    .venv/bin/python scripts/bench_stream.py --decode every   # an order after every chunk (curves)
+
+By default the order is decoded once, after the last chunk, as `amort predict` does.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int) -> dict:
+def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int, every: bool) -> dict:
     """Stream n rows once; one warm-up chunk first so one-off allocations count as baseline."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -54,17 +57,21 @@ def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int)
     base = peak_rss_mib()
     start = time.perf_counter()
     steps = 0
-    for step in stream_orders(model, lazy_chunks(n, d, chunk_size, seed=2), device=device, beam=beam):
+    decode_at = None if every else (lambda k: False)
+    for step in stream_orders(model, lazy_chunks(n, d, chunk_size, seed=2), device=device, beam=beam,
+                              decode_at=decode_at):
         steps += 1
     seconds = time.perf_counter() - start
     assert step.n_seen == n
-    return {"n": n, "chunks": steps, "seconds": seconds, "rss_base_mib": base, "rss_peak_mib": peak_rss_mib()}
+    return {"n": n, "chunks": -(-n // chunk_size), "decodes": steps, "seconds": seconds, "rss_base_mib": base, "rss_peak_mib": peak_rss_mib()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=20)
-    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--config", default="default-cpu")
+    parser.add_argument("--decode", choices=("last", "every"), default="last",
+                        help="decode the order after the last chunk only (as predict) or after every chunk")
     parser.add_argument("--chunk-size", type=int, default=0, help="rows per chunk; 0 = the config's data.chunk_size")
     parser.add_argument("--max-n", type=int, default=1_000_000)
     parser.add_argument("--device", default="cpu")
@@ -73,18 +80,20 @@ def main() -> None:
     args = parser.parse_args()
     chunk_size = args.chunk_size or load_config(args.config).data.chunk_size
     if args.worker:
-        print(json.dumps(worker(args.worker, args.d, args.config, chunk_size, args.device, args.beam)))
+        print(json.dumps(worker(args.worker, args.d, args.config, chunk_size, args.device, args.beam,
+                                args.decode == "every")))
         return
 
     ns = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= args.max_n]
     print(f"streaming inference: config={args.config} d={args.d} chunk_size={chunk_size} "
-          f"device={args.device} beam={args.beam} torch threads=1")
+          f"device={args.device} beam={args.beam} decode={args.decode} torch threads=1")
     print(f"{'n':>9} {'chunks':>7} {'seconds':>9} {'ms/chunk':>9} {'t ratio':>8} {'n ratio':>8} "
           f"{'rss base MiB':>13} {'rss peak MiB':>13} {'delta MiB':>10}")
     first = None
     for n in ns:
         cmd = [sys.executable, __file__, "--worker", str(n), "--d", str(args.d), "--config", args.config,
-               "--chunk-size", str(chunk_size), "--device", args.device, "--beam", str(args.beam)]
+               "--chunk-size", str(chunk_size), "--device", args.device, "--beam", str(args.beam),
+               "--decode", args.decode]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         first = first or r
         print(f"{n:>9} {r['chunks']:>7} {r['seconds']:>9.2f} {1000 * r['seconds'] / r['chunks']:>9.2f} "
