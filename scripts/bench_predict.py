@@ -1,0 +1,63 @@
+"""Benchmark `amort predict` end to end against what pandas needs just to parse the same file.
+
+Writes CSV files of a random linear SCM into a temporary folder (10^6 x 20 and 2000 x 500 by
+default), then times, one after the other in one run and on one thread each:
+  - `pandas.read_csv` of the file (the floor: parsing alone),
+  - `amort predict FILE --model M` as a user runs it (a fresh process: imports and model loading count).
+Targets (issue 10): predict costs at most 3x the parse on 10^6 x 20; 2000 x 500 is ordered in <= 60 s.
+
+    .venv/bin/python scripts/bench_predict.py                      # the shipped default model
+    .venv/bin/python scripts/bench_predict.py --model runs/x --sizes 100000x20
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def write_csv(path: Path, n: int, d: int, seed: int = 0) -> None:
+    """Rows of a sparse linear SCM with uniform noise, written in blocks (never all in memory)."""
+    rng = np.random.default_rng(seed)
+    weights = np.triu(rng.uniform(0.5, 1.5, (d, d)) * (rng.random((d, d)) < min(0.3, 3.0 / d)), k=1)
+    mixing = np.linalg.inv(np.eye(d) - weights)
+    with path.open("w") as f:
+        f.write(",".join(f"X{i}" for i in range(d)) + "\n")
+        for start in range(0, n, 100_000):
+            block = rng.uniform(-1, 1, (min(100_000, n - start), d)) @ mixing
+            np.savetxt(f, block, delimiter=",", fmt="%.6g")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--sizes", nargs="+", default=["1000000x20", "2000x500"], help="NxD")
+    args = parser.parse_args()
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    print(f"amort predict vs pandas.read_csv, model={args.model}, one thread each")
+    print(f"{'n x d':>12} {'MB':>7} {'parse s':>8} {'predict s':>10} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            n, d = (int(v) for v in size.lower().split("x"))
+            path = Path(tmp) / f"bench-{n}x{d}.csv"
+            write_csv(path, n, d)
+            start = time.perf_counter()
+            pd.read_csv(path, dtype=np.float32, engine="c")
+            parse = time.perf_counter() - start
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "cli", "predict", str(path), "--model", args.model],
+                           check=True, capture_output=True, env=env, cwd=Path(__file__).resolve().parents[1])
+            predict = time.perf_counter() - start
+            print(f"{size:>12} {path.stat().st_size / 1e6:>7.1f} {parse:>8.2f} {predict:>10.2f} {predict / parse:>6.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
