@@ -2,9 +2,10 @@
 
     python scripts/bench_train.py                        # CPU, one thread, tiny/small/base
     python scripts/bench_train.py --device cuda          # GPU, bf16 per config; TFLOP/s vs peak
+    python scripts/bench_train.py --sizes cells-cpu,default-cpu --d 20 --n 1000 --threads 2   # both encoders
 
-For each size the batch shape is fixed (d and chunk count in the middle of the config's ranges)
-so that sizes and machines compare. The model step is forward + backward over every chunk +
+For each size the batch shape is fixed (d and chunk count in the middle of the config's ranges,
+or --d and --n rows in the config's chunks) so that sizes and machines compare. The model step is forward + backward over every chunk +
 AdamW, on batches made before timing; the first step is a warm-up and is not counted. The data
 pipeline is the simulation of the same batches in one process: a DataLoader with W workers
 makes about W times that, so the model starves when ``data tasks/s x workers < model tasks/s``.
@@ -28,11 +29,12 @@ from causal_amort.train import build_optimizer, train_step
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "V100": 125e12}
 
 
-def bench_size(name: str, device: torch.device, steps: int, batch_size: int | None) -> dict:
-    """Timings of one named size with its batch shape fixed to mid-range d and chunk count."""
+def bench_size(name: str, device: torch.device, steps: int, batch_size: int | None,
+               d: int | None = None, n: int | None = None) -> dict:
+    """Timings of one named config with its batch shape fixed (mid-range d and chunk count by default)."""
     base = load_config(name)
-    d = (base.data.d_min + base.data.d_max) // 2
-    chunks = (base.data.chunks_min + base.data.chunks_max + 1) // 2
+    d = d or (base.data.d_min + base.data.d_max) // 2
+    chunks = max(1, n // base.data.chunk_size) if n else (base.data.chunks_min + base.data.chunks_max + 1) // 2
     cfg = load_config(name, {"data.d_min": d, "data.d_max": d, "data.chunks_min": chunks, "data.chunks_max": chunks,
                              **({"data.batch_size": batch_size} if batch_size else {})})
     source = task_source(cfg.data, cfg.train.seed)
@@ -48,7 +50,8 @@ def bench_size(name: str, device: torch.device, steps: int, batch_size: int | No
 
     def one_step(batch) -> None:
         teacher = torch.Generator().manual_seed(step_seeds(0, batch.step, 0)[1])
-        train_step(model, batch, device, cfg.data.chunk_size, cfg.train.tbptt, teacher, bf16)
+        train_step(model, batch, device, cfg.data.chunk_size, cfg.train.tbptt, teacher, bf16,
+                   last_only=cfg.train.loss_chunks == "last")
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
         flat_grad.zero_()
@@ -83,6 +86,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per size (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     parser.add_argument("--batch-size", type=int, default=None, help="override every size's batch size")
+    parser.add_argument("--d", type=int, default=None, help="variables per task (default: mid-range of the config)")
+    parser.add_argument("--n", type=int, default=None, help="rows per task, in the config's chunks (default: mid-range)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -97,7 +102,7 @@ def main() -> None:
           "| data tasks/s (1 proc) | workers | TFLOP/s | % peak | peak GiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sizes.split(","):
-        r = bench_size(name, device, args.steps, args.batch_size)
+        r = bench_size(name, device, args.steps, args.batch_size, args.d, args.n)
         pct = f"{100 * r['tflops'] * 1e12 / peak:.1f}" if peak else "-"
         mem = f"{r['peak_mem_gb']:.2f}" if r["peak_mem_gb"] is not None else "-"
         print(f"| {r['size']} | {r['params']:,} | {r['batch']} x {r['d']} x {r['n']} ({r['chunks']}) | {r['bf16']} "

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Matched short runs for the ablation table: the default recipe cut to STEPS steps, and each
-# ablation with exactly the same budget, data stream and seed (one core each: OMP_NUM_THREADS=1).
-#   bash scripts/train_ablations.sh               # writes runs/abl-{control,sort,none,average}
+# Matched short runs for the ablation table: the default recipe cut to STEPS steps of the same
+# data stream and seed (d = 2..100 log-uniform, 1..4 chunks of 250 rows), and one arm per changed
+# factor with exactly that budget of steps, on one core each (OMP_NUM_THREADS=1):
+#   encoder: stats (control) vs cells;  state: none (control) vs carry, causal, average;
+#   decoder: causal (control) vs sort.
+# The arms with a learned state take a loss after every chunk (train.loss_chunks = all), as the
+# seed paper trains them; the control needs only the last (its state is the statistics).
+#   bash scripts/train_ablations.sh               # writes runs/abl-{control,cells,carry,causal,average,sort}
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-300}
+STEPS=${STEPS:-250}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-common=(--config default-cpu --steps "$STEPS" --set train.warmup_steps=30 --set train.val_every=100
+common=(--steps "$STEPS" --chunks-max 4 --set train.warmup_steps=25 --set train.val_every=100
         --set train.checkpoint_every=100 --force)
-amort train "${common[@]}" --out runs/abl-control
-amort train "${common[@]}" --decoder sort --out runs/abl-sort
-amort train "${common[@]}" --state none --out runs/abl-none
-amort train "${common[@]}" --state average --out runs/abl-average
+amort train --config default-cpu "${common[@]}" --out runs/abl-control
+amort train --config default-cpu "${common[@]}" --decoder sort --out runs/abl-sort
+for state in carry causal average; do
+  amort train --config default-cpu "${common[@]}" --state "$state" --set train.loss_chunks=all --out "runs/abl-$state"
+done
+# The cells encoder reads every value: its own chunk size (50 rows) and d range (2..50), as shipped in v3.
+amort train --config cells-cpu --steps "$STEPS" --chunks-max 10 --set train.warmup_steps=25 --set train.val_every=100 \
+  --set train.checkpoint_every=100 --force --out runs/abl-cells
