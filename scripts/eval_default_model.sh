@@ -6,6 +6,7 @@
 #   bash scripts/eval_default_model.sh suites      # simulate the suites
 #   bash scripts/eval_default_model.sh baselines   # random .. nogam, one folder per suite
 #   bash scripts/eval_default_model.sh models      # the models, then one merged folder: $OUT/all
+#   bash scripts/eval_default_model.sh curves      # refinement: test-in d = 20, n = 10000 (40 chunks of 250)
 # Knobs: OUT, NUM, SEED, WORKERS, MODELS (LABEL=PATH list; the arms come from scripts/train_ablations.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,15 @@ SUITES=${SUITES:-"test-out-d10:test-out:10 test-in-d10:test-in:10 test-graph-d20
 test-mechanism-d20:test-mechanism:20 test-noise-d20:test-noise:20 test-out-d30:test-out:30 test-in-d30:test-in:30
 test-in-d20-raw:test-in:20:--no-standardize test-in-d100:test-in:100 test-out-d100:test-out:100"}
 
-phase=${1:?usage: eval_default_model.sh suites|baselines|models}
+phase=${1:?usage: eval_default_model.sh suites|baselines|models|curves}
+if [ "$phase" = curves ]; then
+  amort simulate --preset test-in --num-datasets "$NUM" --d 20 --n 10000 --seed "$SEED" \
+    --out "$OUT/suites/curves-test-in-d20-n10000" --force >/dev/null
+  models=(); for m in $MODELS; do models+=(--model "$m"); done
+  amort eval "${models[@]}" --data "$OUT/suites/curves-test-in-d20-n10000" --baselines random,varsort,r2sort \
+    --workers "$WORKERS" --out "$OUT/curves" --force
+  exit 0
+fi
 for entry in $SUITES; do
   IFS=: read -r name preset d extra <<<"$entry"
   suite="$OUT/suites/$name"
