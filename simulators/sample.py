@@ -40,19 +40,21 @@ def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, inte
 
     values = np.empty((d, n))
     kinds = ["root"] * d
-    for j in order:
-        parents = np.flatnonzero(graph[:, j])
-        if parents.size == 0:
-            column = noise[j]
-        else:
-            family = pick(spec.mechanisms, rng) if mixed else shared
-            kinds[j] = family.kind
-            column = family.build(parents.size, rng)(values[parents].T, noise[j])
-        if internal:
-            column = _zscore(column)
-        if j in targets:
-            column = _intervene(column, regime, targets.index(j) + 1, shifts[targets.index(j)], rng)
-        values[j] = column
+    # Overflow is checked once below and reported as one InputError, not as numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for j in order:
+            parents = np.flatnonzero(graph[:, j])
+            if parents.size == 0:
+                column = noise[j]
+            else:
+                family = pick(spec.mechanisms, rng) if mixed else shared
+                kinds[j] = family.kind
+                column = family.build(parents.size, rng)(values[parents].T, noise[j])
+            if internal:
+                column = _zscore(column)
+            if j in targets:
+                column = _intervene(column, regime, targets.index(j) + 1, shifts[targets.index(j)], rng)
+            values[j] = column
 
     raw = values.T
     if not np.isfinite(raw).all() or (not standardize and np.abs(raw).max() > np.finfo(np.float32).max / 2):

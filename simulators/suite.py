@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import multiprocessing
+import shutil
 import sys
 import tempfile
 from collections import deque
@@ -143,6 +144,8 @@ def write_suite(plan: SuitePlan, out: Path, *, workers: int = 1, num_shards: int
         raise InputError(f"shard-index must be in 0..{num_shards - 1} for num-shards {num_shards}, got {shard_index}")
     out = Path(out)
     owned = [k for k in range(plan.num_shards) if k % num_shards == shard_index]
+    # A folder this call creates, alone, is removed again if it fails before a shard is done.
+    discard_on_failure = not out.exists() and num_shards == 1
     _prepare(plan, out, force=force, owns_shards=bool(owned))
     if force:
         _remove_shards(out, lambda k: k % num_shards == shard_index)
@@ -156,13 +159,19 @@ def write_suite(plan: SuitePlan, out: Path, *, workers: int = 1, num_shards: int
     shards = deque(todo)
     batch: list[Dataset] = []
     indices = [i for k in todo for i in plan.shard_datasets(k)]
-    for ds in _ordered_map(functools.partial(make_dataset, plan), indices, workers):
-        batch.append(ds)
-        done += 1
-        if len(batch) == len(plan.shard_datasets(shards[0])):
-            _write_shard(plan, out, shards.popleft(), batch)
-            batch = []
-        yield Progress(done, total, ds.name)
+    try:
+        for ds in _ordered_map(functools.partial(make_dataset, plan), indices, workers):
+            batch.append(ds)
+            done += 1
+            if len(batch) == len(plan.shard_datasets(shards[0])):
+                _write_shard(plan, out, shards.popleft(), batch)
+                batch = []
+                discard_on_failure = False
+            yield Progress(done, total, ds.name)
+    except InputError:  # e.g. a spec whose values overflow: nothing worth resuming
+        if discard_on_failure:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     _finalize(plan, out)
 
 
