@@ -1,6 +1,7 @@
 """`amort train`: train the order model into a run folder (also under `torchrun ... -m cli train`)."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -53,7 +54,8 @@ def train(
 
     Under torchrun (`torchrun --standalone --nproc_per_node=2 -m cli train ...`) every rank
     trains on its own batches; rank 0 writes the run folder. SIGTERM / SIGUSR1 save a checkpoint
-    at the next step and exit 0; run again with --resume to continue.
+    at the next step and exit 0, Ctrl-C does the same and exits 130 (a second Ctrl-C stops at
+    once); run again with --resume to continue.
     """
     from causal_amort.config import load_config
     from causal_amort.run_folder import CONFIG
@@ -103,6 +105,8 @@ def train(
     if finished.preempted:
         console.print(f"stopped by signal at step {finished.step}; checkpoint saved. "
                       f"Continue with: amort train --out {out} --resume")
+        if finished.signum == signal.SIGINT:
+            raise typer.Exit(130)  # what a shell expects of a program that Ctrl-C stopped
         return
     console.print(f"done: step {finished.step}; metrics in {out / 'metrics.csv'}, checkpoints in {out / 'checkpoints'}")
     if best is not None:

@@ -144,23 +144,27 @@ def test_prune_keeps_the_newest_and_best(tmp_path):
         "step-00000004.json", "step-00000004.safetensors", "step-00000004.state.pt"]
 
 
-def test_sigusr1_checkpoints_at_a_step_boundary_and_resume_continues(tmp_path):
+@pytest.mark.parametrize("sig, code, workers", [
+    (signal.SIGUSR1, 0, 0),  # SLURM preemption: checkpoint, exit 0, requeue
+    (signal.SIGINT, 130, 1),  # Ctrl-C reaches the whole foreground group, DataLoader workers too
+])
+def test_stop_signal_checkpoints_at_a_step_boundary_and_resume_continues(tmp_path, sig, code, workers):
     out = tmp_path / "run"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "cli", "train", "--out", str(out), *SMALL,
-           "--set", "train.checkpoint_every=0", "--set", "train.val_every=0"]
-    proc = subprocess.Popen([*cmd, "--steps", "100000"], cwd=ROOT, env=env, text=True,
+           "--set", "train.checkpoint_every=0", "--set", "train.val_every=0", "--workers", str(workers)]
+    proc = subprocess.Popen([*cmd, "--steps", "100000"], cwd=ROOT, env=env, text=True, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while not (out / "metrics.csv").is_file() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)  # the first row lands after the first step
-        proc.send_signal(signal.SIGUSR1)
+        os.killpg(proc.pid, sig)  # as a terminal or SLURM signals: every process of the group
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 0, stderr
-    assert "stopped by signal" in stdout
+    assert proc.returncode == code, stderr
+    assert "stopped by signal" in stdout and "Traceback" not in stderr
     (saved,) = ckpt.step_checkpoints(out / "checkpoints")  # checkpoint_every=0: only the signal's
     stopped_at = ckpt.read_checkpoint(saved).step
     assert 1 <= stopped_at < 100000
