@@ -126,6 +126,9 @@ def test_load_model_errors_are_input_errors(tmp_path, monkeypatch):
         ckpt.load_model(tmp_path, "cpu")
     with pytest.raises(InputError, match="does not exist"):
         ckpt.load_model(tmp_path / "nope.safetensors", "cpu")
+    (tmp_path / "w.safetensors").write_bytes(b"weights without their config")
+    with pytest.raises(InputError, match=r"w.safetensors needs w.json beside it in .*: the weights alone"):
+        ckpt.load_model(tmp_path / "w.safetensors", "cpu")
     (tmp_path / "x.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(InputError, match="not an amort checkpoint"):
         ckpt.load_model(tmp_path / "x.json", "cpu")
