@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from cli.devices import resolve_device
-from cli.guard import guarded
+from cli.guard import guarded, warn
 from cli.progress import progress
 from simulators.errors import InputError
 
@@ -57,7 +57,7 @@ def train(
     at the next step and exit 0, Ctrl-C does the same and exits 130 (a second Ctrl-C stops at
     once); run again with --resume to continue.
     """
-    from causal_amort.config import load_config
+    from causal_amort.config import config_warnings, load_config
     from causal_amort.run_folder import CONFIG
     from causal_amort.train import Finished, Logged, Saved, Started, train_run
 
@@ -82,6 +82,8 @@ def train(
     if started is None:
         return  # a torchrun rank other than 0: it trains silently
     assert isinstance(started, Started)
+    for message in config_warnings(cfg):
+        warn(message)
     what = "resuming" if started.resumed else "training"
     ranks = f" x {started.world_size} ranks" if started.world_size > 1 else ""
     console.print(f"{what} {out} from step {started.step}/{started.steps} on {started.device}{ranks} "

@@ -49,6 +49,15 @@ def test_train_writes_config_metrics_provenance_and_checkpoints(tmp_path):
     assert loaded == cfg and isinstance(model, OrderModel) and not model.training
 
 
+def test_warmup_longer_than_the_run_is_warned_once(tmp_path):
+    result = amort_train("--out", tmp_path / "run", "--steps", 2, *SMALL, "--set", "train.warmup_steps=5")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "train.warmup_steps (5) >= train.steps (2)" in lines[0]
+    quiet = amort_train("--out", tmp_path / "run2", "--steps", 2, *SMALL, "--set", "train.warmup_steps=1")
+    assert quiet.exit_code == 0 and "warning:" not in quiet.output
+
+
 def _one_line_error(result, fragment):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
