@@ -65,7 +65,10 @@ def simulate(
     shard_index: Optional[int] = typer.Option(None, help="This task's index (default $SLURM_ARRAY_TASK_ID or 0)."),
     force: bool = typer.Option(False, "--force", help="Overwrite a complete or different suite in --out."),
 ) -> None:
-    """Simulate a suite of SCM datasets under a preset prior (train, test-in, or a shift) or a spec file.
+    """Simulate a suite of SCM datasets from a preset or a spec file.
+
+    Presets are priors over SCMs: train, test-in (same prior, other seeds) or a shift of the
+    graphs, mechanisms and/or noise (test-graph, test-mechanism, test-noise, test-out).
 
     The suite folder holds manifest.json (spec, seeds, package versions, shards with sha256) and
     shard-XXXXX.npz files (or CSV files with --format csv). The same command gives the same data

@@ -50,7 +50,9 @@ def train(
     state: Optional[str] = typer.Option(None, "--state", help="carry, none or average (model.state)."),
     set_: list[str] = typer.Option([], "--set", help="Any config key, e.g. --set train.val_every=500; repeatable."),
 ) -> None:
-    """Train the order model on simulated tasks (or a suite) into a run folder.
+    """Train the order model into a run folder.
+
+    Tasks are simulated on the fly from a preset (or drawn from a suite with --data).
 
     Under torchrun (`torchrun --standalone --nproc_per_node=2 -m cli train ...`) every rank
     trains on its own batches; rank 0 writes the run folder. SIGTERM / SIGUSR1 save a checkpoint
