@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from causal_amort.config import DataConfig, TrainConfig
 from simulators.dataset import Dataset
 from simulators.errors import InputError
+from simulators.graphs import is_acyclic
 from simulators.io import iter_datasets
 from simulators.sample import sample_dataset
 from simulators.spec import Spec, load_spec
@@ -97,6 +98,9 @@ class SuiteTasks:
         for ds in iter_datasets(Path(path)):
             if ds.graph is None:
                 raise InputError(f"dataset {ds.name} in {path} has no true graph; training needs one")
+            if not is_acyclic(ds.graph):
+                raise InputError(f"dataset {ds.name} in {path}: the true graph has a directed cycle; training "
+                                 "needs a DAG (amort eval accepts cyclic truths)")
             if ds.n < data.chunk_size:
                 raise InputError(f"dataset {ds.name} in {path} has {ds.n} rows, fewer than one chunk "
                                  f"({data.chunk_size}); lower data.chunk_size")
