@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from causal_amort.costs import estimate_eval
 from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, check_baselines, check_out_dir, collect,
                                    cyclic_truths, load_cached_model, merge, parse_model_ref, plan, run_eval,
                                    write_outputs)
@@ -16,9 +17,10 @@ from causal_amort.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_
 from cli import csv_options
 from cli.devices import resolve_device
 from cli.guard import fail, guarded, warn
-from cli.progress import progress
+from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from simulators.provenance import provenance
+from simulators.resources import check_memory
 
 # Logs (not a terminal) get a wide table rather than wrapped cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -128,9 +130,13 @@ def evaluate(
                  "perfect on them: their reversed edges are scored as usual, beside the fewest any order reaches")
         for ref in refs:  # load once up front, so a bad checkpoint fails before any work
             load_cached_model(ref, options.device)
+        estimate = estimate_eval(items, refs, options, workers)
+        check_memory("eval", estimate, "evaluate fewer or smaller datasets, or with fewer --workers")
+        label = f"eval shard {index + 1}/{shards}" if shards > 1 else "eval"
+        announce(label, estimate)
         done = []
         methods = len(refs) + len(names)
-        with progress(len(items) * methods, f"eval shard {index + 1}/{shards}" if shards > 1 else "eval") as advance:
+        with progress(len(items) * methods, label) as advance:
             for result in run_eval(items, refs, options, workers):
                 done.append(result)
                 advance(methods, note=result.rows[0]["dataset"] if result.rows else "")

@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.guard import guarded
-from cli.progress import progress
+from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from simulators.errors import InputError
 from simulators.spec import PRESETS, load_spec
-from simulators.suite import FORMATS, SuitePlan, SuiteStatus, suite_status, write_suite
+from simulators.resources import check_memory
+from simulators.suite import FORMATS, SuitePlan, SuiteStatus, estimate_suite, suite_status, write_suite
 
 console = Console(highlight=False)
 
@@ -88,10 +89,13 @@ def simulate(
     count, index = resolve_shard(num_shards, shard_index)
     size = f"d{lo}" if lo == hi else f"d{lo}-{hi}"
     out = out if out is not None else Path("runs/suites") / f"{prior.name}-{size}-n{n}-s{seed}"
+    estimate = estimate_suite(plan, workers=workers, num_shards=count, shard_index=index)
+    check_memory("simulate", estimate, "lower --d, --n or --workers")
+    label = f"simulate {prior.name}" + (f" [shard {index + 1}/{count}]" if count > 1 else "")
+    announce(label, estimate)
 
     events = write_suite(plan, out, workers=workers, num_shards=count, shard_index=index, force=force)
     first = next(events)
-    label = f"simulate {prior.name}" + (f" [shard {index + 1}/{count}]" if count > 1 else "")
     with progress(first.total, label) as advance:
         advance(first.done, first.note)
         for event in events:

@@ -33,7 +33,8 @@ from simulators.errors import InputError
 from simulators.manifest import (FORMAT_VERSION, KIND, MANIFEST, SHARD_FILE, read_json, read_sidecar,
                                  shard_stem, summarize)
 from simulators.provenance import git_commit, package_versions
-from simulators.sample import sample_dataset
+from simulators.resources import Estimate, describe_size
+from simulators.sample import dataset_cost, sample_dataset
 from simulators.shards import pack_shard, sha256_bytes
 from simulators.spec import Spec, spec_to_dict
 
@@ -118,6 +119,24 @@ class SuiteStatus:
     shards_done: int
     shards_total: int
     summary: dict
+
+
+def estimate_suite(plan: SuitePlan, *, workers: int = 1, num_shards: int = 1, shard_index: int = 0) -> Estimate:
+    """Size, rough time and peak memory of this task's part of the suite (as if nothing were done yet)."""
+    count = sum(len(plan.shard_datasets(k)) for k in range(plan.num_shards) if k % num_shards == shard_index)
+    sizes = np.unique(np.linspace(plan.d_min, plan.d_max, num=min(64, plan.d_max - plan.d_min + 1)).round())
+    mean_seconds = float(np.mean([dataset_cost(int(d), plan.n)[0] for d in sizes]))
+    parallel = max(1, min(workers, count))
+    per_value = 4 if plan.format == "npz" else 13  # float32, or "%.9g," text
+    one = plan.n * plan.d_max * per_value + plan.d_max ** 2
+    # Each process holds one dataset in the making; the main one also a shard and its packed copy,
+    # and with workers, the finished datasets in flight.
+    peak = parallel * dataset_cost(plan.d_max, plan.n)[1] + 2 * plan.shard_size * one
+    if workers > 1:
+        peak += 2 * workers * one
+    data = int(count * plan.n * float(np.mean(sizes)) * per_value)
+    return Estimate(describe_size(count, (plan.d_min, plan.d_max), (plan.n, plan.n)), data, int(peak),
+                    count * mean_seconds / parallel)
 
 
 def make_dataset(plan: SuitePlan, i: int) -> Dataset:

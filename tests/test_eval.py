@@ -16,6 +16,7 @@ from causal_amort.evaluate import curve_chunk_counts, parse_model_ref
 from causal_amort.model import OrderModel
 from cli.app import app
 from simulators.csvio import write_csv_dataset
+from simulators.dataset import Dataset
 from simulators.io import iter_datasets
 from simulators.suite import SuitePlan, write_suite
 from simulators.spec import load_spec
@@ -216,3 +217,20 @@ def test_cyclic_truth_is_scored_with_a_warning_and_its_floor(workspace):
     train = runner.invoke(app, ["train", "--out", str(root / "run-cyclic"), "--data", str(data), "--steps", "1",
                                 "--chunk-size", "20", "--device", "cpu"])
     assert train.exit_code == 2 and "directed cycle" in train.stderr and train.stderr.count("\n") == 1
+
+
+def test_eval_that_cannot_fit_in_memory_is_refused(workspace, monkeypatch):
+    from causal_amort.costs import estimate_eval
+    from causal_amort.evaluate import EvalOptions, plan
+    from simulators import resources
+
+    root, ckpt = workspace
+    monkeypatch.setattr(resources, "available_memory", lambda: 1000)
+    result = runner.invoke(app, ["eval", "--model", "none", "--data", str(root / "csvs"), "--out", str(root / "o-mem")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "eval (2 datasets, d = " in result.stderr and "needs about" in result.stderr
+    assert not (root / "o-mem" / "results.csv").exists()
+    items = plan([root / "csvs"])
+    small = estimate_eval(items, [], EvalOptions())
+    wide = [(0, "s", Dataset("wide", np.zeros((1000, 300), np.float32), np.zeros((300, 300), np.uint8), []))]
+    assert estimate_eval(wide, [], EvalOptions()).seconds > 100 * small.seconds  # pruning grows as d^3.5
