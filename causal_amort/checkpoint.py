@@ -158,7 +158,12 @@ def resolve_checkpoint(path_or_default: str | Path) -> Path:
         raise InputError(f"{path} is not a checkpoint (expected a .safetensors or .json file, or a run folder)")
     if not path.exists():
         raise InputError(f"checkpoint {path} does not exist")
-    return _json_of(path)
+    json_path = _json_of(path)
+    if not json_path.is_file():
+        raise InputError(f"{path.name} needs {json_path.name} beside it in {path.parent}: the weights alone do not "
+                         "say the model's config (sizes, decoder), which amort train writes to that file; "
+                         "copy both files, or give the run folder")
+    return json_path
 
 
 def load_model(path_or_default: str | Path, device: torch.device | str = "cpu") -> tuple[OrderModel, RunConfig]:

@@ -152,6 +152,16 @@ def config_to_toml(cfg: RunConfig) -> str:
     return tomli_w.dumps(config_to_dict(cfg))
 
 
+def config_warnings(cfg: RunConfig) -> list[str]:
+    """Valid settings that are probably a mistake, one line each (the CLI prints them)."""
+    t = cfg.train
+    warnings = []
+    if t.warmup_steps >= t.steps:
+        warnings.append(f"train.warmup_steps ({t.warmup_steps}) >= train.steps ({t.steps}): the learning rate "
+                        "never reaches train.lr and never decays; lower it with --set train.warmup_steps=N")
+    return warnings
+
+
 def _build_section(section: str, cls: type, table: dict) -> object:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}

@@ -21,15 +21,21 @@ import pandas as pd
 
 from causal_amort.baselines import BASELINES
 from causal_amort.measure import Cost, TimeLimitExceeded, measured
-from causal_amort.metrics import frac_reversed, is_perfect, order_divergence, precision_recall_f1, shd
+from causal_amort.metrics import (frac_reversed, is_perfect, min_reversed, order_divergence, precision_recall_f1,
+                                  shd)
 from causal_amort.pruning import prune_order
+from causal_amort.report import Report, write_tables
 from simulators.csv_read import CsvFormat
 from simulators.dataset import Dataset
 from simulators.errors import InputError
+from simulators.graphs import is_acyclic
 from simulators.io import iter_datasets, source_name
 
 RESULT_COLUMNS = ["index", "suite", "dataset", "method", "kind", "status", "d", "n", "n_used", "edges", "d_top",
-                  "frac_reversed", "perfect", "shd", "f1", "precision", "recall", "seconds", "peak_mb"]
+                  "frac_reversed", "frac_reversed_min", "frac_reversed_min_exact", "perfect", "shd", "f1",
+                  "precision", "recall", "seconds", "peak_mb"]
+# Columns that evaluations written before they existed lack; merge reads those as unknown.
+_LATER_COLUMNS = ("frac_reversed_min", "frac_reversed_min_exact")
 CURVE_COLUMNS = ["index", "suite", "dataset", "method", "kind", "n_seen", "frac_reversed"]
 FAST_BASELINES = ("random", "varsort", "r2sort")
 
@@ -105,6 +111,11 @@ def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0,
     return items
 
 
+def cyclic_truths(items: Sequence[tuple[int, str, Dataset]]) -> list[str]:
+    """Names of the planned datasets whose true graph has a directed cycle (no order can be perfect)."""
+    return [ds.name for _, _, ds in items if ds.graph is not None and not is_acyclic(ds.graph)]
+
+
 def curve_chunk_counts(total_chunks: int, points: int) -> list[int]:
     """About ``points`` chunk counts, spaced geometrically from 1 to ``total_chunks`` (both kept)."""
     grid = np.unique(np.round(np.geomspace(1, total_chunks, num=max(points, 2))).astype(int))
@@ -125,31 +136,42 @@ def load_cached_model(ref: ModelRef, device: str):
     return _MODELS[key]
 
 
+def truth_columns(graph: np.ndarray | None) -> dict:
+    """The result columns that depend on the true graph only: its edges and the smallest
+    fraction of them any order can reverse (0 for a DAG; see metrics.min_reversed). Without
+    a true graph they are unknown (NaN), as every metric against it."""
+    if graph is None:
+        return {"edges": np.nan, "frac_reversed_min": np.nan, "frac_reversed_min_exact": np.nan}
+    edges = int(np.count_nonzero(graph))
+    fewest, exact = min_reversed(graph)
+    return {"edges": edges, "frac_reversed_min": fewest / edges if edges else np.nan,
+            "frac_reversed_min_exact": exact}
+
+
 def _order_metrics(order: np.ndarray, dataset: Dataset, prune: str) -> dict:
+    """Metrics of an order against the true graph; none without one (the data are not pruned then)."""
     graph = dataset.graph
     if graph is None:
-        return {"edges": np.nan, "d_top": np.nan, "frac_reversed": np.nan, "perfect": np.nan,
-                "shd": np.nan, "f1": np.nan, "precision": np.nan, "recall": np.nan}
+        return {}
     pruned = prune_order(dataset.x, order, method=prune)
     precision, recall, f1 = precision_recall_f1(pruned, graph)
-    return {"edges": int(graph.sum()), "d_top": order_divergence(order, graph),
-            "frac_reversed": frac_reversed(order, graph), "perfect": float(is_perfect(order, graph)),
-            "shd": shd(pruned, graph), "f1": f1, "precision": precision, "recall": recall}
+    return {"d_top": order_divergence(order, graph), "frac_reversed": frac_reversed(order, graph),
+            "perfect": float(is_perfect(order, graph)), "shd": shd(pruned, graph), "f1": f1,
+            "precision": precision, "recall": recall}
 
 
-def _row(index: int, suite: str, dataset: Dataset, method: str, kind: str, status: str, n_used: int,
+def _row(index: int, suite: str, dataset: Dataset, truth: dict, method: str, kind: str, status: str, n_used: int,
          order: np.ndarray | None, cost: Cost | None, prune: str) -> dict:
     d, n = dataset.x.shape[1], dataset.x.shape[0]
-    metrics = _order_metrics(order, dataset, prune) if order is not None else {
-        "edges": int(dataset.graph.sum()) if dataset.graph is not None else np.nan}
     row = {"index": index, "suite": suite, "dataset": dataset.name, "method": method, "kind": kind,
            "status": status, "d": d, "n": n, "n_used": n_used,
-           "seconds": cost.seconds if cost else np.nan, "peak_mb": cost.peak_mb if cost else np.nan}
-    row.update(metrics)
+           "seconds": cost.seconds if cost else np.nan, "peak_mb": cost.peak_mb if cost else np.nan, **truth}
+    if order is not None:
+        row.update(_order_metrics(order, dataset, prune))
     return row
 
 
-def _run_model(index: int, suite: str, dataset: Dataset, ref: ModelRef, options: EvalOptions,
+def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: ModelRef, options: EvalOptions,
                result: DatasetResult) -> None:
     from causal_amort.stream import chunk_array, stream_orders
 
@@ -164,7 +186,7 @@ def _run_model(index: int, suite: str, dataset: Dataset, ref: ModelRef, options:
 
     steps, cost = measured(run, device=options.device)
     final = steps[-1].order
-    result.rows.append(_row(index, suite, dataset, ref.label, "model", "ok", dataset.x.shape[0], final, cost,
+    result.rows.append(_row(index, suite, dataset, truth, ref.label, "model", "ok", dataset.x.shape[0], final, cost,
                             options.prune))
     result.orders.append({"suite": suite, "dataset": dataset.name, "method": ref.label,
                           "order": [dataset.names[i] for i in final]})
@@ -175,7 +197,7 @@ def _run_model(index: int, suite: str, dataset: Dataset, ref: ModelRef, options:
                                   "frac_reversed": frac_reversed(step.order, dataset.graph)})
 
 
-def _run_baseline(index: int, suite: str, dataset: Dataset, name: str, options: EvalOptions,
+def _run_baseline(index: int, suite: str, dataset: Dataset, truth: dict, name: str, options: EvalOptions,
                   result: DatasetResult) -> None:
     baseline = BASELINES[name]
     # Rows for subsampling and the baseline's own draws come from a per-dataset seed, so a
@@ -193,7 +215,8 @@ def _run_baseline(index: int, suite: str, dataset: Dataset, name: str, options: 
         order, cost, status = None, None, f"timeout>{limit:g}s"
     except Exception as exc:  # a baseline's numerical failure is a result to report, not a crash
         order, cost, status = None, None, f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
-    result.rows.append(_row(index, suite, dataset, name, "baseline", status, x.shape[0], order, cost, options.prune))
+    result.rows.append(_row(index, suite, dataset, truth, name, "baseline", status, x.shape[0], order, cost,
+                            options.prune))
     if order is not None:
         result.orders.append({"suite": suite, "dataset": dataset.name, "method": name,
                               "order": [dataset.names[i] for i in order]})
@@ -211,10 +234,11 @@ def evaluate_dataset(index: int, suite: str, dataset: Dataset, models: Sequence[
                      options: EvalOptions) -> DatasetResult:
     """All methods on one dataset."""
     result = DatasetResult()
+    truth = truth_columns(dataset.graph)
     for ref in models:
-        _run_model(index, suite, dataset, ref, options, result)
+        _run_model(index, suite, dataset, truth, ref, options, result)
     for name in options.baselines:
-        _run_baseline(index, suite, dataset, name, options, result)
+        _run_baseline(index, suite, dataset, truth, name, options, result)
     return result
 
 
@@ -262,16 +286,15 @@ def check_out_dir(out: Path, force: bool) -> None:
         raise InputError(f"{out} is not writable")
 
 
-def write_outputs(out: Path, results: pd.DataFrame, orders: list[dict], curves: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """Write results.csv, orders.jsonl, curves.csv, eval.json and the summary tables; return the summary."""
-    from causal_amort.report import write_tables
+def write_outputs(out: Path, results: pd.DataFrame, orders: list[dict], curves: pd.DataFrame, meta: dict) -> Report:
+    """Write results.csv, orders.jsonl, curves.csv, eval.json and the summary tables; return the tables."""
     from simulators.atomic import atomic_write_text
 
     atomic_write_text(out / "results.csv", results.to_csv(index=False))
     atomic_write_text(out / "orders.jsonl", "".join(json.dumps(o) + "\n" for o in orders))
     atomic_write_text(out / "curves.csv", curves.to_csv(index=False))
     atomic_write_text(out / "eval.json", json.dumps(meta, indent=2, default=str))
-    return write_tables(results, curves, out, seed=int(meta.get("seed", 0)))
+    return write_tables(results, curves, out, seed=int(meta.get("seed", 0)), orders=orders)
 
 
 def read_outputs(folder: Path) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
@@ -285,9 +308,13 @@ def read_outputs(folder: Path) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
         raise InputError(f"{folder}: not an evaluation folder (missing {Path(exc.filename).name})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, json.JSONDecodeError) as exc:
         raise InputError(f"{folder}: unreadable evaluation output ({str(exc).splitlines()[0]})") from None
+    for column in _LATER_COLUMNS:
+        if column not in results.columns:
+            results[column] = np.nan
     missing = set(RESULT_COLUMNS) - set(results.columns)
     if missing:
         raise InputError(f"{folder}/results.csv lacks columns {sorted(missing)}")
+    results = results[RESULT_COLUMNS]
     return results, orders, curves
 
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from causal_amort.metrics import order_agreement
 from simulators.atomic import atomic_path, atomic_write_text
 
 # Metric -> whether lower is better; the order is the order of the tables in summary.md.
 METRICS: dict[str, bool] = {"frac_reversed": True, "perfect": False, "shd": True, "f1": False, "seconds": True}
+AGREEMENT_NOTE = ("agreement: fraction of variable pairs that two methods' orders put the same way round "
+                  "(1 = same order, 0.5 = unrelated orders)")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,78 @@ def summarize(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class Report:
+    """The tables of an evaluation: ``summary`` (suite, method, metric, mean, low, high, count,
+    skipped), ``agreement`` (suite, method, other, mean, low, high, count) and ``truth`` (per
+    suite: datasets, with_truth, cyclic, floor, floor_exact; see ``truth_summary``)."""
+
+    summary: pd.DataFrame
+    agreement: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def pairwise_agreement(orders: Sequence[dict]) -> pd.DataFrame:
+    """Per dataset and pair of methods (in order of appearance), the agreement of their orders."""
+    by_dataset: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for record in orders:
+        by_dataset.setdefault((record["suite"], record["dataset"]), {})[record["method"]] = record["order"]
+    rows = []
+    for (suite, dataset), methods in by_dataset.items():
+        names = list(methods)
+        for i, method in enumerate(names):
+            position = {variable: k for k, variable in enumerate(methods[method])}
+            for other in names[i + 1:]:
+                other_order = np.array([position[v] for v in methods[other]])
+                rows.append({"suite": suite, "dataset": dataset, "method": method, "other": other,
+                             "agreement": order_agreement(np.arange(len(position)), other_order)})
+    return pd.DataFrame(rows, columns=["suite", "dataset", "method", "other", "agreement"])
+
+
+def summarize_agreement(pairs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Mean agreement and its 95% bootstrap interval over datasets, per suite and pair of methods."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (suite, method, other), group in pairs.groupby(["suite", "method", "other"], sort=False):
+        iv = bootstrap_interval(group["agreement"].to_numpy(dtype=float), rng)
+        rows.append({"suite": suite, "method": method, "other": other, "mean": iv.mean, "low": iv.low,
+                     "high": iv.high, "count": iv.count})
+    return pd.DataFrame(rows, columns=["suite", "method", "other", "mean", "low", "high", "count"])
+
+
+def truth_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Per suite: datasets, those with a true graph, those whose true graph has a cycle, and
+    ``floor``: the mean over datasets of the smallest frac_reversed any order reaches (0 on a
+    DAG), comparable with the methods' mean frac_reversed; ``floor_exact`` is False when some
+    cyclic graph was too large for the exact minimum (the floor is then an upper bound)."""
+    rows = []
+    for suite, group in results.drop_duplicates(["suite", "dataset"]).groupby("suite", sort=False):
+        known = group[group["edges"].notna()]
+        cyclic = known[known["frac_reversed_min"] > 0]
+        floor = known["frac_reversed_min"].dropna()
+        rows.append({"suite": suite, "datasets": len(group), "with_truth": len(known), "cyclic": len(cyclic),
+                     "floor": float(floor.mean()) if len(floor) else float("nan"),
+                     "floor_exact": bool(cyclic["frac_reversed_min_exact"].eq(True).all())})
+    return pd.DataFrame(rows, columns=["suite", "datasets", "with_truth", "cyclic", "floor", "floor_exact"])
+
+
+def truth_notes(truth: pd.DataFrame) -> list[str]:
+    """One sentence per suite whose truth is missing or cyclic, for the summaries."""
+    notes = []
+    for row in truth.itertuples():
+        if row.with_truth < row.datasets:
+            notes.append(f"{row.suite}: {row.datasets - row.with_truth} of {row.datasets} datasets have no true "
+                         "graph; they are scored only by time and by the agreement between methods.")
+        if row.cyclic:
+            how = ("is" if row.floor_exact else "is at most") + f" {row.floor:.3f} " + (
+                "(exact minimum feedback arc sets)" if row.floor_exact else
+                "(exact per strongly connected component of up to 20 variables, else a greedy order "
+                "improved by local search)")
+            notes.append(f"{row.suite}: {row.cyclic} of {row.with_truth} true graphs have a directed cycle, which "
+                         f"every order must break: the smallest mean frac_reversed any order can reach {how}.")
+    return notes
+
+
 def _best_methods(block: pd.DataFrame, lower_is_better: bool) -> set[str]:
     means = block.set_index("method")["mean"].dropna()
     if means.empty:
@@ -73,6 +149,8 @@ def metric_table(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[li
     digits = 4 if metric == "seconds" else 3
     body, best_cols = [], []
     for suite, rows in block.groupby("suite", sort=False):
+        if not np.isfinite(rows["mean"]).any() and not rows["skipped"].any():
+            continue  # e.g. a suite without true graphs: nothing to show, rather than a row of n/a
         best = _best_methods(rows, METRICS[metric])
         by_method = rows.set_index("method")
         body.append([str(suite)] + [_cell(by_method.loc[m], digits) if m in by_method.index else "" for m in methods])
@@ -80,20 +158,45 @@ def metric_table(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[li
     return ["suite"] + methods, body, best_cols
 
 
-def to_markdown(summary: pd.DataFrame) -> str:
-    """summary.md: one table per metric, best per row in bold."""
+def agreement_matrix(agreement: pd.DataFrame, suite: str) -> tuple[list[str], list[list[str]]]:
+    """Methods x methods of one suite, each cell the mean agreement of the two (symmetric)."""
+    block = agreement[agreement["suite"] == suite]
+    methods = list(dict.fromkeys([*block["method"], *block["other"]]))
+    means = {}
+    for row in block.itertuples():
+        means[row.method, row.other] = means[row.other, row.method] = row.mean
+    body = [[a] + ["1" if a == b else f"{means[a, b]:.3f}" if (a, b) in means else "" for b in methods]
+            for a in methods]
+    return methods, body
+
+
+def to_markdown(summary: pd.DataFrame, agreement: pd.DataFrame | None = None,
+                truth: pd.DataFrame | None = None) -> str:
+    """summary.md: one table per metric, best per row in bold; notes on missing or cyclic truths;
+    the agreement between methods per suite."""
     parts = ["# Evaluation summary", "",
              "Mean and 95% bootstrap interval over datasets, per suite (rows) and method (columns); "
              "best per row in **bold**. frac_reversed: fraction of true edges the order reverses "
              "(0 is perfect, a random order gets 0.5); perfect: rate of orders with no reversed edge; "
              "shd/f1: after pruning the order to a DAG; seconds: time to find the order.", ""]
+    notes = truth_notes(truth) if truth is not None else []
+    if notes:
+        parts += [f"- {note}" for note in notes] + [""]
     for metric in METRICS:
         header, body, best = metric_table(summary, metric)
+        if not body:
+            continue
         parts += [f"## {metric} ({'lower' if METRICS[metric] else 'higher'} is better)", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for cells, marks in zip(body, best):
             parts.append("| " + " | ".join(f"**{c}**" if i in marks else c for i, c in enumerate(cells)) + " |")
         parts.append("")
+    if agreement is not None and not agreement.empty:
+        parts += ["## agreement between methods", "", f"Mean over datasets; {AGREEMENT_NOTE}.", ""]
+        for suite in dict.fromkeys(agreement["suite"]):
+            methods, body = agreement_matrix(agreement, suite)
+            parts += [f"### {suite}", "", "| | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
+            parts += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
     return "\n".join(parts)
 
 
@@ -104,10 +207,12 @@ def _tex_escape(text: str) -> str:
 
 
 def to_latex(summary: pd.DataFrame) -> str:
-    """summary.tex: one booktabs table per metric, best per row in bold."""
+    """summary.tex: one booktabs table per metric with values, best per row in bold."""
     parts = []
     for metric in METRICS:
         header, body, best = metric_table(summary, metric)
+        if not body:
+            continue
         parts += [r"\begin{table}[t]", r"\centering", r"\small",
                   r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}", r"\toprule",
                   " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
@@ -151,11 +256,14 @@ def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_tables(results: pd.DataFrame, curves: pd.DataFrame, out: Path, seed: int = 0) -> pd.DataFrame:
-    """Write summary.md, summary.tex and curves.png into ``out``; return the summary."""
-    summary = summarize(results, seed)
-    atomic_write_text(out / "summary.md", to_markdown(summary))
-    atomic_write_text(out / "summary.tex", to_latex(summary))
+def write_tables(results: pd.DataFrame, curves: pd.DataFrame, out: Path, seed: int = 0,
+                 orders: Sequence[dict] = ()) -> Report:
+    """Write summary.md, summary.tex, agreement.csv and curves.png into ``out``; return the tables."""
+    report = Report(summarize(results, seed), summarize_agreement(pairwise_agreement(orders), seed),
+                    truth_summary(results))
+    atomic_write_text(out / "summary.md", to_markdown(report.summary, report.agreement, report.truth))
+    atomic_write_text(out / "summary.tex", to_latex(report.summary))
+    atomic_write_text(out / "agreement.csv", report.agreement.to_csv(index=False))
     if not curves.empty:
         write_curves_png(curves, out / "curves.png")
-    return summary
+    return report

@@ -6,6 +6,7 @@ many DataLoader workers make it, and a resumed run sees exactly the batches it w
 """
 from __future__ import annotations
 
+import functools
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from causal_amort.config import DataConfig, TrainConfig
 from simulators.dataset import Dataset
 from simulators.errors import InputError
+from simulators.graphs import is_acyclic
 from simulators.io import iter_datasets
 from simulators.sample import sample_dataset
 from simulators.spec import Spec, load_spec
@@ -96,6 +98,9 @@ class SuiteTasks:
         for ds in iter_datasets(Path(path)):
             if ds.graph is None:
                 raise InputError(f"dataset {ds.name} in {path} has no true graph; training needs one")
+            if not is_acyclic(ds.graph):
+                raise InputError(f"dataset {ds.name} in {path}: the true graph has a directed cycle; training "
+                                 "needs a DAG (amort eval accepts cyclic truths)")
             if ds.n < data.chunk_size:
                 raise InputError(f"dataset {ds.name} in {path} has {ds.n} rows, fewer than one chunk "
                                  f"({data.chunk_size}); lower data.chunk_size")
@@ -168,17 +173,20 @@ class TaskStream(IterableDataset):
             yield self.source.batch(step, self.rank)
 
 
-def _ignore_stop_signals(_worker: int) -> None:
-    """Workers leave SIGTERM/SIGUSR1 to the main process, which checkpoints and then shuts them down.
+def _ignore_signals(signals: tuple[int, ...], _worker: int) -> None:
+    """Workers leave the stop signals to the main process, which checkpoints and then shuts them down.
 
-    SLURM signals every process of a job step; a worker killed by it would crash the loader."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    SLURM signals every process of a job step, and Ctrl-C every process of the terminal's
+    foreground group; a worker killed by either would crash the loader."""
+    for sig in signals:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def task_loader(source: SimulatedTasks | SuiteTasks, start: int, stop: int, rank: int, *,
-                workers: int, pin_memory: bool) -> DataLoader:
-    """A DataLoader over TaskStream (batches are made whole by the source, hence batch_size=None)."""
+                workers: int, pin_memory: bool, ignore_signals: tuple[int, ...] = ()) -> DataLoader:
+    """A DataLoader over TaskStream (batches are made whole by the source, hence batch_size=None);
+    its worker processes ignore ``ignore_signals``."""
+    init = functools.partial(_ignore_signals, tuple(ignore_signals)) if workers and ignore_signals else None
     return DataLoader(TaskStream(source, start, stop, rank), batch_size=None, num_workers=workers,
-                      pin_memory=pin_memory, worker_init_fn=_ignore_stop_signals if workers else None,
+                      pin_memory=pin_memory, worker_init_fn=init,
                       prefetch_factor=4 if workers else None, persistent_workers=False)

@@ -42,7 +42,8 @@ from causal_amort.model import OrderModel
 from causal_amort.task_data import TaskBatch, step_seeds, task_loader, task_source, validation_batch
 from simulators.errors import InputError
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# SLURM preemption (SIGTERM, SIGUSR1) and Ctrl-C all checkpoint at the next step boundary.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 # Config keys a resumed run may change: they change neither the math of the steps already
 # taken nor the batches to come. (steps changes the cosine schedule from here on: extending
 # a finished run is a deliberate choice.)
@@ -86,7 +87,8 @@ class Saved:
 @dataclass(frozen=True)
 class Finished:
     step: int
-    preempted: bool  # True: stopped by SIGTERM/SIGUSR1 after checkpointing; rerun with --resume
+    preempted: bool  # True: stopped by a STOP_SIGNALS signal after checkpointing; rerun with --resume
+    signum: int | None = None  # the signal this process received (None: finished, or another rank's)
 
 
 TrainEvent = Started | Logged | Saved | Finished
@@ -155,7 +157,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
             yield Started(start, t.steps, str(dev), world, sum(p.numel() for p in params), latest is not None)
 
         # --- the loop ---------------------------------------------------------------------
-        loader = task_loader(source, start, t.steps, rank, workers=data.workers, pin_memory=dev.type == "cuda")
+        loader = task_loader(source, start, t.steps, rank, workers=data.workers, pin_memory=dev.type == "cuda",
+                             ignore_signals=STOP_SIGNALS)
         model.train()
         done, stopping = start, False
         t0 = clock = time.perf_counter()
@@ -235,7 +238,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
             if stopping:
                 break
         if rank == 0:
-            yield Finished(done, preempted=stopping)
+            yield Finished(done, preempted=stopping, signum=stop.signum)
     finally:
         stop.uninstall()
         if world > 1 and dist.is_initialized():
@@ -375,15 +378,19 @@ def _changed_keys(a: RunConfig, b: RunConfig) -> set[str]:
 
 
 class _StopFlag:
-    """Records SIGTERM / SIGUSR1 (SLURM preemption) so that the loop checkpoints and stops at the
-    next step boundary, instead of dying mid-step."""
+    """Records STOP_SIGNALS so that the loop checkpoints and stops at the next step boundary,
+    instead of dying mid-step. A second Ctrl-C stops at once (the last checkpoint stays)."""
 
     def __init__(self) -> None:
         self.raised = False
+        self.signum: int | None = None
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
+        if self.raised and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         self.raised = True
+        self.signum = self.signum or signum
 
     def install(self) -> None:
         for sig in STOP_SIGNALS:

@@ -5,40 +5,63 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from causal_amort.costs import estimate_eval
 from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, check_baselines, check_out_dir, collect,
-                                   load_cached_model, merge,
-                                   parse_model_ref, plan, run_eval, write_outputs)
+                                   cyclic_truths, load_cached_model, merge, parse_model_ref, plan, run_eval,
+                                   write_outputs)
+from causal_amort.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
 from cli import csv_options
 from cli.devices import resolve_device
-from cli.guard import fail, guarded
-from cli.progress import progress
+from cli.guard import fail, guarded, warn
+from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from simulators.provenance import provenance
+from simulators.resources import check_memory
 
 # Logs (not a terminal) get a wide table rather than wrapped cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
-def print_summary(summary: pd.DataFrame) -> None:
-    """One rich table: suite x method, with the headline metrics."""
-    table = Table(title="fraction of true edges reversed by the order (lower is better, random = 0.5)")
-    for column in ("suite", "method", "n", "frac_reversed [95% CI]", "perfect", "shd", "f1", "seconds"):
-        table.add_column(column, justify="left" if column in ("suite", "method") else "right")
-    wide = summary.pivot_table(index=["suite", "method"], columns="metric", values="mean", sort=False)
-    for (suite, method), means in wide.iterrows():
-        block = summary[(summary["suite"] == suite) & (summary["method"] == method)].set_index("metric")
-        fr = block.loc["frac_reversed"]
-        skipped = int(fr["skipped"])
-        count = f"{int(fr['count'])}" + (f" (+{skipped} skipped)" if skipped else "")
-        table.add_row(str(suite), str(method), count, f"{fr['mean']:.3f} [{fr['low']:.3f}, {fr['high']:.3f}]",
-                      f"{means['perfect']:.2f}", f"{means['shd']:.1f}", f"{means['f1']:.2f}",
-                      f"{means['seconds']:.4f}")
-    console.print(table)
+def print_report(report: Report) -> None:
+    """The headline metrics of the suites with a true graph (and, for cyclic truths, the smallest
+    frac_reversed any order reaches); for suites without one, timings and the agreement between methods."""
+    truth = report.truth.set_index("suite")
+    summary = report.summary
+    scored = [suite for suite in truth.index if truth.loc[suite, "with_truth"]]
+    cyclic = any(truth.loc[suite, "cyclic"] for suite in scored)
+    if scored:
+        table = Table(title="fraction of true edges reversed by the order (lower is better, random = 0.5)")
+        columns = ["suite", "method", "n", "frac_reversed [95% CI]", *(["min possible"] if cyclic else []),
+                   "perfect", "shd", "f1", "seconds"]
+        for column in columns:
+            table.add_column(column, justify="left" if column in ("suite", "method") else "right")
+        for (suite, method), block in summary[summary["suite"].isin(scored)].groupby(["suite", "method"], sort=False):
+            block = block.set_index("metric")
+            fr, means = block.loc["frac_reversed"], block["mean"]
+            skipped = int(fr["skipped"])
+            count = f"{int(fr['count'])}" + (f" (+{skipped} skipped)" if skipped else "")
+            floor = truth.loc[suite]
+            least = [("" if floor["floor_exact"] else "≤") + f"{floor['floor']:.3f}"] if cyclic else []
+            table.add_row(str(suite), str(method), count, f"{fr['mean']:.3f} [{fr['low']:.3f}, {fr['high']:.3f}]",
+                          *least, f"{means['perfect']:.2f}", f"{means['shd']:.1f}", f"{means['f1']:.2f}",
+                          f"{means['seconds']:.4f}")
+        console.print(table)
+    for suite in truth.index.difference(scored, sort=False):
+        methods, body = agreement_matrix(report.agreement, suite)
+        table = Table(title=f"{suite}: no true graph; {AGREEMENT_NOTE}")
+        for column in ["method", "n", "seconds", *methods]:
+            table.add_column(column, justify="left" if column == "method" else "right")
+        seconds = summary[(summary["suite"] == suite) & (summary["metric"] == "seconds")].set_index("method")
+        for method, row in seconds.iterrows():
+            cells = next((cells[1:] for cells in body if cells[0] == method), [""] * len(methods))
+            table.add_row(str(method), str(int(row["count"])), f"{row['mean']:.4f}", *cells)
+        console.print(table)
+    for note in truth_notes(report.truth):
+        console.print(note)
 
 
 @guarded
@@ -74,8 +97,11 @@ def evaluate(
     """Evaluate models and classical baselines on suites and CSV data.
 
     Writes results.csv (one row per dataset x method), orders.jsonl, summary.md and summary.tex
-    (mean and 95% bootstrap interval per suite x method, best per row marked), curves.csv and
-    curves.png (the model's error against samples seen), and prints the summary.
+    (mean and 95% bootstrap interval per suite x method, best per row marked), agreement.csv
+    (how alike the methods' orders are), curves.csv and curves.png (the model's error against
+    samples seen), and prints the summary. Data without a true graph (a CSV file without
+    NAME.edges.csv) get orders, timings and the agreement between methods; a true graph with
+    cycles is scored as usual, beside the smallest fraction of reversed edges any order reaches.
     """
     extra = list(paths or [])
     check_out_dir(out, force)
@@ -98,11 +124,19 @@ def evaluate(
         options = EvalOptions(baselines=names, baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
                               device=resolve_device(device), prune=prune, seed=seed)
         items = plan(sources, shards, index, fmt)
+        cyclic = cyclic_truths(items)
+        if cyclic:
+            warn(f"{len(cyclic)} true graph(s) have a directed cycle (first: {cyclic[0]}); no order can be "
+                 "perfect on them: their reversed edges are scored as usual, beside the fewest any order reaches")
         for ref in refs:  # load once up front, so a bad checkpoint fails before any work
             load_cached_model(ref, options.device)
+        estimate = estimate_eval(items, refs, options, workers)
+        check_memory("eval", estimate, "evaluate fewer or smaller datasets, or with fewer --workers")
+        label = f"eval shard {index + 1}/{shards}" if shards > 1 else "eval"
+        announce(label, estimate)
         done = []
         methods = len(refs) + len(names)
-        with progress(len(items) * methods, f"eval shard {index + 1}/{shards}" if shards > 1 else "eval") as advance:
+        with progress(len(items) * methods, label) as advance:
             for result in run_eval(items, refs, options, workers):
                 done.append(result)
                 advance(methods, note=result.rows[0]["dataset"] if result.rows else "")
@@ -110,6 +144,6 @@ def evaluate(
         meta = {"data": [str(s) for s in sources], "csv_format": fmt.__dict__, "models": [r.__dict__ for r in refs],
                 "options": options.__dict__, "num_shards": shards, "shard_index": index, **provenance()}
     meta["seed"] = seed
-    summary = write_outputs(out, results, orders, curves, meta)
-    print_summary(summary)
-    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, curves.csv, curves.png")
+    print_report(write_outputs(out, results, orders, curves, meta))
+    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, agreement.csv, curves.csv"
+                  + (", curves.png" if not curves.empty else ""))

@@ -6,6 +6,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from simulators.errors import InputError
 
@@ -15,8 +16,14 @@ F = TypeVar("F", bound=Callable)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    # escape: messages quote user input and ranges such as "[low, high]", which are not markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """Print ``warning: message`` on stderr (one line); the command goes on."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", markup=True)
 
 
 def guarded(fn: F) -> F:

@@ -35,11 +35,12 @@ def predict(
     beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
-    """Predict the causal order of a CSV file's columns with a trained model.
+    """Predict the causal order of a CSV file's columns.
 
-    The file is streamed in chunks, so files larger than memory work; on a terminal a progress
-    bar follows the reading. Prints the order with the model's confidence at each position (the
-    probability it gave the variable it placed).
+    Uses a trained model (--model, default: the shipped one). The file is streamed in chunks,
+    so files larger than memory work; on a terminal a progress bar follows the reading. Prints
+    the order with the model's confidence at each position (the probability it gave the
+    variable it placed).
     """
     from causal_amort.checkpoint import load_model
     from simulators.errors import InputError

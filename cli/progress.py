@@ -15,6 +15,18 @@ def on_terminal() -> bool:
     """Whether progress is drawn as a live bar: stderr is a terminal (not a log or a test's capture)."""
     return sys.stderr.isatty()
 
+from simulators.resources import Estimate, format_bytes, format_seconds
+
+LONG_JOB_S = 10.0  # jobs estimated to take longer get a line with their size and cost first
+
+
+def announce(label: str, estimate: Estimate) -> None:
+    """On stderr, before a long job: its size and its estimated time and peak memory."""
+    if estimate.seconds >= LONG_JOB_S:
+        print(f"{label}: {estimate.size}, {format_bytes(estimate.data_bytes)} of data; estimated "
+              f"{format_seconds(estimate.seconds)} and {format_bytes(estimate.peak_bytes)} of memory "
+              "(rough, from one core of the development machine)", file=sys.stderr, flush=True)
+
 
 @contextlib.contextmanager
 def progress(total: int | None, description: str, every_s: float | None = 30.0, *,

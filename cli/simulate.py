@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.guard import guarded
-from cli.progress import progress
+from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from simulators.errors import InputError
 from simulators.spec import PRESETS, load_spec
-from simulators.suite import FORMATS, SuitePlan, SuiteStatus, suite_status, write_suite
+from simulators.resources import check_memory
+from simulators.suite import FORMATS, SuitePlan, SuiteStatus, estimate_suite, suite_status, write_suite
 
 console = Console(highlight=False)
 
@@ -65,7 +66,10 @@ def simulate(
     shard_index: Optional[int] = typer.Option(None, help="This task's index (default $SLURM_ARRAY_TASK_ID or 0)."),
     force: bool = typer.Option(False, "--force", help="Overwrite a complete or different suite in --out."),
 ) -> None:
-    """Simulate a suite of SCM datasets under a preset prior (train, test-in, or a shift) or a spec file.
+    """Simulate a suite of SCM datasets from a preset or a spec file.
+
+    Presets are priors over SCMs: train, test-in (same prior, other seeds) or a shift of the
+    graphs, mechanisms and/or noise (test-graph, test-mechanism, test-noise, test-out).
 
     The suite folder holds manifest.json (spec, seeds, package versions, shards with sha256) and
     shard-XXXXX.npz files (or CSV files with --format csv). The same command gives the same data
@@ -85,10 +89,13 @@ def simulate(
     count, index = resolve_shard(num_shards, shard_index)
     size = f"d{lo}" if lo == hi else f"d{lo}-{hi}"
     out = out if out is not None else Path("runs/suites") / f"{prior.name}-{size}-n{n}-s{seed}"
+    estimate = estimate_suite(plan, workers=workers, num_shards=count, shard_index=index)
+    check_memory("simulate", estimate, "lower --d, --n or --workers")
+    label = f"simulate {prior.name}" + (f" [shard {index + 1}/{count}]" if count > 1 else "")
+    announce(label, estimate)
 
     events = write_suite(plan, out, workers=workers, num_shards=count, shard_index=index, force=force)
     first = next(events)
-    label = f"simulate {prior.name}" + (f" [shard {index + 1}/{count}]" if count > 1 else "")
     with progress(first.total, label) as advance:
         advance(first.done, first.note)
         for event in events:

@@ -1,6 +1,7 @@
 """`amort train`: train the order model into a run folder (also under `torchrun ... -m cli train`)."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -8,7 +9,7 @@ import typer
 from rich.console import Console
 
 from cli.devices import resolve_device
-from cli.guard import guarded
+from cli.guard import guarded, warn
 from cli.progress import progress
 from simulators.errors import InputError
 
@@ -49,13 +50,16 @@ def train(
     state: Optional[str] = typer.Option(None, "--state", help="carry, none or average (model.state)."),
     set_: list[str] = typer.Option([], "--set", help="Any config key, e.g. --set train.val_every=500; repeatable."),
 ) -> None:
-    """Train the order model on simulated tasks (or a suite) into a run folder.
+    """Train the order model into a run folder.
+
+    Tasks are simulated on the fly from a preset (or drawn from a suite with --data).
 
     Under torchrun (`torchrun --standalone --nproc_per_node=2 -m cli train ...`) every rank
     trains on its own batches; rank 0 writes the run folder. SIGTERM / SIGUSR1 save a checkpoint
-    at the next step and exit 0; run again with --resume to continue.
+    at the next step and exit 0, Ctrl-C does the same and exits 130 (a second Ctrl-C stops at
+    once); run again with --resume to continue.
     """
-    from causal_amort.config import load_config
+    from causal_amort.config import config_warnings, load_config
     from causal_amort.run_folder import CONFIG
     from causal_amort.train import Finished, Logged, Saved, Started, train_run
 
@@ -80,6 +84,8 @@ def train(
     if started is None:
         return  # a torchrun rank other than 0: it trains silently
     assert isinstance(started, Started)
+    for message in config_warnings(cfg):
+        warn(message)
     what = "resuming" if started.resumed else "training"
     ranks = f" x {started.world_size} ranks" if started.world_size > 1 else ""
     console.print(f"{what} {out} from step {started.step}/{started.steps} on {started.device}{ranks} "
@@ -103,6 +109,8 @@ def train(
     if finished.preempted:
         console.print(f"stopped by signal at step {finished.step}; checkpoint saved. "
                       f"Continue with: amort train --out {out} --resume")
+        if finished.signum == signal.SIGINT:
+            raise typer.Exit(130)  # what a shell expects of a program that Ctrl-C stopped
         return
     console.print(f"done: step {finished.step}; metrics in {out / 'metrics.csv'}, checkpoints in {out / 'checkpoints'}")
     if best is not None:

@@ -2,6 +2,8 @@
 optional ``NAME.edges.csv`` (header ``cause,effect``, naming columns of ``NAME.csv``) and, for
 interventional data, ``NAME.mask.csv`` (same header, 1 where a value was set by an intervention).
 Each file may also be compressed (``NAME.csv.gz`` and the others of `CSV_SUFFIXES`).
+The edges may contain cycles (feedback loops of a real system): evaluation accepts them,
+training refuses them.
 """
 from __future__ import annotations
 
@@ -111,18 +113,4 @@ def _read_edges(path: Path, names: list[str]) -> np.ndarray:
         if cause == effect:
             raise InputError(f"{path}: line {line} is a self-loop on {row[0].strip()!r}")
         graph[cause, effect] = 1
-    if not is_acyclic(graph):
-        raise InputError(f"{path}: the edges contain a directed cycle; a causal graph must be a DAG")
     return graph
-
-
-def is_acyclic(graph: np.ndarray) -> bool:
-    """True when the directed graph has no cycle (repeatedly strip nodes without parents)."""
-    remaining = np.ones(graph.shape[0], dtype=bool)
-    adj = graph != 0
-    while remaining.any():
-        sources = remaining & ~adj[remaining].any(axis=0)
-        if not sources.any():
-            return False
-        remaining &= ~sources
-    return True

@@ -20,6 +20,18 @@ def max_edges_per_var(d: int) -> float:
     return (d - 1) / 2
 
 
+def is_acyclic(graph: np.ndarray) -> bool:
+    """True when the directed graph has no cycle (repeatedly strip nodes without parents)."""
+    remaining = np.ones(graph.shape[0], dtype=bool)
+    adj = graph != 0
+    while remaining.any():
+        sources = remaining & ~adj[remaining].any(axis=0)
+        if not sources.any():
+            return False
+        remaining &= ~sources
+    return True
+
+
 @dataclass(frozen=True)
 class GraphFamily:
     """Base class: draws the density, delegates the structure to ``_dag``."""

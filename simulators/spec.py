@@ -18,6 +18,7 @@ Layout (every key optional except the families)::
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -150,8 +151,8 @@ def _family(section: str, index: int, entry: Any, registry: Mapping[str, type]) 
     cls = registry[kind]
     fields = {f.name: f for f in dataclasses.fields(cls)}
     _check_keys(f"{where} ({kind})", entry, {"kind", "weight", *fields})
-    weight = entry.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+    weight = _typed(f"{where}.weight", entry.get("weight", 1.0), float)
+    if not weight > 0:
         raise InputError(f"{where}.weight must be a number > 0, got {weight!r}")
     kwargs = {key: _coerce(f"{where}.{key}", value, fields[key].default)
               for key, value in entry.items() if key in fields}
@@ -170,10 +171,15 @@ def _coerce(where: str, value: Any, default: Any) -> Any:
 
 
 def _typed(where: str, value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (an int is a float too); every number of a spec passes here."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
         raise InputError(f"{where} must be of type {kind.__name__}, got {value!r}")
+    # TOML allows nan and inf; no parameter means anything with them, and they would only
+    # fail later, in the middle of writing a suite.
+    if kind is float and not math.isfinite(value):
+        raise InputError(f"{where} must be a finite number, got {value!r}")
     return value
 
 

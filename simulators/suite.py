@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import multiprocessing
+import shutil
 import sys
 import tempfile
 from collections import deque
@@ -32,7 +33,8 @@ from simulators.errors import InputError
 from simulators.manifest import (FORMAT_VERSION, KIND, MANIFEST, SHARD_FILE, read_json, read_sidecar,
                                  shard_stem, summarize)
 from simulators.provenance import git_commit, package_versions
-from simulators.sample import sample_dataset
+from simulators.resources import Estimate, describe_size
+from simulators.sample import dataset_cost, sample_dataset
 from simulators.shards import pack_shard, sha256_bytes
 from simulators.spec import Spec, spec_to_dict
 
@@ -119,6 +121,24 @@ class SuiteStatus:
     summary: dict
 
 
+def estimate_suite(plan: SuitePlan, *, workers: int = 1, num_shards: int = 1, shard_index: int = 0) -> Estimate:
+    """Size, rough time and peak memory of this task's part of the suite (as if nothing were done yet)."""
+    count = sum(len(plan.shard_datasets(k)) for k in range(plan.num_shards) if k % num_shards == shard_index)
+    sizes = np.unique(np.linspace(plan.d_min, plan.d_max, num=min(64, plan.d_max - plan.d_min + 1)).round())
+    mean_seconds = float(np.mean([dataset_cost(int(d), plan.n)[0] for d in sizes]))
+    parallel = max(1, min(workers, count))
+    per_value = 4 if plan.format == "npz" else 13  # float32, or "%.9g," text
+    one = plan.n * plan.d_max * per_value + plan.d_max ** 2
+    # Each process holds one dataset in the making; the main one also a shard and its packed copy,
+    # and with workers, the finished datasets in flight.
+    peak = parallel * dataset_cost(plan.d_max, plan.n)[1] + 2 * plan.shard_size * one
+    if workers > 1:
+        peak += 2 * workers * one
+    data = int(count * plan.n * float(np.mean(sizes)) * per_value)
+    return Estimate(describe_size(count, (plan.d_min, plan.d_max), (plan.n, plan.n)), data, int(peak),
+                    count * mean_seconds / parallel)
+
+
 def make_dataset(plan: SuitePlan, i: int) -> Dataset:
     """Dataset i of the plan; depends on the plan and i only."""
     rng = np.random.default_rng(np.random.SeedSequence(entropy=[plan.seed, plan.spec.seed_salt], spawn_key=(i,)))
@@ -143,6 +163,8 @@ def write_suite(plan: SuitePlan, out: Path, *, workers: int = 1, num_shards: int
         raise InputError(f"shard-index must be in 0..{num_shards - 1} for num-shards {num_shards}, got {shard_index}")
     out = Path(out)
     owned = [k for k in range(plan.num_shards) if k % num_shards == shard_index]
+    # A folder this call creates, alone, is removed again if it fails before a shard is done.
+    discard_on_failure = not out.exists() and num_shards == 1
     _prepare(plan, out, force=force, owns_shards=bool(owned))
     if force:
         _remove_shards(out, lambda k: k % num_shards == shard_index)
@@ -156,13 +178,19 @@ def write_suite(plan: SuitePlan, out: Path, *, workers: int = 1, num_shards: int
     shards = deque(todo)
     batch: list[Dataset] = []
     indices = [i for k in todo for i in plan.shard_datasets(k)]
-    for ds in _ordered_map(functools.partial(make_dataset, plan), indices, workers):
-        batch.append(ds)
-        done += 1
-        if len(batch) == len(plan.shard_datasets(shards[0])):
-            _write_shard(plan, out, shards.popleft(), batch)
-            batch = []
-        yield Progress(done, total, ds.name)
+    try:
+        for ds in _ordered_map(functools.partial(make_dataset, plan), indices, workers):
+            batch.append(ds)
+            done += 1
+            if len(batch) == len(plan.shard_datasets(shards[0])):
+                _write_shard(plan, out, shards.popleft(), batch)
+                batch = []
+                discard_on_failure = False
+            yield Progress(done, total, ds.name)
+    except InputError:  # e.g. a spec whose values overflow: nothing worth resuming
+        if discard_on_failure:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     _finalize(plan, out)
 
 

@@ -16,6 +16,7 @@ from causal_amort.evaluate import curve_chunk_counts, parse_model_ref
 from causal_amort.model import OrderModel
 from cli.app import app
 from simulators.csvio import write_csv_dataset
+from simulators.dataset import Dataset
 from simulators.io import iter_datasets
 from simulators.suite import SuitePlan, write_suite
 from simulators.spec import load_spec
@@ -160,3 +161,76 @@ def test_merge_evaluations_over_different_data_lists(workspace):
     again = runner.invoke(app, ["eval", "--merge", str(root / "both"), "--merge", str(root / "base"),
                                 "--out", str(root / "twice")])
     assert again.exit_code == 2 and "overlap" in again.output
+
+
+def _csv_folder(root, name, edges):
+    """The two datasets of the workspace's CSV folder, with edges.csv files made by ``edges(names, graph)``."""
+    folder = root / name
+    folder.mkdir()
+    for ds in iter_datasets(root / "csvs"):
+        (folder / f"{ds.name}.csv").write_text((root / "csvs" / f"{ds.name}.csv").read_text())
+        rows = edges(ds.names, ds.graph)
+        if rows is not None:
+            (folder / f"{ds.name}.edges.csv").write_text("cause,effect\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    return folder
+
+
+def test_data_without_truth_get_orders_timings_and_agreement(workspace):
+    root, ckpt = workspace
+    data = _csv_folder(root, "no-truth", lambda names, graph: None)
+    out = root / "out-no-truth"
+    result = _eval(["--model", f"tiny={ckpt}", "--data", str(data), "--out", str(out)])
+    assert "Traceback" not in result.output and "no true graph" in result.stdout
+    assert "frac_reversed" not in result.stdout and "perfect" not in result.stdout
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 2 * 4 and (results["status"] == "ok").all() and results["seconds"].notna().all()
+    assert results[["edges", "frac_reversed", "frac_reversed_min", "perfect", "shd", "f1"]].isna().all().all()
+    summary = (out / "summary.md").read_text()
+    assert "## seconds" in summary and "## frac_reversed" not in summary and "## shd" not in summary
+    assert "## agreement between methods" in summary
+    agreement = pd.read_csv(out / "agreement.csv")
+    assert len(agreement) == 4 * 3 // 2 and agreement["count"].eq(2).all()
+    assert agreement["mean"].between(0, 1).all()
+    assert len((out / "orders.jsonl").read_text().splitlines()) == 2 * 4
+
+
+def test_cyclic_truth_is_scored_with_a_warning_and_its_floor(workspace):
+    root, ckpt = workspace
+
+    def with_cycle(names, graph):
+        causes, effects = np.nonzero(graph)
+        rows = [(names[c], names[e]) for c, e in zip(causes, effects)]
+        return rows + [rows[0][::-1]]  # one edge also the other way round: a 2-cycle
+
+    data = _csv_folder(root, "cyclic", with_cycle)
+    out = root / "out-cyclic"
+    result = _eval(["--model", "none", "--data", str(data), "--baselines", "random,varsort", "--out", str(out)])
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "2 true graph(s) have a directed cycle" in warnings[0]
+    assert "min possible" in result.stdout and "Traceback" not in result.output
+    results = pd.read_csv(out / "results.csv")
+    assert np.allclose(results["frac_reversed_min"], 1 / results["edges"])  # one edge of the 2-cycle
+    assert results["frac_reversed_min_exact"].all() and (results["frac_reversed"] >= results["frac_reversed_min"]).all()
+    assert np.allclose(results["frac_reversed"], results["d_top"] / results["edges"])  # scored as usual
+    assert "directed cycle" in (out / "summary.md").read_text()
+
+    train = runner.invoke(app, ["train", "--out", str(root / "run-cyclic"), "--data", str(data), "--steps", "1",
+                                "--chunk-size", "20", "--device", "cpu"])
+    assert train.exit_code == 2 and "directed cycle" in train.stderr and train.stderr.count("\n") == 1
+
+
+def test_eval_that_cannot_fit_in_memory_is_refused(workspace, monkeypatch):
+    from causal_amort.costs import estimate_eval
+    from causal_amort.evaluate import EvalOptions, plan
+    from simulators import resources
+
+    root, ckpt = workspace
+    monkeypatch.setattr(resources, "available_memory", lambda: 1000)
+    result = runner.invoke(app, ["eval", "--model", "none", "--data", str(root / "csvs"), "--out", str(root / "o-mem")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "eval (2 datasets, d = " in result.stderr and "needs about" in result.stderr
+    assert not (root / "o-mem" / "results.csv").exists()
+    items = plan([root / "csvs"])
+    small = estimate_eval(items, [], EvalOptions())
+    wide = [(0, "s", Dataset("wide", np.zeros((1000, 300), np.float32), np.zeros((300, 300), np.uint8), []))]
+    assert estimate_eval(wide, [], EvalOptions()).seconds > 100 * small.seconds  # pruning grows as d^3.5

@@ -1,11 +1,12 @@
 """Order and graph metrics, checked on cases small enough to count by hand."""
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from causal_amort.metrics import (check_order, frac_reversed, is_perfect, order_divergence,
-                                  precision_recall_f1, shd)
+from causal_amort.metrics import (EXACT_MIN_NODES, check_order, frac_reversed, is_perfect, min_reversed,
+                                  order_agreement, order_divergence, precision_recall_f1, shd)
 
 
 def graph(d: int, edges: list[tuple[int, int]]) -> np.ndarray:
@@ -108,3 +109,31 @@ def test_malformed_graphs_are_rejected():
         shd(np.zeros((2, 2)), CHAIN)
     with pytest.raises(ValueError):
         order_divergence(np.array([0, 1, 2]), np.zeros((3, 2)))
+
+
+def test_min_reversed_is_zero_on_a_dag_and_exact_on_small_cyclic_graphs():
+    assert min_reversed(CHAIN) == (0, True)
+    assert min_reversed(graph(3, [(0, 1), (1, 0), (1, 2)])) == (1, True)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        d = int(rng.integers(2, 7))
+        g = (rng.random((d, d)) < rng.uniform(0.2, 0.7)).astype(np.uint8)
+        np.fill_diagonal(g, 0)
+        brute = min(order_divergence(np.array(o), g) for o in itertools.permutations(range(d)))
+        assert min_reversed(g) == (brute, True)
+
+
+def test_min_reversed_of_a_large_component_is_a_bound():
+    d = EXACT_MIN_NODES + 10
+    ring = graph(d, [(i, (i + 1) % d) for i in range(d)] + [(i, (i + 2) % d) for i in range(0, d, 3)])
+    fewest, exact = min_reversed(ring)
+    assert (fewest, exact) == (1, False)  # a bound, here tight: the order 0, 1, ... reverses only d-1 -> 0
+    # Components are handled apart: two small cycles in a larger graph stay exact.
+    two = graph(40, [(0, 1), (1, 0), (5, 6), (6, 7), (7, 5), *[(i, i + 1) for i in range(10, 39)]])
+    assert min_reversed(two) == (2, True)
+
+
+def test_order_agreement_counts_pairs_in_the_same_direction():
+    assert order_agreement(np.arange(4), np.arange(4)) == 1.0
+    assert order_agreement(np.arange(4), np.arange(4)[::-1]) == pytest.approx(0.0)
+    assert order_agreement(np.array([1, 0, 2]), np.arange(3)) == pytest.approx(2 / 3)  # one pair of three flipped

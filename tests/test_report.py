@@ -11,10 +11,12 @@ def _results():
     for suite in ("s1", "s2"):
         for method, level in (("amort", 0.2), ("random", 0.5)):
             for i in range(8):
-                rows.append({"suite": suite, "dataset": f"d{i}", "method": method, "status": "ok",
+                rows.append({"suite": suite, "dataset": f"d{i}", "method": method, "status": "ok", "edges": 4,
+                             "frac_reversed_min": 0.0, "frac_reversed_min_exact": True,
                              "frac_reversed": level + 0.05 * rng.normal(), "perfect": float(i == 0),
                              "shd": 3.0 + i, "f1": 0.5, "seconds": 0.01})
-    rows.append({"suite": "s1", "dataset": "d9", "method": "random", "status": "timeout>1s",
+    rows.append({"suite": "s1", "dataset": "d9", "method": "random", "status": "timeout>1s", "edges": 4,
+                 "frac_reversed_min": 0.0, "frac_reversed_min_exact": True,
                  "frac_reversed": np.nan, "perfect": np.nan, "shd": np.nan, "f1": np.nan, "seconds": np.nan})
     return pd.DataFrame(rows)
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.csvio import is_acyclic
+from simulators.graphs import is_acyclic
 from simulators.errors import InputError
 from simulators.graphs import GRAPH_FAMILIES, ScaleFree, max_edges_per_var
 from simulators.sample import sample_dataset

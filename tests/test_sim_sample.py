@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from simulators.csvio import is_acyclic
+from simulators.graphs import is_acyclic
 from simulators.errors import InputError
 from simulators.sample import sample_dataset
 from simulators.sortability import r2_sortability, sortability, var_sortability

@@ -49,6 +49,15 @@ def test_train_writes_config_metrics_provenance_and_checkpoints(tmp_path):
     assert loaded == cfg and isinstance(model, OrderModel) and not model.training
 
 
+def test_warmup_longer_than_the_run_is_warned_once(tmp_path):
+    result = amort_train("--out", tmp_path / "run", "--steps", 2, *SMALL, "--set", "train.warmup_steps=5")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and "train.warmup_steps (5) >= train.steps (2)" in lines[0]
+    quiet = amort_train("--out", tmp_path / "run2", "--steps", 2, *SMALL, "--set", "train.warmup_steps=1")
+    assert quiet.exit_code == 0 and "warning:" not in quiet.output
+
+
 def _one_line_error(result, fragment):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
@@ -126,6 +135,9 @@ def test_load_model_errors_are_input_errors(tmp_path, monkeypatch):
         ckpt.load_model(tmp_path, "cpu")
     with pytest.raises(InputError, match="does not exist"):
         ckpt.load_model(tmp_path / "nope.safetensors", "cpu")
+    (tmp_path / "w.safetensors").write_bytes(b"weights without their config")
+    with pytest.raises(InputError, match=r"w.safetensors needs w.json beside it in .*: the weights alone"):
+        ckpt.load_model(tmp_path / "w.safetensors", "cpu")
     (tmp_path / "x.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(InputError, match="not an amort checkpoint"):
         ckpt.load_model(tmp_path / "x.json", "cpu")
@@ -144,23 +156,27 @@ def test_prune_keeps_the_newest_and_best(tmp_path):
         "step-00000004.json", "step-00000004.safetensors", "step-00000004.state.pt"]
 
 
-def test_sigusr1_checkpoints_at_a_step_boundary_and_resume_continues(tmp_path):
+@pytest.mark.parametrize("sig, code, workers", [
+    (signal.SIGUSR1, 0, 0),  # SLURM preemption: checkpoint, exit 0, requeue
+    (signal.SIGINT, 130, 1),  # Ctrl-C reaches the whole foreground group, DataLoader workers too
+])
+def test_stop_signal_checkpoints_at_a_step_boundary_and_resume_continues(tmp_path, sig, code, workers):
     out = tmp_path / "run"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "cli", "train", "--out", str(out), *SMALL,
-           "--set", "train.checkpoint_every=0", "--set", "train.val_every=0"]
-    proc = subprocess.Popen([*cmd, "--steps", "100000"], cwd=ROOT, env=env, text=True,
+           "--set", "train.checkpoint_every=0", "--set", "train.val_every=0", "--workers", str(workers)]
+    proc = subprocess.Popen([*cmd, "--steps", "100000"], cwd=ROOT, env=env, text=True, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while not (out / "metrics.csv").is_file() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)  # the first row lands after the first step
-        proc.send_signal(signal.SIGUSR1)
+        os.killpg(proc.pid, sig)  # as a terminal or SLURM signals: every process of the group
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 0, stderr
-    assert "stopped by signal" in stdout
+    assert proc.returncode == code, stderr
+    assert "stopped by signal" in stdout and "Traceback" not in stderr
     (saved,) = ckpt.step_checkpoints(out / "checkpoints")  # checkpoint_every=0: only the signal's
     stopped_at = ckpt.read_checkpoint(saved).step
     assert 1 <= stopped_at < 100000
