@@ -18,7 +18,8 @@ LogitsFn = Callable[[Tensor, Tensor, Tensor | None], Tensor]
 
 
 class DecodeSteps(Protocol):
-    """A decode in progress over N hypotheses (rows)."""
+    """A decode in progress over N hypotheses (rows): `next_logits`, then `advance`, d times
+    (a cached decoder runs the new position in `next_logits`)."""
 
     def next_logits(self) -> Tensor:
         """(N, d) logits of the next position, placed variables at -inf."""
@@ -87,7 +88,9 @@ def beam_search(start: StartFn, state: Tensor, beam: int = 1, pairs: Tensor | No
     prefix = torch.empty(batch, beam, 0, dtype=torch.long, device=device)
     step_logp = torch.empty(batch, beam, 0, device=device)
     # Only the first hypothesis is alive at the start, so the beam never holds duplicates of it.
-    score = torch.full((batch, beam), float("-inf"), device=device)
+    # float64: a float32 running total of d log-probabilities (about -d log d) rounds away the
+    # gaps between close candidates, and greedy would then miss the argmax at large d.
+    score = torch.full((batch, beam), float("-inf"), dtype=torch.float64, device=device)
     score[:, 0] = 0.0
     rows = torch.arange(batch, device=device)[:, None]
     for k in range(d):
@@ -97,7 +100,7 @@ def beam_search(start: StartFn, state: Tensor, beam: int = 1, pairs: Tensor | No
             if bool(torch.isneginf(logits).all(dim=-1).any()):
                 raise ValueError("the must-precede constraints leave no variable to place: they hold a cycle")
         logp = torch.log_softmax(logits, dim=-1).view(batch, beam, d)
-        top, flat = (score[:, :, None] + logp).view(batch, beam * d).topk(beam, dim=1)
+        top, flat = (score[:, :, None] + logp.double()).view(batch, beam * d).topk(beam, dim=1)
         parent, var = flat // d, flat % d
         # With fewer live candidates than slots, a slot would hold an invalid extension;
         # it copies the best one instead and keeps -inf, so it can never win.
