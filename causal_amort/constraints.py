@@ -165,13 +165,23 @@ def precede_matrix(constraints: Constraints, names: Sequence[str]) -> np.ndarray
 
 def reveal_edges(graph: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """(d, d) bool: a uniform random `fraction` (rounded) of the edges of `graph` (i -> j at
-    [i, j]), as must-precede constraints; how `amort eval --reveal` gives the model prior knowledge."""
+    [i, j]), as must-precede constraints; how `amort eval --reveal` gives the model prior knowledge.
+
+    Of a true graph with cycles (feedback loops) no order honours every edge, so an edge that
+    would close a cycle with those already drawn is skipped; a DAG loses none.
+    """
     if not 0.0 <= fraction <= 1.0:
         raise InputError(f"the fraction of edges to reveal must be in [0, 1], got {fraction}")
     edges = np.argwhere(np.asarray(graph) != 0)
-    keep = edges[rng.choice(len(edges), size=round(fraction * len(edges)), replace=False)]
-    revealed = np.zeros(np.shape(graph), dtype=bool)
-    revealed[keep[:, 0], keep[:, 1]] = True
+    d = np.shape(graph)[0]
+    revealed = np.zeros((d, d), dtype=bool)
+    # reach[i, j]: j can be reached from i through the revealed edges (i itself included).
+    reach = np.eye(d, dtype=bool)
+    for i, j in edges[rng.choice(len(edges), size=round(fraction * len(edges)), replace=False)]:
+        if reach[j, i]:
+            continue
+        revealed[i, j] = True
+        reach |= np.outer(reach[:, i], reach[j])
     return revealed
 
 
