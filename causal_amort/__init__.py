@@ -1,1 +1,53 @@
-"""Iterative, causally masked order model: training, inference, metrics, baselines, evaluation."""
+"""Iterative, causally masked order model: training, inference, metrics, baselines, evaluation.
+
+From Python (the README's "From Python" section shows them at work):
+
+- ``load_model(model="default", device="auto") -> AmortModel``: the shipped model, a checkpoint
+  file or a run folder, ready for data.
+- ``AmortModel.order(X, names=None, *, constraints=None, chunk_size=None, beam=1) -> OrderResult``:
+  the causal order of a numpy array, a pandas DataFrame or an iterator of chunks (streamed).
+- ``OrderResult``: the order as names and as column indices, causes first, the confidence at
+  each position, the rows read.
+- ``AmortizedOrder(model="default", prune="lasso", constraints=None)``: a `lingam`-style
+  estimator; ``fit(X)`` sets ``causal_order_``, ``confidence_`` and ``adjacency_matrix_``.
+- ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
+  honours exactly; ``read_tiers(path)`` reads a tiers file.
+- ``prune_order(x, order, method="lasso")``: an order to a DAG (i -> j at [i, j]).
+- ``InputError``: bad input; a ValueError whose message is one line.
+
+They are imported on first use, so ``import causal_amort`` stays light for the `amort` command.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_EXPORTS = {
+    "load_model": "causal_amort.api",
+    "AmortModel": "causal_amort.api",
+    "OrderResult": "causal_amort.api",
+    "AmortizedOrder": "causal_amort.api",
+    "Constraints": "causal_amort.constraints",
+    "read_tiers": "causal_amort.constraints",
+    "prune_order": "causal_amort.pruning",
+    "InputError": "simulators.errors",
+}
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:
+    from causal_amort.api import AmortizedOrder, AmortModel, OrderResult, load_model
+    from causal_amort.constraints import Constraints, read_tiers
+    from causal_amort.pruning import prune_order
+    from simulators.errors import InputError
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'causal_amort' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

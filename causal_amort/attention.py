@@ -28,10 +28,21 @@ class Attention(nn.Module):
     ) -> Tensor:
         """`mask` (N, L, S) bool, True where a query may attend; `causal` masks later positions;
         `bias` (N, heads, L, S) is added to the attention logits (instead of a mask)."""
-        context = x if context is None else context
+        k, v = self.project_kv(x if context is None else context)
+        return self.attend(x, k, v, mask=mask, causal=causal, bias=bias)
+
+    def project_kv(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values (N, heads, S, dim / heads) of `context` (N, S, dim): what a decoding
+        cache keeps, since they do not change while queries are added."""
+        n, length, _ = context.shape
+        k, v = self.kv(context).view(n, length, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        return k, v
+
+    def attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, causal: bool = False,
+               bias: Tensor | None = None) -> Tensor:
+        """Queries from `x` (N, L, dim) over projected keys and values (see `project_kv`)."""
         n, length, dim = x.shape
         q = self.q(x).view(n, length, self.heads, -1).transpose(1, 2)
-        k, v = self.kv(context).view(n, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(
             q, k, v,
             attn_mask=bias if mask is None else mask[:, None],

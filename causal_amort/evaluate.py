@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from causal_amort.baselines import BASELINES
+from causal_amort.constraints import reveal_edges
 from causal_amort.measure import Cost, TimeLimitExceeded, measured
 from causal_amort.metrics import (frac_reversed, is_perfect, min_reversed, order_divergence, precision_recall_f1,
                                   shd)
@@ -59,6 +60,7 @@ class EvalOptions:
     prune: str = "lasso"
     seed: int = 0
     curve_points: int = 12
+    reveal: float = 0.0  # fraction of the true edges given to models as must-precede constraints
 
 
 @dataclass
@@ -180,19 +182,25 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
     total_chunks = -(-dataset.x.shape[0] // chunk_size)
     wanted = set(curve_chunk_counts(total_chunks, options.curve_points))
 
+    precede, label = None, ref.label
+    if options.reveal:
+        label = f"{ref.label}+reveal{options.reveal:g}"
+        if dataset.graph is not None:  # seeded per dataset, like the baselines' draws
+            precede = reveal_edges(dataset.graph, options.reveal, np.random.default_rng([options.seed, index, 1]))
+
     def run() -> list:
         return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,
-                                  decode_at=wanted.__contains__))
+                                  decode_at=wanted.__contains__, precede=precede))
 
     steps, cost = measured(run, device=options.device)
     final = steps[-1].order
-    result.rows.append(_row(index, suite, dataset, truth, ref.label, "model", "ok", dataset.x.shape[0], final, cost,
+    result.rows.append(_row(index, suite, dataset, truth, label, "model", "ok", dataset.x.shape[0], final, cost,
                             options.prune))
-    result.orders.append({"suite": suite, "dataset": dataset.name, "method": ref.label,
+    result.orders.append({"suite": suite, "dataset": dataset.name, "method": label,
                           "order": [dataset.names[i] for i in final]})
     if dataset.graph is not None:
         for step in steps:
-            result.curves.append({"index": index, "suite": suite, "dataset": dataset.name, "method": ref.label,
+            result.curves.append({"index": index, "suite": suite, "dataset": dataset.name, "method": label,
                                   "kind": "model", "n_seen": step.n_seen,
                                   "frac_reversed": frac_reversed(step.order, dataset.graph)})
 

@@ -175,7 +175,11 @@ class OrderModel(nn.Module):
             return (mass_all - mass_next).mean()
 
     @torch.no_grad()
-    def decode(self, readout: Readout | Tensor, beam: int = 1) -> tuple[Tensor, Tensor]:
-        """Orders (B, d) long, causes first, and the per-position probability of each pick."""
+    def decode(self, readout: Readout | Tensor, beam: int = 1,
+               precede: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Orders (B, d) long, causes first, and the per-position probability of each pick.
+
+        ``precede`` (d, d) or (B, d, d) bool, True at [i, j] when i must come before j, is prior
+        knowledge that every order honours (see causal_amort.constraints)."""
         readout = _as_readout(readout)
-        return beam_search(self.decoder.logits, readout.tokens, beam, readout.pairs)
+        return beam_search(self.decoder.begin, readout.tokens, beam, readout.pairs, precede)

@@ -1,18 +1,22 @@
 """A causal order (and optionally a pruned DAG) for one CSV file, streamed in chunks.
 
-The file is read once: chunks go to the model as they are parsed, and a seeded reservoir
-sample of rows is kept for pruning, so memory is bounded whatever the file size.
+The file is read once: chunks go to the model (through the Python API's `AmortModel.order`)
+as they are parsed, and a seeded reservoir sample of rows is kept for pruning, so memory is
+bounded whatever the file size.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from simulators.csv_read import CsvFormat, CsvSummary, ReadProgress, check_summary, stream_csv
+from causal_amort.api import AmortModel
+from causal_amort.constraints import Constraints
 from causal_amort.pruning import prune_order
+from simulators.csv_read import CsvFormat, CsvSummary, ReadProgress, check_summary, stream_csv
 
 
 @dataclass
@@ -57,34 +61,29 @@ def _tee(chunks: Iterable[np.ndarray], reservoir: Reservoir | None) -> Iterator[
         yield chunk
 
 
-STATS_READ_ROWS = 4096
+def _checked(chunks: Iterable[np.ndarray], path: str | Path, summary: CsvSummary, min_rows: int) -> Iterator[np.ndarray]:
+    """The chunks, then the checks that need the whole file, before the model sees the end."""
+    yield from chunks
+    check_summary(path, summary, min_rows=min_rows)
 
 
-def predict_csv(path: str | Path, model, chunk_size: int, *, device: str = "cpu", dag: bool = False,
-                prune: str = "lasso", drop_missing: bool = False, beam: int = 1, sample_rows: int = 5000,
-                seed: int = 0, fmt: CsvFormat = CsvFormat(),
+def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune: str = "lasso",
+                drop_missing: bool = False, beam: int = 1, constraints: Constraints | None = None,
+                sample_rows: int = 5000, seed: int = 0, fmt: CsvFormat = CsvFormat(),
                 on_progress: Callable[[ReadProgress], None] | None = None) -> Prediction:
-    """Stream ``path`` (read as ``fmt`` says) through ``model``; with ``dag`` also prune the order on
-    a row sample. ``on_progress`` hears how far the file has been read."""
-    from causal_amort.stream import stream_orders
-
+    """Stream ``path`` (read as ``fmt`` says) through ``model`` in its chunks, honouring
+    ``constraints``; with ``dag`` also prune the order on a row sample. ``on_progress`` hears how
+    far the file has been read."""
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
-    # A model whose state is a function of its running statistics answers the same for any chunking
-    # (up to the standardization its first chunk fixes), so it reads larger blocks: fewer round trips.
-    read_rows = chunk_size if model.needs_every_chunk else max(chunk_size, STATS_READ_ROWS)
-    chunks = _tee(stream_csv(path, read_rows, fmt=fmt, drop_missing=drop_missing, summary=summary,
-                              on_progress=on_progress), reservoir)
-    last = None
-    for last in stream_orders(model, chunks, device=device, beam=beam, decode_at=lambda k: False):
-        pass
-    check_summary(path, summary, min_rows=chunk_size)
-    assert last is not None  # check_summary guarantees at least one chunk
-    names = summary.names
-    prediction = Prediction(names=names, order=[names[i] for i in last.order],
-                            confidence=[float(c) for c in last.confidence], rows=summary.rows,
-                            dropped_rows=summary.dropped)
+    chunks = _checked(_tee(stream_csv(path, model.read_rows(), fmt=fmt, drop_missing=drop_missing, summary=summary,
+                                      on_progress=on_progress), reservoir), path, summary, model.chunk_size)
+    first = next(chunks)  # the header is read by now; an empty file fails its checks here
+    result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam)
+    names = result.names
+    prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
+                            rows=summary.rows, dropped_rows=summary.dropped)
     if dag:
-        graph = prune_order(reservoir.rows, np.asarray(last.order), method=prune)
+        graph = prune_order(reservoir.rows, result.indices, method=prune)
         prediction.edges = [(names[i], names[j]) for i, j in zip(*np.nonzero(graph))]
     return prediction

@@ -37,8 +37,7 @@ def prune_order(x: np.ndarray, order: np.ndarray, method: str = "lasso", *, cuto
     ``cutoff`` is the p-value below which ``cam`` keeps a parent; ``max_rows`` and ``seed``
     set the row subsample that ``cam`` uses when n is larger.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown pruning method {method!r}; choose from {', '.join(METHODS)}")
+    check_prune_method(method)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise InputError(f"data to prune must be a non-empty 2-D array, got shape {x.shape}")
@@ -62,6 +61,12 @@ def prune_order(x: np.ndarray, order: np.ndarray, method: str = "lasso", *, cuto
             parents = _lasso_parents(gram, preds, target, z.shape[0])
         graph[preds[parents], target] = 1
     return graph
+
+
+def check_prune_method(method: str) -> None:
+    """InputError unless `method` is one of METHODS."""
+    if method not in METHODS:
+        raise InputError(f"unknown pruning method {method!r}; choose from {', '.join(METHODS)}")
 
 
 def _standardize(x: np.ndarray) -> np.ndarray:

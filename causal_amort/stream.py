@@ -33,6 +33,26 @@ def chunk_array(x: np.ndarray, chunk_size: int) -> Iterator[np.ndarray]:
         yield x[start : start + chunk_size]
 
 
+def rechunk(chunks: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarray]:
+    """Blocks of `chunk_size` rows (the last may be shorter) from chunks (b, d) of any sizes, each
+    checked as `stream_orders` checks its chunks; a chunk of the right size passes unchanged."""
+    if chunk_size < 1:
+        raise InputError(f"chunk size must be >= 1, got {chunk_size}")
+    pending: list[np.ndarray] = []
+    rows, d = 0, None
+    for index, chunk in enumerate(chunks):
+        x = _as_chunk(chunk, index, d)
+        d = x.shape[1]
+        pending.append(x)
+        rows += x.shape[0]
+        while rows >= chunk_size:
+            block = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            yield block[:chunk_size]
+            pending, rows = [block[chunk_size:]], rows - chunk_size
+    if rows:
+        yield np.concatenate(pending)
+
+
 def stream_orders(
     model: OrderModel,
     chunks: Iterable[np.ndarray],
@@ -41,18 +61,21 @@ def stream_orders(
     beam: int = 1,
     masks: Iterable[np.ndarray] | None = None,
     decode_at: Callable[[int], bool] | None = None,
+    precede: np.ndarray | None = None,
 ) -> Iterator[StreamStep]:
     """Yield a StreamStep after chunks (b, d) of raw values, in order.
 
     By default the order is decoded after every chunk. Decoding costs more than reading a
     chunk, so ``decode_at(k)`` (k = chunks read so far) can pick where to decode instead; the
     last chunk is always decoded (one chunk of lookahead tells which is last).
-    `masks`, when given, yields one (b, d) bool intervention mask per chunk. The model is
-    put in eval mode; no gradients are kept.
+    `masks`, when given, yields one (b, d) bool intervention mask per chunk. ``precede`` (d, d)
+    bool, True at [i, j] when i must come before j, is honoured by every order (see
+    causal_amort.constraints). The model is put in eval mode; no gradients are kept.
     """
     if beam < 1:
         raise InputError(f"beam must be >= 1, got {beam}")
     model.eval()
+    constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
     mask_iter = iter(masks) if masks is not None else None
     memory = None
     n_seen = 0
@@ -76,7 +99,10 @@ def stream_orders(
             memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask, encode=decode)
             n_seen += x.shape[0]
             if decode:
-                order, confidence = model.decode(model.readout(memory), beam=beam)
+                if constraint is not None and constraint.shape != (x.shape[1],) * 2:
+                    raise InputError(f"the constraint matrix is {tuple(constraint.shape)}, the data have "
+                                     f"{x.shape[1]} variables")
+                order, confidence = model.decode(model.readout(memory), beam=beam, precede=constraint)
                 yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
 
 

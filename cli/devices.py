@@ -1,19 +1,4 @@
-"""`--device auto|cpu|cuda[:N]` to a torch device string, with a clear error when CUDA is absent."""
-from __future__ import annotations
+"""`--device auto|cpu|cuda[:N]`: the rule lives in the library (the Python API takes the same names)."""
+from causal_amort.devices import resolve_device
 
-import torch
-
-from simulators.errors import InputError
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an input error."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return name
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {name}: no CUDA GPU is visible (use --device cpu or auto)")
-        return name
-    raise InputError(f"--device must be auto, cpu or cuda, got {name!r}")
+__all__ = ["resolve_device"]

@@ -85,6 +85,9 @@ def evaluate(
     workers: int = typer.Option(1, help="Processes over datasets."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, help="Seed for baselines' draws, row subsets and bootstrap intervals."),
+    reveal: float = typer.Option(0.0, min=0.0, max=1.0, metavar="FRAC", help="Give the models this seeded random "
+                                 "fraction of the true edges as must-precede constraints (labels get +revealFRAC; "
+                                 "baselines unchanged)."),
     sep: Optional[str] = csv_options.SEP,
     no_header: bool = csv_options.NO_HEADER,
     num_shards: Optional[int] = typer.Option(None, help="Split datasets over a job array (default: "
@@ -122,7 +125,7 @@ def evaluate(
         fmt = csv_options.csv_format(sep, no_header)
         shards, index = resolve_shard(num_shards, shard_index)
         options = EvalOptions(baselines=names, baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
-                              device=resolve_device(device), prune=prune, seed=seed)
+                              device=resolve_device(device), prune=prune, seed=seed, reveal=reveal)
         items = plan(sources, shards, index, fmt)
         cyclic = cyclic_truths(items)
         if cyclic:

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from causal_amort.predict import predict_csv
 from cli import csv_options
-from cli.devices import resolve_device
 from cli.guard import guarded
 from cli.progress import progress
 from simulators.atomic import atomic_write_text
@@ -33,6 +31,15 @@ def predict(
     sep: Optional[str] = csv_options.SEP,
     no_header: bool = csv_options.NO_HEADER,
     beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
+    require: List[str] = typer.Option([], "--require", metavar="A<B", help="Prior knowledge: A comes before B "
+                                      "(quote it in the shell); repeatable."),
+    tiers: Optional[Path] = typer.Option(None, "--tiers", metavar="FILE", help="Prior knowledge: one line per tier "
+                                         "of comma-separated names; every variable of an earlier tier comes before "
+                                         "every one of a later tier, unlisted ones are free."),
+    first: List[str] = typer.Option([], "--first", metavar="NAME", help="Prior knowledge: NAME comes before every "
+                                    "other variable (e.g. an exogenous treatment); repeatable."),
+    last: List[str] = typer.Option([], "--last", metavar="NAME", help="Prior knowledge: NAME comes after every "
+                                   "other variable (e.g. an outcome that causes nothing); repeatable."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Predict the causal order of a CSV file's columns.
@@ -40,25 +47,29 @@ def predict(
     Uses a trained model (--model, default: the shipped one). The file is streamed in chunks,
     so files larger than memory work; on a terminal a progress bar follows the reading. Prints
     the order with the model's confidence at each position (the probability it gave the
-    variable it placed).
+    variable it placed). Prior knowledge (--require, --tiers, --first, --last) is honoured
+    exactly; contradictory constraints or unknown names are refused.
     """
-    from causal_amort.checkpoint import load_model
+    from causal_amort.api import load_model
+    from causal_amort.constraints import Constraints, read_tiers
+    from causal_amort.predict import predict_csv
+    from causal_amort.pruning import check_prune_method
     from simulators.errors import InputError
 
-    if prune not in ("lasso", "cam"):
-        raise InputError(f"--prune must be lasso or cam, got {prune!r}")
+    check_prune_method(prune)
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as order.json")
     fmt = csv_options.csv_format(sep, no_header)
-    dev = resolve_device(device)
-    net, cfg = load_model(model, dev)
+    # The constraints' form (and the tiers file) is checked before the model or the data are read.
+    constraints = Constraints(require=require, tiers=read_tiers(tiers) if tiers else (), first=first, last=last)
+    net = load_model(model, device)
     with progress(None, f"reading {csv_file.name}", every_s=None, in_bytes=True) as advance:
 
         def report(done: ReadProgress) -> None:
             advance(note=f"{done.rows:,} rows", completed=done.bytes_read, total=done.bytes_total)
 
-        result = predict_csv(csv_file, net, cfg.data.chunk_size, device=dev, dag=dag, prune=prune,
-                             drop_missing=drop_missing, beam=beam, fmt=fmt, on_progress=report)
+        result = predict_csv(csv_file, net, dag=dag, prune=prune, drop_missing=drop_missing, beam=beam,
+                             constraints=constraints, fmt=fmt, on_progress=report)
     table = Table(title=f"causal order of {csv_file.name} ({result.rows} rows"
                   + (f", {result.dropped_rows} dropped" if result.dropped_rows else "") + "), causes first")
     table.add_column("position", justify="right")
@@ -76,4 +87,6 @@ def predict(
                    "order": result.order, "confidence": result.confidence}
         if result.edges is not None:
             payload["edges"] = [list(e) for e in result.edges]
+        if constraints:
+            payload["constraints"] = constraints.to_dict()
         atomic_write_text(out, json.dumps(payload, indent=2) + "\n")

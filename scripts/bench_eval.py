@@ -3,6 +3,8 @@
     python scripts/bench_eval.py                      # d in {10, 30, 100}, n in {1e3, 1e4}
     python scripts/bench_eval.py --d 30 --n 1000      # one cell
     python scripts/bench_eval.py --million            # also stream n = 10^6 rows through the model
+    python scripts/bench_eval.py --decode             # only: one greedy decode at d = 20, 100, 500,
+                                                      # uncached vs cached (--decode 50 1000: other d)
 
 The model's time is streaming inference (every chunk read, the order decoded once at the
 end), with its weights as shipped (`--model default`, or random tiny weights if none are
@@ -53,6 +55,61 @@ def _model_gflop(model, chunks) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def _decode_seconds(model, chunk_size: int, d: int, repeats: int) -> dict[str, float]:
+    """Best-of-`repeats` seconds of one greedy decode over d variables: "uncached" recomputes the
+    decoder over the whole prefix at every position, "cached" steps one position at a time; also
+    the largest logit difference between them (relative to the largest logit) and where their
+    orders first differ (-1: nowhere)."""
+    from causal_amort.decoding import beam_search, recompute
+
+    x = torch.from_numpy(np.random.default_rng(d).normal(size=(1, chunk_size, d)).astype(np.float32))
+    with torch.no_grad():
+        readout = model.readout(model.advance(model.init_memory(1, d, "cpu"), x))
+        seconds, orders = {}, {}
+        for name, start in (("uncached", recompute(model.decoder.logits)), ("cached", model.decoder.begin)):
+            costs = []
+            for _ in range(repeats):
+                orders[name], cost = measured(lambda: beam_search(start, readout.tokens, 1, readout.pairs)[0])
+                costs.append(cost.seconds)
+            seconds[name] = min(costs)
+        # Equal logits up to float32 rounding (measured along the cached order against one full
+        # pass), so the orders can differ only where two candidates tie that closely.
+        order = orders["cached"]
+        full = model.decoder.logits(readout.tokens, order[:, :-1], readout.pairs)
+        steps, error = model.decoder.begin(readout.tokens, readout.pairs), 0.0
+        for k in range(d):
+            row = steps.next_logits()
+            finite = torch.isfinite(row)
+            error = max(error, float((row - full[:, k])[finite].abs().max()))
+            steps.advance(None, order[:, k])
+    differ = (orders["uncached"] != order)[0].nonzero()
+    seconds["first_difference"] = int(differ[0, 0]) if len(differ) else -1
+    seconds["error"] = error / float(full[torch.isfinite(full)].abs().max())
+    return seconds
+
+
+def bench_decode(ds: list[int], repeats: int) -> None:
+    """Decode time of the shipped model and of the default-cpu recipe (stats encoder: the gate also
+    reads the pair channel; random weights, which do not change the time)."""
+    from causal_amort.config import load_config
+    from causal_amort.model import OrderModel
+
+    model, chunk_size, model_name = _load_model()
+    cfg = load_config("default-cpu")
+    torch.manual_seed(0)
+    models = [(model_name, model, chunk_size), ("default-cpu recipe (random weights)", OrderModel(cfg.model).eval(),
+                                                 cfg.data.chunk_size)]
+    print(f"greedy decode, seconds (best of {repeats}), torch threads {torch.get_num_threads()}")
+    print(f"{'model':>36} {'d':>5} {'uncached':>10} {'cached':>10} {'speed-up':>9} {'rel. error':>10}  orders")
+    for name, net, size in models:
+        for d in ds:
+            t = _decode_seconds(net, size, d, repeats)
+            print(f"{name:>36} {d:>5} {t['uncached']:>10.4f} {t['cached']:>10.4f} "
+                  f"{t['uncached'] / t['cached']:>8.1f}x {t['error']:>10.1e}  "
+                  + ("same" if t["first_difference"] < 0 else f"differ from position {t['first_difference']}"),
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--d", type=int, nargs="+", default=[10, 30, 100])
@@ -61,8 +118,14 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=120.0, help="skip a run estimated to take longer (seconds)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--million", action="store_true", help="also stream 10^6 rows (d=20) through the model")
+    parser.add_argument("--decode", type=int, nargs="*", metavar="D",
+                        help="only time one greedy decode, uncached vs cached, at these d (default 20 100 500)")
+    parser.add_argument("--repeats", type=int, default=3, help="--decode: best of this many runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.decode is not None:
+        bench_decode(args.decode or [20, 100, 500], args.repeats)
+        return
     model, chunk_size, model_name = _load_model()
     spec = load_spec("test-in")
     print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}")

@@ -1,0 +1,117 @@
+"""The Python API: the README's snippet as it stands, `AmortizedOrder` in lingam's style, one
+answer whatever the form of the data (array, DataFrame, chunks of any size, a CSV reader), and
+one-line errors."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import causal_amort
+from causal_amort.checkpoint import save_checkpoint
+from causal_amort.config import load_config
+from causal_amort.model import OrderModel
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_snippet() -> str:
+    section = README.read_text(encoding="utf-8").split("## From Python", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_snippet_runs_as_it_stands(capsys):
+    exec(compile(readme_snippet(), str(README), "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out
+    assert "['treatment', 'dose', 'outcome']" in printed
+
+
+def test_public_names_are_listed_and_documented():
+    for name in causal_amort.__all__:
+        value = getattr(causal_amort, name)
+        assert value.__doc__ and name in causal_amort.__doc__
+    with pytest.raises(AttributeError):
+        causal_amort.no_such_name  # noqa: B018
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    cfg = load_config("tiny", {"data.chunk_size": 25})
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt"), "best", OrderModel(cfg.model), cfg, step=0)
+    return causal_amort.load_model(path, device="cpu")
+
+
+def linear_non_gaussian(n=400, seed=0):
+    """x0 -> x1 -> x3, x0 -> x2 -> x3, uniform noise."""
+    rng = np.random.default_rng(seed)
+    e = rng.uniform(-1, 1, (n, 4))
+    x0 = e[:, 0]
+    x1 = 1.5 * x0 + e[:, 1]
+    x2 = -x0 + e[:, 2]
+    x3 = x1 - 2 * x2 + e[:, 3]
+    return np.column_stack([x0, x1, x2, x3])
+
+
+@pytest.mark.parametrize("prune", ["lasso", "cam"])
+def test_amortized_order_on_a_linear_non_gaussian_scm(tiny, prune):
+    x = linear_non_gaussian()
+    est = causal_amort.AmortizedOrder(model=tiny, prune=prune).fit(x)
+    assert sorted(est.causal_order_) == [0, 1, 2, 3] and all(isinstance(i, int) for i in est.causal_order_)
+    assert est.confidence_.shape == (4,) and ((est.confidence_ > 0) & (est.confidence_ <= 1)).all()
+    adjacency = est.adjacency_matrix_
+    assert adjacency.shape == (4, 4)
+    position = {v: k for k, v in enumerate(est.causal_order_)}
+    # lingam's orientation: [i, j] == 1 when j -> i, and a cause comes earlier in the order.
+    assert all(position[j] < position[i] for i, j in zip(*np.nonzero(adjacency)))
+    assert list(est.feature_names_in_) == ["X0", "X1", "X2", "X3"]
+
+
+def test_amortized_order_with_the_default_model_and_constraints():
+    frame = pd.DataFrame(linear_non_gaussian(), columns=["a", "b", "c", "d"])
+    est = causal_amort.AmortizedOrder(prune=None, constraints=["d<a", "c<b"], device="cpu").fit(frame)
+    names = list(est.feature_names_in_)
+    order = [names[i] for i in est.causal_order_]
+    assert order.index("d") < order.index("a") and order.index("c") < order.index("b")
+    assert not hasattr(est, "adjacency_matrix_")
+
+
+def test_one_answer_whatever_the_form_of_the_data(tiny, tmp_path):
+    x = linear_non_gaussian(n=130)
+    names = ["a", "b", "c", "d"]
+    frame = pd.DataFrame(x, columns=names)
+    reference = tiny.order(x, names)
+    assert reference.rows == 130 and reference.names == names
+    assert reference.order == [names[i] for i in reference.indices]
+    uneven = iter([frame.iloc[s:e] for s, e in [(0, 7), (7, 60), (60, 61), (61, 130)]])
+    path = tmp_path / "x.csv"
+    frame.to_csv(path, index=False)
+    # Names come from the DataFrames' columns, or are given with numpy chunks.
+    for data, given in ((frame, None), (uneven, None), (pd.read_csv(path, chunksize=11), None),
+                        (iter(np.array_split(x, 9)), names)):
+        result = tiny.order(data, given)
+        assert result.order == reference.order and result.rows == 130
+        np.testing.assert_allclose(result.confidence, reference.confidence, rtol=1e-5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.order(np.zeros((30, 2, 2))), "the data must be 2-d (rows, variables), got shape (30, 2, 2)"),
+    (lambda m: m.order(np.ones((10, 3))), "10 rows, but the model needs at least 25"),
+    (lambda m: m.order(iter([np.ones((10, 3))])), "10 rows, but the model needs at least 25"),
+    (lambda m: m.order(iter([])), "no data: the iterator of chunks is empty"),
+    (lambda m: m.order(iter([np.ones((30, 3)), np.ones((30, 4))])), "chunk 1 has 4 variables, earlier chunks had 3"),
+    (lambda m: m.order(np.ones((30, 3)), ["a", "b"]), "2 names for 3 variables"),
+    (lambda m: m.order(np.ones((30, 3)), ["a", "b", "a"]), "duplicate variable name 'a'"),
+    (lambda m: m.order(pd.DataFrame({"a": np.ones(30), "b": ["x"] * 30})), "column 'b' is not numeric"),
+    (lambda m: m.order(np.full((30, 2), np.nan)), "holds NaN or infinite values"),
+    (lambda m: m.order(np.ones((30, 3)), constraints="X0<X9"), "require X0<X9: unknown variable 'X9'"),
+    (lambda m: causal_amort.AmortizedOrder(m, prune="ridge").fit(np.ones((30, 3))), "unknown pruning method 'ridge'"),
+    (lambda m: causal_amort.AmortizedOrder(m).fit(iter([np.ones((30, 3))])), "fit needs the data as an array"),
+    (lambda m: causal_amort.load_model("default", device="tpu"), "device must be auto, cpu or cuda"),
+])
+def test_bad_input_raises_one_line_input_errors(tiny, call, message):
+    with pytest.raises(causal_amort.InputError) as info:
+        call(tiny)
+    assert message in str(info.value) and "\n" not in str(info.value)
