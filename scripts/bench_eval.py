@@ -25,15 +25,15 @@ from simulators.sample import sample_dataset
 from simulators.spec import load_spec
 
 
-def _load_model():
+def _load_model(name: str = "default"):
     from causal_amort.checkpoint import load_model
     from causal_amort.config import load_config
     from causal_amort.model import OrderModel
     from simulators.errors import InputError
 
     try:
-        model, cfg = load_model("default", "cpu")
-        return model, cfg.data.chunk_size, "default"
+        model, cfg = load_model(name, "cpu")
+        return model, cfg.data.chunk_size, name
     except InputError:
         cfg = load_config("tiny")
         torch.manual_seed(0)
@@ -88,13 +88,13 @@ def _decode_seconds(model, chunk_size: int, d: int, repeats: int) -> dict[str, f
     return seconds
 
 
-def bench_decode(ds: list[int], repeats: int) -> None:
+def bench_decode(ds: list[int], repeats: int, model_ref: str = "default") -> None:
     """Decode time of the shipped model and of the default-cpu recipe (stats encoder: the gate also
     reads the pair channel; random weights, which do not change the time)."""
     from causal_amort.config import load_config
     from causal_amort.model import OrderModel
 
-    model, chunk_size, model_name = _load_model()
+    model, chunk_size, model_name = _load_model(model_ref)
     cfg = load_config("default-cpu")
     torch.manual_seed(0)
     models = [(model_name, model, chunk_size), ("default-cpu recipe (random weights)", OrderModel(cfg.model).eval(),
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="+", default=["random", "varsort", "r2sort", "lingam", "score", "nogam"])
     parser.add_argument("--limit", type=float, default=120.0, help="skip a run estimated to take longer (seconds)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", default="default", help="default, a checkpoint or a run folder")
     parser.add_argument("--million", action="store_true", help="also stream 10^6 rows (d=20) through the model")
     parser.add_argument("--decode", type=int, nargs="*", metavar="D",
                         help="only time one greedy decode, uncached vs cached, at these d (default 20 100 500)")
@@ -124,9 +125,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.decode is not None:
-        bench_decode(args.decode or [20, 100, 500], args.repeats)
+        bench_decode(args.decode or [20, 100, 500], args.repeats, args.model)
         return
-    model, chunk_size, model_name = _load_model()
+    model, chunk_size, model_name = _load_model(args.model)
     spec = load_spec("test-in")
     print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}")
     print(f"{'d':>4} {'n':>6} {'method':>8} {'seconds':>10}")
