@@ -14,6 +14,7 @@ from cli import csv_options
 from cli.devices import resolve_device
 from cli.guard import guarded
 from cli.progress import progress
+from cli.threads import threads_option
 from simulators.atomic import atomic_write_text
 from simulators.csv_read import ReadProgress
 
@@ -34,6 +35,7 @@ def predict(
     no_header: bool = csv_options.NO_HEADER,
     beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = threads_option(),
 ) -> None:
     """Predict the causal order of a CSV file's columns.
 
@@ -43,8 +45,10 @@ def predict(
     variable it placed).
     """
     from causal_amort.checkpoint import load_model
+    from causal_amort.threads import use_threads
     from simulators.errors import InputError
 
+    use_threads(threads)
     if prune not in ("lasso", "cam"):
         raise InputError(f"--prune must be lasso or cam, got {prune!r}")
     if out is not None and out.is_dir():
