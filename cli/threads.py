@@ -1,4 +1,4 @@
-"""`--threads N`: the option of every command that computes (the choice is causal_amort.threads')."""
+"""`--threads N`, the option of every command that computes; causal_amort.threads chooses and applies the count."""
 from __future__ import annotations
 
 import typer
