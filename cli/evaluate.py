@@ -20,7 +20,7 @@ from cli.devices import resolve_device
 from cli.guard import fail, guarded, warn
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
-from cli.threads import threads_option
+from cli.threads import THREADS
 from simulators.provenance import provenance
 from simulators.resources import check_memory
 
@@ -95,7 +95,7 @@ def evaluate(
     merge_dirs: List[Path] = typer.Option([], "--merge", help="Combine the evaluation folders of shards into --out "
                                           "instead of evaluating; repeatable."),
     force: bool = typer.Option(False, "--force", help="Overwrite an earlier evaluation in --out."),
-    threads: int = threads_option(),
+    threads: int = THREADS,
 ) -> None:
     """Evaluate models and classical baselines on suites and CSV data.
 

@@ -14,7 +14,7 @@ from cli import csv_options
 from cli.devices import resolve_device
 from cli.guard import guarded
 from cli.progress import progress
-from cli.threads import threads_option
+from cli.threads import THREADS
 from simulators.atomic import atomic_write_text
 from simulators.csv_read import ReadProgress
 
@@ -35,7 +35,7 @@ def predict(
     no_header: bool = csv_options.NO_HEADER,
     beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: int = threads_option(),
+    threads: int = THREADS,
 ) -> None:
     """Predict the causal order of a CSV file's columns.
 

@@ -12,7 +12,7 @@ from causal_amort.threads import use_threads
 from cli.guard import guarded
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
-from cli.threads import threads_option
+from cli.threads import THREADS
 from simulators.errors import InputError
 from simulators.spec import PRESETS, load_spec
 from simulators.resources import check_memory
@@ -67,7 +67,7 @@ def simulate(
                                              "finishes last writes the complete manifest."),
     shard_index: Optional[int] = typer.Option(None, help="This task's index (default $SLURM_ARRAY_TASK_ID or 0)."),
     force: bool = typer.Option(False, "--force", help="Overwrite a complete or different suite in --out."),
-    threads: int = threads_option(),
+    threads: int = THREADS,
 ) -> None:
     """Simulate a suite of SCM datasets from a preset or a spec file.
 

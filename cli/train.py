@@ -11,7 +11,7 @@ from rich.console import Console
 from cli.devices import resolve_device
 from cli.guard import guarded, warn
 from cli.progress import progress
-from cli.threads import threads_option
+from cli.threads import THREADS
 from simulators.errors import InputError
 
 console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line in logs
@@ -50,7 +50,7 @@ def train(
     decoder: Optional[str] = typer.Option(None, "--decoder", help="causal or sort (model.decoder)."),
     state: Optional[str] = typer.Option(None, "--state", help="carry, none or average (model.state)."),
     set_: list[str] = typer.Option([], "--set", help="Any config key, e.g. --set train.val_every=500; repeatable."),
-    threads: int = threads_option(),
+    threads: int = THREADS,
 ) -> None:
     """Train the order model into a run folder.
 
