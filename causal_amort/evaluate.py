@@ -26,6 +26,7 @@ from causal_amort.metrics import (frac_reversed, is_perfect, min_reversed, order
                                   shd)
 from causal_amort.pruning import prune_order
 from causal_amort.report import Report, write_tables
+from causal_amort.threads import apply_threads
 from simulators.csv_read import CsvFormat
 from simulators.dataset import Dataset
 from simulators.errors import InputError
@@ -250,26 +251,20 @@ def evaluate_dataset(index: int, suite: str, dataset: Dataset, models: Sequence[
     return result
 
 
-def _worker_init() -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    # Each worker gets one core's worth of threads (torch and BLAS): W workers then share the
-    # machine fairly instead of oversubscribing it, which slows BLAS-heavy pruning manyfold.
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-
-
 def run_eval(items: Sequence[tuple[int, str, Dataset]], models: Sequence[ModelRef], options: EvalOptions,
-             workers: int = 1) -> Iterator[DatasetResult]:
-    """Yield each dataset's result in plan order, in-process or over ``workers`` processes."""
+             workers: int = 1, worker_threads: int = 1) -> Iterator[DatasetResult]:
+    """Yield each dataset's result in plan order, in-process or over ``workers`` processes
+    of ``worker_threads`` threads each."""
     if workers <= 1:
         for index, suite, dataset in items:
             yield evaluate_dataset(index, suite, dataset, models, options)
         return
     # spawn, not fork: forking a process that already runs torch threads can deadlock.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+    # Each worker gets its share of the threads (torch, BLAS and OpenMP): W workers then share
+    # the machine instead of oversubscribing it, which slows BLAS-heavy pruning manyfold.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=apply_threads,
+                             initargs=(worker_threads,)) as pool:
         futures = [pool.submit(evaluate_dataset, i, s, ds, models, options) for i, s, ds in items]
         for future in futures:
             yield future.result()

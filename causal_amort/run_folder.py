@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from causal_amort.config import RunConfig, config_to_toml, load_config
+from causal_amort.threads import applied_threads
 from simulators.atomic import atomic_write_text
 from simulators.errors import InputError
 from simulators.provenance import provenance
@@ -58,7 +59,7 @@ def read_config(out: Path) -> RunConfig:
 
 
 def record_provenance(out: Path, step: int) -> None:
-    """Append this start (versions, commit, command line, the step it starts from) to provenance.json.
+    """Append this start (versions, commit, command line, threads, the step it starts from) to provenance.json.
 
     Every (re)start is kept, because a resumed run may continue under different code.
     """
@@ -69,7 +70,7 @@ def record_provenance(out: Path, step: int) -> None:
             starts = json.loads(path.read_text(encoding="utf-8"))["starts"]
         except (ValueError, KeyError, TypeError):
             raise InputError(f"{path} is corrupted; fix or delete it") from None
-    starts.append({"step": step, **provenance()})
+    starts.append({"step": step, **provenance(), "threads": applied_threads()})
     atomic_write_text(path, json.dumps({"starts": starts}, indent=2) + "\n")
 
 

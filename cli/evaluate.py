@@ -14,11 +14,13 @@ from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, check_baselines,
                                    cyclic_truths, load_cached_model, merge, parse_model_ref, plan, run_eval,
                                    write_outputs)
 from causal_amort.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
+from causal_amort.threads import use_threads
 from cli import csv_options
 from cli.devices import resolve_device
 from cli.guard import fail, guarded, warn
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
+from cli.threads import THREADS
 from simulators.provenance import provenance
 from simulators.resources import check_memory
 
@@ -82,7 +84,7 @@ def evaluate(
                                      "'timeout'. 0 for no limit."),
     prune: str = typer.Option("lasso", help="Order -> DAG pruning for SHD/F1: lasso (sparse linear) or cam "
                               "(additive splines)."),
-    workers: int = typer.Option(1, help="Processes over datasets."),
+    workers: int = typer.Option(1, help="Processes over datasets, sharing --threads."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, help="Seed for baselines' draws, row subsets and bootstrap intervals."),
     reveal: float = typer.Option(0.0, min=0.0, max=1.0, metavar="FRAC", help="Give the models this seeded random "
@@ -96,6 +98,7 @@ def evaluate(
     merge_dirs: List[Path] = typer.Option([], "--merge", help="Combine the evaluation folders of shards into --out "
                                           "instead of evaluating; repeatable."),
     force: bool = typer.Option(False, "--force", help="Overwrite an earlier evaluation in --out."),
+    threads: int = THREADS,
 ) -> None:
     """Evaluate models and classical baselines on suites and CSV data.
 
@@ -106,6 +109,7 @@ def evaluate(
     NAME.edges.csv) get orders, timings and the agreement between methods; a true graph with
     cycles is scored as usual, beside the smallest fraction of reversed edges any order reaches.
     """
+    choice = use_threads(threads, workers)
     extra = list(paths or [])
     check_out_dir(out, force)
     if merge_dirs:
@@ -140,13 +144,14 @@ def evaluate(
         done = []
         methods = len(refs) + len(names)
         with progress(len(items) * methods, label) as advance:
-            for result in run_eval(items, refs, options, workers):
+            for result in run_eval(items, refs, options, workers, choice.per_worker):
                 done.append(result)
                 advance(methods, note=result.rows[0]["dataset"] if result.rows else "")
         results, orders, curves = collect(done)
         meta = {"data": [str(s) for s in sources], "csv_format": fmt.__dict__, "models": [r.__dict__ for r in refs],
                 "options": options.__dict__, "num_shards": shards, "shard_index": index, **provenance()}
     meta["seed"] = seed
+    meta["threads"] = choice.record()
     print_report(write_outputs(out, results, orders, curves, meta))
     console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, agreement.csv, curves.csv"
                   + (", curves.png" if not curves.empty else ""))

@@ -12,6 +12,7 @@ from rich.table import Table
 from cli import csv_options
 from cli.guard import guarded
 from cli.progress import progress
+from cli.threads import THREADS
 from simulators.atomic import atomic_write_text
 from simulators.csv_read import ReadProgress
 
@@ -41,6 +42,7 @@ def predict(
     last: List[str] = typer.Option([], "--last", metavar="NAME", help="Prior knowledge: NAME comes after every "
                                    "other variable (e.g. an outcome that causes nothing); repeatable."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = THREADS,
 ) -> None:
     """Predict the causal order of a CSV file's columns.
 
@@ -54,8 +56,10 @@ def predict(
     from causal_amort.constraints import Constraints, read_tiers
     from causal_amort.predict import predict_csv
     from causal_amort.pruning import check_prune_method
+    from causal_amort.threads import use_threads
     from simulators.errors import InputError
 
+    use_threads(threads)
     check_prune_method(prune)
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as order.json")

@@ -8,9 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from causal_amort.threads import use_threads
 from cli.guard import guarded
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
+from cli.threads import THREADS
 from simulators.errors import InputError
 from simulators.spec import PRESETS, load_spec
 from simulators.resources import check_memory
@@ -57,7 +59,7 @@ def simulate(
                                       "(rows split into K+1 regimes; the mask is stored)."),
     standardize: bool = typer.Option(True, "--standardize/--no-standardize",
                                      help="Z-score every variable (default) or keep the raw scale."),
-    workers: int = typer.Option(1, help="Processes; the data do not depend on it."),
+    workers: int = typer.Option(1, help="Processes, sharing --threads; the data do not depend on it."),
     format: str = typer.Option("npz", "--format", help="npz (shards + manifest) or csv (NAME.csv + NAME.edges.csv)."),
     num_shards: Optional[int] = typer.Option(None, help="Split over a job array (default $SLURM_ARRAY_TASK_COUNT "
                                              "or 1). Task I writes the shard files k with k mod K == I into the "
@@ -65,6 +67,7 @@ def simulate(
                                              "finishes last writes the complete manifest."),
     shard_index: Optional[int] = typer.Option(None, help="This task's index (default $SLURM_ARRAY_TASK_ID or 0)."),
     force: bool = typer.Option(False, "--force", help="Overwrite a complete or different suite in --out."),
+    threads: int = THREADS,
 ) -> None:
     """Simulate a suite of SCM datasets from a preset or a spec file.
 
@@ -75,6 +78,7 @@ def simulate(
     shard-XXXXX.npz files (or CSV files with --format csv). The same command gives the same data
     bit for bit, whatever --workers; an interrupted run resumes when run again.
     """
+    use_threads(threads, workers)  # the pool's workers inherit one worker's share
     if preset is not None and spec is not None:
         raise InputError("give --preset or --spec, not both")
     prior = load_spec(str(spec) if spec is not None else preset or "train")

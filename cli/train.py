@@ -11,6 +11,7 @@ from rich.console import Console
 from cli.devices import resolve_device
 from cli.guard import guarded, warn
 from cli.progress import progress
+from cli.threads import THREADS
 from simulators.errors import InputError
 
 console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line in logs
@@ -49,6 +50,7 @@ def train(
     decoder: Optional[str] = typer.Option(None, "--decoder", help="causal or sort (model.decoder)."),
     state: Optional[str] = typer.Option(None, "--state", help="carry, none or average (model.state)."),
     set_: list[str] = typer.Option([], "--set", help="Any config key, e.g. --set train.val_every=500; repeatable."),
+    threads: int = THREADS,
 ) -> None:
     """Train the order model into a run folder.
 
@@ -61,8 +63,10 @@ def train(
     """
     from causal_amort.config import config_warnings, load_config
     from causal_amort.run_folder import CONFIG
+    from causal_amort.threads import ranks_on_node, use_threads
     from causal_amort.train import Finished, Logged, Saved, Started, train_run
 
+    use_threads(threads, ranks_on_node())  # torchrun's ranks on this node share the CPUs
     if preset is not None and data is not None:
         raise InputError("--preset and --data exclude each other: simulate from a preset or read a suite")
     overrides = _parse_sets(set_)
