@@ -2,7 +2,8 @@
 
 Writes CSV files of a random linear SCM into a temporary folder (10^6 x 20 and 2000 x 500 by
 default), then times, one after the other in one run and on one thread each:
-  - `pandas.read_csv` of the file (the floor: parsing alone),
+  - `pandas.read_csv` of the file (the floor: parsing alone, pandas already imported),
+  - the library's `predict_csv` on the loaded model (what predict does after start-up),
   - `amort predict FILE --model M` as a user runs it (a fresh process: imports and model loading count).
 Targets (issue 10): predict costs at most 3x the parse on 10^6 x 20; 2000 x 500 is ordered in <= 60 s.
 
@@ -21,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+
+from causal_amort.api import load_model
+from causal_amort.predict import predict_csv
 
 
 def write_csv(path: Path, n: int, d: int, seed: int = 0) -> None:
@@ -41,8 +46,10 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1000000x20", "2000x500"], help="NxD")
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    model = load_model(args.model, device="cpu")
     print(f"amort predict vs pandas.read_csv, model={args.model}, one thread each")
-    print(f"{'n x d':>12} {'MB':>7} {'parse s':>8} {'predict s':>10} {'ratio':>6}")
+    print(f"{'n x d':>12} {'MB':>7} {'parse s':>8} {'library s':>10} {'ratio':>6} {'CLI s':>7} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             n, d = (int(v) for v in size.lower().split("x"))
@@ -52,11 +59,14 @@ def main() -> None:
             pd.read_csv(path, dtype=np.float32, engine="c")
             parse = time.perf_counter() - start
             start = time.perf_counter()
+            predict_csv(path, model)
+            library = time.perf_counter() - start
+            start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "cli", "predict", str(path), "--model", args.model],
                            check=True, capture_output=True, env=env, cwd=Path(__file__).resolve().parents[1])
             predict = time.perf_counter() - start
-            print(f"{size:>12} {path.stat().st_size / 1e6:>7.1f} {parse:>8.2f} {predict:>10.2f} {predict / parse:>6.2f}",
-                  flush=True)
+            print(f"{size:>12} {path.stat().st_size / 1e6:>7.1f} {parse:>8.2f} {library:>10.2f} {library / parse:>6.2f} "
+                  f"{predict:>7.2f} {predict / parse:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":
