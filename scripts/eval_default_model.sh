@@ -4,10 +4,13 @@
 # validation or selection). Baselines do not depend on the models, so they are evaluated once
 # per suite (phase "baselines") and merged with the models' evaluation (phase "models").
 #   bash scripts/eval_default_model.sh suites      # simulate the suites
-#   bash scripts/eval_default_model.sh baselines   # random .. nogam, one folder per suite
-#   bash scripts/eval_default_model.sh models      # the models, then one merged folder: $OUT/all
+#   bash scripts/eval_default_model.sh baselines   # random, varsort, r2sort, lingam, score: one folder per suite
+#   bash scripts/eval_default_model.sh nogam       # NoGAM, one folder per suite
+#   bash scripts/eval_default_model.sh models      # the models of $MODELS into $OUT/models/$TAG
+#   bash scripts/eval_default_model.sh merge       # baselines and every models/* into one folder: $OUT/all
 #   bash scripts/eval_default_model.sh curves      # refinement: test-in d = 20, n = 10000 (40 chunks of 250)
-# Knobs: OUT, NUM, SEED, WORKERS, MODELS (LABEL=PATH list; the arms come from scripts/train_ablations.sh).
+# Knobs: OUT, NUM, SEED, WORKERS, NOGAM_N (rows NoGAM sees), LIMIT_D100 (seconds per slow baseline at d = 100), MODELS (LABEL=PATH list; the arms come from scripts/train_ablations.sh),
+# TAG (a name for one models run, so that models evaluated at different times merge side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/model-card}
@@ -15,12 +18,15 @@ NUM=${NUM:-16}
 SEED=${SEED:-2026}
 WORKERS=${WORKERS:-1}
 MODELS=${MODELS:-"amort=default"}
+TAG=${TAG:-main}
+NOGAM_N=${NOGAM_N:-1000}
+LIMIT_D100=${LIMIT_D100:-20}
 # name:preset:d:extra simulate flags (raw = no standardization, where var-sort is strong)
 SUITES=${SUITES:-"test-out-d10:test-out:10 test-in-d10:test-in:10 test-graph-d20:test-graph:20
 test-mechanism-d20:test-mechanism:20 test-noise-d20:test-noise:20 test-out-d30:test-out:30 test-in-d30:test-in:30
 test-in-d20-raw:test-in:20:--no-standardize test-in-d100:test-in:100 test-out-d100:test-out:100"}
 
-phase=${1:?usage: eval_default_model.sh suites|baselines|models|curves}
+phase=${1:?usage: eval_default_model.sh suites|baselines|nogam|models|merge|curves}
 if [ "$phase" = curves ]; then
   amort simulate --preset test-in --num-datasets "$NUM" --d 20 --n 10000 --seed "$SEED" \
     --out "$OUT/suites/curves-test-in-d20-n10000" --force >/dev/null
@@ -37,25 +43,31 @@ for entry in $SUITES; do
       amort simulate --preset "$preset" --num-datasets "$NUM" --d "$d" --n 2000 --seed "$SEED" $extra \
         --out "$suite" --force >/dev/null ;;
     baselines)
-      # Models and all baselines but NoGAM see all 2000 rows; NoGAM (kernel ridge regressions with
-      # cross-fitting, ~100 s per dataset at d = 30) a seeded subset of 1000. At d = 100 the slow
-      # baselines get 20 s per dataset and a 'timeout' row where they cannot finish.
-      limit=300; [ "$d" -ge 100 ] && limit=20
+      # Models and the fast baselines see all 2000 rows, LiNGAM and SCORE too; at d = 100 these two
+      # get LIMIT_D100 seconds per dataset and a 'timeout' row where they cannot finish.
+      limit=300; [ "$d" -ge 100 ] && limit=$LIMIT_D100
       [ -f "$OUT/base/$name/results.csv" ] || amort eval --model none --data "$suite" \
         --baselines random,varsort,r2sort,lingam,score --baseline-max-n 2000 --time-limit "$limit" \
-        --workers "$WORKERS" --out "$OUT/base/$name" --force
-      [ -f "$OUT/nogam/$name/results.csv" ] || amort eval --model none --data "$suite" --baselines nogam \
-        --baseline-max-n 1000 --time-limit "$limit" --workers "$WORKERS" --out "$OUT/nogam/$name" --force ;;
+        --workers "$WORKERS" --out "$OUT/base/$name" --force ;;
+    nogam)
+      # NoGAM (kernel ridge regressions with cross-fitting, minutes per dataset at d = 30) sees a
+      # seeded subset of NOGAM_N rows; it is not run at d = 100.
+      [ "$d" -ge 100 ] || [ -f "$OUT/nogam/$name/results.csv" ] || amort eval --model none --data "$suite" \
+        --baselines nogam --baseline-max-n "$NOGAM_N" --time-limit 300 --workers "$WORKERS" \
+        --out "$OUT/nogam/$name" --force ;;
     models)
       models=(); for m in $MODELS; do models+=(--model "$m"); done
-      amort eval "${models[@]}" --data "$suite" --baselines "" --workers "$WORKERS" --out "$OUT/models/$name" --force ;;
+      amort eval "${models[@]}" --data "$suite" --baselines "" --workers "$WORKERS" --out "$OUT/models/$TAG/$name" \
+        --force ;;
   esac
 done
-if [ "$phase" = models ]; then
+if [ "$phase" = merge ]; then
   merge=()
   for entry in $SUITES; do
     name=${entry%%:*}
-    for part in base nogam models; do merge+=(--merge "$OUT/$part/$name"); done
+    for part in "$OUT/base" "$OUT/nogam" "$OUT"/models/*; do
+      [ -f "$part/$name/results.csv" ] && merge+=(--merge "$part/$name")
+    done
   done
   amort eval "${merge[@]}" --out "$OUT/all" --force
 fi
