@@ -105,6 +105,7 @@ def decode_seconds(flags: list[str], env: dict[str, str], decodes: int, timeout:
 
 def decode_worker(decodes: int, threads: int) -> float:
     """In this process: apply the thread choice as the CLI does, then time greedy decodes."""
+    import cli  # noqa: F401  (before torch: the CLI's OpenMP wait policy, as `amort predict` gets it)
     import torch
 
     from causal_amort.checkpoint import load_model
