@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from causal_amort.sufficient import GAUSS1, K, LOGCOSH, S, TANH, RunningStats
+from causal_amort.sufficient import GAUSS1, K, LOGCOSH, S, S2, S3, TANH, RunningStats
 
 _EPS = 1e-9
 VARIABLE_CUES = ("skew", "excess_kurtosis", "negentropy", "mean_logcosh", "mean_gauss1", "r2_linear",
@@ -76,7 +76,7 @@ def compute_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     constant = var <= 1e-12
     sd = torch.where(constant, 1.0, var.sqrt())
     # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
-    raw_pow = [torch.ones_like(mu), mu, mean[..., 1], mean[..., 2], _diag(raw5[:, :, 1, :, 1])]
+    raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], _diag(raw5[:, :, S2, :, S2])]
 
     def raw_joint(a: int, b: int) -> Tensor:
         """E[s_i^a s_j^b] as (B, d, d)."""
@@ -84,7 +84,7 @@ def compute_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
             return raw_pow[b][:, None, :].expand(batch, d, d)
         if b == 0:
             return raw_pow[a][:, :, None].expand(batch, d, d)
-        return raw5[:, :, a - 1, :, b - 1]
+        return raw5[:, :, a - 1, :, b - 1]  # s, s^2, s^3 are features S, S2, S3 = 0, 1, 2
 
     def std_joint(a: int, b: int) -> Tensor:
         """E[u_i^a u_j^b]: the binomial expansion of the central moment, over sd_i^a sd_j^b."""
@@ -172,7 +172,7 @@ def compute_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     int_mean = stats.int_sums / int_n[:, :, None, None]  # (B, d_j, d_i, K)
     seen = (stats.int_count > 0)[:, :, None]
     shift_mean = torch.where(seen, (int_mean[..., S] - mu[:, None, :]) / sd[:, None, :], 0.0)
-    shift_var = torch.where(seen, int_mean[..., 1] - int_mean[..., S] ** 2 - var[:, None, :], 0.0) / sd[:, None, :] ** 2
+    shift_var = torch.where(seen, int_mean[..., S2] - int_mean[..., S] ** 2 - var[:, None, :], 0.0) / sd[:, None, :] ** 2
     shift_mean = torch.where(eye, 0.0, shift_mean).transpose(1, 2)  # [i, j]: i under do(j)
     shift_var = torch.where(eye, 0.0, shift_var).transpose(1, 2)
 
