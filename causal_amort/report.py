@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -42,14 +43,19 @@ def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, resamples: 
     return Interval(float(values.mean()), float(low), float(high), int(values.size))
 
 
+def _resampling_rng(seed: int, *keys: str) -> np.random.Generator:
+    """The bootstrap generator of one table cell: seeded by the cell's own names, so that a method's
+    interval does not depend on which other methods (or suites) are evaluated beside it."""
+    return np.random.default_rng([seed, zlib.crc32("\0".join(keys).encode("utf-8"))])
+
+
 def summarize(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Long table: suite, method, metric, mean, low, high, count (ok rows only), skipped."""
     rows = []
-    rng = np.random.default_rng(seed)
     for (suite, method), group in results.groupby(["suite", "method"], sort=False):
         ok = group[group["status"] == "ok"]
         for metric in METRICS:
-            iv = bootstrap_interval(ok[metric].to_numpy(dtype=float), rng)
+            iv = bootstrap_interval(ok[metric].to_numpy(dtype=float), _resampling_rng(seed, suite, method, metric))
             rows.append({"suite": suite, "method": method, "metric": metric, "mean": iv.mean, "low": iv.low,
                          "high": iv.high, "count": iv.count, "skipped": int(len(group) - len(ok))})
     return pd.DataFrame(rows)
@@ -85,10 +91,9 @@ def pairwise_agreement(orders: Sequence[dict]) -> pd.DataFrame:
 
 def summarize_agreement(pairs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Mean agreement and its 95% bootstrap interval over datasets, per suite and pair of methods."""
-    rng = np.random.default_rng(seed)
     rows = []
     for (suite, method, other), group in pairs.groupby(["suite", "method", "other"], sort=False):
-        iv = bootstrap_interval(group["agreement"].to_numpy(dtype=float), rng)
+        iv = bootstrap_interval(group["agreement"].to_numpy(dtype=float), _resampling_rng(seed, suite, method, other))
         rows.append({"suite": suite, "method": method, "other": other, "mean": iv.mean, "low": iv.low,
                      "high": iv.high, "count": iv.count})
     return pd.DataFrame(rows, columns=["suite", "method", "other", "mean", "low", "high", "count"])

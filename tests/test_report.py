@@ -34,6 +34,14 @@ def test_bootstrap_ignores_nan_and_handles_empty():
     assert np.isnan(bootstrap_interval(np.array([np.nan]), np.random.default_rng(0)).mean)
 
 
+def test_a_methods_interval_does_not_depend_on_the_methods_beside_it():
+    results = _results()
+    alone = summarize(results[results.method == "amort"])
+    together = summarize(results)
+    pd.testing.assert_frame_equal(alone.reset_index(drop=True),
+                                  together[together.method == "amort"].reset_index(drop=True))
+
+
 def test_summary_counts_skipped_and_marks_best(tmp_path):
     results = _results()
     summary = summarize(results)
