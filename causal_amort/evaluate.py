@@ -232,11 +232,16 @@ def _run_baseline(index: int, suite: str, dataset: Dataset, truth: dict, name: s
     if order is not None and dataset.graph is not None and not baseline.slow and baseline.reads_data:
         # Fast data-driven baselines also get a curve: the same method on the first n rows,
         # at a few n (a method that ignores the data would draw noise around its mean).
+        # A refit that fails on a row subset (too few rows for the method, say) leaves a NaN
+        # point on the curve; the method's row above keeps its own status.
         for n_seen in sorted({min(x.shape[0], m) for m in (100, 300, 1000, 3000, 10000)}):
-            sub_order = baseline.fit_order(x[:n_seen], np.random.default_rng([options.seed, index, n_seen]))
+            try:
+                sub_order = baseline.fit_order(x[:n_seen], np.random.default_rng([options.seed, index, n_seen]))
+                point = frac_reversed(sub_order, dataset.graph)
+            except Exception:  # noqa: BLE001 (as above: a numerical failure is a result, not a crash)
+                point = float("nan")
             result.curves.append({"index": index, "suite": suite, "dataset": dataset.name, "method": name,
-                                  "kind": "baseline", "n_seen": n_seen,
-                                  "frac_reversed": frac_reversed(sub_order, dataset.graph)})
+                                  "kind": "baseline", "n_seen": n_seen, "frac_reversed": point})
 
 
 def evaluate_dataset(index: int, suite: str, dataset: Dataset, models: Sequence[ModelRef],

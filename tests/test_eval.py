@@ -234,3 +234,24 @@ def test_eval_that_cannot_fit_in_memory_is_refused(workspace, monkeypatch):
     small = estimate_eval(items, [], EvalOptions())
     wide = [(0, "s", Dataset("wide", np.zeros((1000, 300), np.float32), np.zeros((300, 300), np.uint8), []))]
     assert estimate_eval(wide, [], EvalOptions()).seconds > 100 * small.seconds  # pruning grows as d^3.5
+
+
+def test_a_failing_curve_refit_leaves_a_nan_point_not_a_crash(monkeypatch):
+    """A fast baseline that fails on few rows still gets its row (ok, on all rows) and a curve
+    whose failed points are NaN; the evaluation goes on."""
+    from causal_amort import evaluate
+    from causal_amort.baselines.base import Baseline
+
+    def needs_many_rows(x, rng, device):
+        if x.shape[0] < 300:
+            raise np.linalg.LinAlgError("singular matrix")
+        return np.arange(x.shape[1])
+
+    monkeypatch.setitem(evaluate.BASELINES, "picky", Baseline("picky", needs_many_rows))
+    rng = np.random.default_rng(0)
+    graph = np.triu(np.ones((3, 3), dtype=np.uint8), k=1)
+    dataset = Dataset("d0", rng.standard_normal((500, 3)).astype(np.float32), graph, ["a", "b", "c"], None)
+    result = evaluate.evaluate_dataset(0, "s", dataset, [], evaluate.EvalOptions(baselines=("picky",)))
+    assert [row["status"] for row in result.rows] == ["ok"]
+    points = {c["n_seen"]: c["frac_reversed"] for c in result.curves}
+    assert np.isnan(points[100]) and np.isfinite(points[300]) and np.isfinite(points[500])
