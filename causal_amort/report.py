@@ -271,4 +271,6 @@ def write_tables(results: pd.DataFrame, curves: pd.DataFrame, out: Path, seed: i
     atomic_write_text(out / "agreement.csv", report.agreement.to_csv(index=False))
     if not curves.empty:
         write_curves_png(curves, out / "curves.png")
+    else:
+        (out / "curves.png").unlink(missing_ok=True)  # a forced re-run keeps no plot of the earlier one
     return report

@@ -255,3 +255,13 @@ def test_a_failing_curve_refit_leaves_a_nan_point_not_a_crash(monkeypatch):
     assert [row["status"] for row in result.rows] == ["ok"]
     points = {c["n_seen"]: c["frac_reversed"] for c in result.curves}
     assert np.isnan(points[100]) and np.isfinite(points[300]) and np.isfinite(points[500])
+
+
+def test_force_leaves_no_stale_plot(workspace):
+    root, _ = workspace
+    out = root / "stale"
+    _eval(["--model", "none", "--data", str(root / "csvs"), "--baselines", "varsort", "--out", str(out)])
+    assert (out / "curves.png").exists()
+    result = _eval(["--model", "none", "--data", str(root / "csvs"), "--baselines", "random", "--out", str(out),
+                    "--force"])
+    assert not (out / "curves.png").exists() and "curves.png" not in result.output
