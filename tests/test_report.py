@@ -58,3 +58,12 @@ def test_summary_counts_skipped_and_marks_best(tmp_path):
     write_tables(results, curves, tmp_path)
     assert (tmp_path / "summary.md").read_text().startswith("# Evaluation summary")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_fastest_is_marked_among_methods_that_read_the_data():
+    from causal_amort.report import metric_table
+
+    results = _results()
+    results.loc[results.method == "random", "seconds"] = 0.0001  # an order drawn without reading
+    header, body, best = metric_table(summarize(results), "seconds")
+    assert best == [{header.index("amort")}] * 2
