@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+import warnings
 import zlib
 
 import numpy as np
@@ -65,12 +66,14 @@ def summarize(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Report:
     """The tables of an evaluation: ``summary`` (suite, method, metric, mean, low, high, count,
-    skipped), ``agreement`` (suite, method, other, mean, low, high, count) and ``truth`` (per
-    suite: datasets, with_truth, cyclic, floor, floor_exact; see ``truth_summary``)."""
+    skipped), ``agreement`` (suite, method, other, mean, low, high, count), ``truth`` (per
+    suite: datasets, with_truth, cyclic, floor, floor_exact; see ``truth_summary``) and ``paired``
+    (see ``paired_comparison``)."""
 
     summary: pd.DataFrame
     agreement: pd.DataFrame
     truth: pd.DataFrame
+    paired: pd.DataFrame
 
 
 def pairwise_agreement(orders: Sequence[dict]) -> pd.DataFrame:
@@ -98,6 +101,36 @@ def summarize_agreement(pairs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         rows.append({"suite": suite, "method": method, "other": other, "mean": iv.mean, "low": iv.low,
                      "high": iv.high, "count": iv.count})
     return pd.DataFrame(rows, columns=["suite", "method", "other", "mean", "low", "high", "count"])
+
+
+PAIRED_NOTE = ("share of datasets on which the row's method reverses fewer true edges than the column's "
+               "(ties count half), and the two-sided Wilcoxon signed-rank p-value of the paired differences")
+
+
+def paired_comparison(results: pd.DataFrame) -> pd.DataFrame:
+    """Per suite and ordered pair of methods, over the datasets both scored: ``share`` (see
+    PAIRED_NOTE), ``p`` (Wilcoxon signed-rank; 1.0 when every difference is zero) and ``count``."""
+    from scipy.stats import wilcoxon
+
+    ok = results[results["status"] == "ok"].dropna(subset=["frac_reversed"])
+    rows = []
+    for suite, block in ok.groupby("suite", sort=False):
+        wide = block.pivot_table(index="dataset", columns="method", values="frac_reversed", sort=False)
+        methods = list(dict.fromkeys(block["method"]))
+        for method in methods:
+            for other in methods:
+                if other == method:
+                    continue
+                diff = (wide[method] - wide[other]).dropna().to_numpy()
+                if not diff.size:
+                    continue
+                share = float(((diff < 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+                with warnings.catch_warnings():  # scipy warns that a few datasets make a rough p; it is one
+                    warnings.simplefilter("ignore", UserWarning)
+                    p = float(wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
+                rows.append({"suite": suite, "method": method, "other": other, "share": share, "p": p,
+                             "count": int(diff.size)})
+    return pd.DataFrame(rows, columns=["suite", "method", "other", "share", "p", "count"])
 
 
 def truth_summary(results: pd.DataFrame) -> pd.DataFrame:
@@ -182,7 +215,7 @@ def agreement_matrix(agreement: pd.DataFrame, suite: str) -> tuple[list[str], li
 
 
 def to_markdown(summary: pd.DataFrame, agreement: pd.DataFrame | None = None,
-                truth: pd.DataFrame | None = None) -> str:
+                truth: pd.DataFrame | None = None, paired: pd.DataFrame | None = None) -> str:
     """summary.md: one table per metric, best per row in bold; notes on missing or cyclic truths;
     the agreement between methods per suite."""
     parts = ["# Evaluation summary", "",
@@ -208,6 +241,17 @@ def to_markdown(summary: pd.DataFrame, agreement: pd.DataFrame | None = None,
             methods, body = agreement_matrix(agreement, suite)
             parts += [f"### {suite}", "", "| | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
             parts += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
+    if paired is not None and not paired.empty:
+        parts += ["## paired comparison (frac_reversed)", "", f"Per suite: {PAIRED_NOTE}.", ""]
+        for suite, block in paired.groupby("suite", sort=False):
+            methods = list(dict.fromkeys(block["method"]))
+            cell = block.set_index(["method", "other"])
+            parts += [f"### {suite}", "", "| | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
+            for method in methods:
+                cells = [f"{cell.loc[(method, o), 'share']:.2f} (p={cell.loc[(method, o), 'p']:.2g})"
+                         if (method, o) in cell.index else "" for o in methods]
+                parts.append(f"| {method} | " + " | ".join(cells) + " |")
+            parts.append("")
     return "\n".join(parts)
 
 
@@ -269,10 +313,11 @@ def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
 
 def write_tables(results: pd.DataFrame, curves: pd.DataFrame, out: Path, seed: int = 0,
                  orders: Sequence[dict] = ()) -> Report:
-    """Write summary.md, summary.tex, agreement.csv and curves.png into ``out``; return the tables."""
+    """Write summary.md, summary.tex, agreement.csv, paired.csv and curves.png into ``out``; return the tables."""
     report = Report(summarize(results, seed), summarize_agreement(pairwise_agreement(orders), seed),
-                    truth_summary(results))
-    atomic_write_text(out / "summary.md", to_markdown(report.summary, report.agreement, report.truth))
+                    truth_summary(results), paired_comparison(results))
+    atomic_write_text(out / "summary.md", to_markdown(report.summary, report.agreement, report.truth, report.paired))
+    atomic_write_text(out / "paired.csv", report.paired.to_csv(index=False))
     atomic_write_text(out / "summary.tex", to_latex(report.summary))
     atomic_write_text(out / "agreement.csv", report.agreement.to_csv(index=False))
     if not curves.empty:

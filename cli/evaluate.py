@@ -104,7 +104,8 @@ def evaluate(
 
     Writes results.csv (one row per dataset x method), orders.jsonl, summary.md and summary.tex
     (mean and 95% bootstrap interval per suite x method, best per row marked), agreement.csv
-    (how alike the methods' orders are), curves.csv and curves.png (the model's error against
+    (how alike the methods' orders are), paired.csv (per pair of methods: share of datasets
+    where one reverses fewer edges, Wilcoxon p), curves.csv and curves.png (the model's error against
     samples seen), and prints the summary. Data without a true graph (a CSV file without
     NAME.edges.csv) get orders, timings and the agreement between methods; a true graph with
     cycles is scored as usual, beside the smallest fraction of reversed edges any order reaches.
@@ -153,5 +154,5 @@ def evaluate(
     meta["seed"] = seed
     meta["threads"] = choice.record()
     print_report(write_outputs(out, results, orders, curves, meta))
-    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, agreement.csv, curves.csv"
+    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, agreement.csv, paired.csv, curves.csv"
                   + (", curves.png" if not curves.empty else ""))

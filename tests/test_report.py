@@ -67,3 +67,18 @@ def test_fastest_is_marked_among_methods_that_read_the_data():
     results.loc[results.method == "random", "seconds"] = 0.0001  # an order drawn without reading
     header, body, best = metric_table(summarize(results), "seconds")
     assert best == [{header.index("amort")}] * 2
+
+
+def test_paired_comparison_counts_wins_and_tests_them(tmp_path):
+    from causal_amort.report import paired_comparison
+
+    results = _results()
+    paired = paired_comparison(results).set_index(["suite", "method", "other"])
+    # amort (~0.2) reverses fewer edges than random (~0.5) on every dataset both scored.
+    assert paired.loc[("s1", "amort", "random"), "share"] == 1.0
+    assert paired.loc[("s1", "random", "amort"), "share"] == 0.0
+    assert paired.loc[("s1", "amort", "random"), "count"] == 8  # random's timed-out dataset is left out
+    assert paired.loc[("s1", "amort", "random"), "p"] < 0.01
+    write_tables(results, pd.DataFrame(columns=["suite", "method", "kind", "n_seen", "frac_reversed"]), tmp_path)
+    assert "## paired comparison (frac_reversed)" in (tmp_path / "summary.md").read_text()
+    assert len(pd.read_csv(tmp_path / "paired.csv")) == 4
