@@ -33,11 +33,12 @@ from simulators.errors import InputError
 from simulators.graphs import is_acyclic
 from simulators.io import iter_datasets, source_name
 
-RESULT_COLUMNS = ["index", "suite", "dataset", "method", "kind", "status", "d", "n", "n_used", "edges", "d_top",
+RESULT_COLUMNS = ["index", "suite", "dataset", "method", "kind", "status", "d", "n", "n_used", "intervened_rows",
+                  "edges", "d_top",
                   "frac_reversed", "frac_reversed_min", "frac_reversed_min_exact", "perfect", "shd", "f1",
                   "precision", "recall", "seconds", "peak_mb"]
 # Columns that evaluations written before they existed lack; merge reads those as unknown.
-_LATER_COLUMNS = ("frac_reversed_min", "frac_reversed_min_exact")
+_LATER_COLUMNS = ("frac_reversed_min", "frac_reversed_min_exact", "intervened_rows")
 CURVE_COLUMNS = ["index", "suite", "dataset", "method", "kind", "n_seen", "frac_reversed"]
 FAST_BASELINES = ("random", "varsort", "r2sort")
 
@@ -168,6 +169,7 @@ def _row(index: int, suite: str, dataset: Dataset, truth: dict, method: str, kin
     d, n = dataset.x.shape[1], dataset.x.shape[0]
     row = {"index": index, "suite": suite, "dataset": dataset.name, "method": method, "kind": kind,
            "status": status, "d": d, "n": n, "n_used": n_used,
+           "intervened_rows": 0 if dataset.mask is None else int(dataset.mask.any(axis=1).sum()),
            "seconds": cost.seconds if cost else np.nan, "peak_mb": cost.peak_mb if cost else np.nan, **truth}
     if order is not None:
         row.update(_order_metrics(order, dataset, prune))
@@ -189,9 +191,12 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
         if dataset.graph is not None:  # seeded per dataset, like the baselines' draws
             precede = reveal_edges(dataset.graph, options.reveal, np.random.default_rng([options.seed, index, 1]))
 
+    # Interventional data: the model reads the mask beside the values (baselines see the values only).
+    masks = None if dataset.mask is None else chunk_array(dataset.mask, chunk_size)
+
     def run() -> list:
         return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,
-                                  decode_at=wanted.__contains__, precede=precede))
+                                  decode_at=wanted.__contains__, precede=precede, masks=masks))
 
     steps, cost = measured(run, device=options.device)
     final = steps[-1].order

@@ -137,22 +137,32 @@ def truth_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per suite: datasets, those with a true graph, those whose true graph has a cycle, and
     ``floor``: the mean over datasets of the smallest frac_reversed any order reaches (0 on a
     DAG), comparable with the methods' mean frac_reversed; ``floor_exact`` is False when some
-    cyclic graph was too large for the exact minimum (the floor is then an upper bound)."""
+    cyclic graph was too large for the exact minimum (the floor is then an upper bound);
+    ``interventional`` datasets with intervened rows, ``intervened_rows`` and ``rows`` per dataset."""
     rows = []
     for suite, group in results.drop_duplicates(["suite", "dataset"]).groupby("suite", sort=False):
         known = group[group["edges"].notna()]
         cyclic = known[known["frac_reversed_min"] > 0]
         floor = known["frac_reversed_min"].dropna()
+        # Tables built before these columns existed (or by hand) count as observational.
+        intervened = group.get("intervened_rows", pd.Series(0.0, index=group.index)).fillna(0)
         rows.append({"suite": suite, "datasets": len(group), "with_truth": len(known), "cyclic": len(cyclic),
                      "floor": float(floor.mean()) if len(floor) else float("nan"),
-                     "floor_exact": bool(cyclic["frac_reversed_min_exact"].eq(True).all())})
-    return pd.DataFrame(rows, columns=["suite", "datasets", "with_truth", "cyclic", "floor", "floor_exact"])
+                     "floor_exact": bool(cyclic["frac_reversed_min_exact"].eq(True).all()),
+                     "interventional": int((intervened > 0).sum()), "intervened_rows": float(intervened.mean()),
+                     "rows": float(group["n"].mean()) if "n" in group else float("nan")})
+    return pd.DataFrame(rows, columns=["suite", "datasets", "with_truth", "cyclic", "floor", "floor_exact",
+                                       "interventional", "intervened_rows", "rows"])
 
 
 def truth_notes(truth: pd.DataFrame) -> list[str]:
-    """One sentence per suite whose truth is missing or cyclic, for the summaries."""
+    """One sentence per suite whose truth is missing or cyclic, or whose data are interventional."""
     notes = []
     for row in truth.itertuples():
+        if row.interventional:
+            notes.append(f"{row.suite}: interventional data: {row.interventional} of {row.datasets} datasets hold "
+                         f"intervened rows ({row.intervened_rows:.0f} of {row.rows:.0f} rows per dataset on average); "
+                         "the models read the intervention masks, the baselines only the values.")
         if row.with_truth < row.datasets:
             notes.append(f"{row.suite}: {row.datasets - row.with_truth} of {row.datasets} datasets have no true "
                          "graph; they are scored only by time and by the agreement between methods.")

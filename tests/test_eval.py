@@ -265,3 +265,18 @@ def test_force_leaves_no_stale_plot(workspace):
     result = _eval(["--model", "none", "--data", str(root / "csvs"), "--baselines", "random", "--out", str(out),
                     "--force"])
     assert not (out / "curves.png").exists() and "curves.png" not in result.output
+
+
+@pytest.mark.parametrize("encoder", ["cells", "stats"])
+def test_interventional_suites_pass_masks_and_say_so(tmp_path, encoder):
+    plan = SuitePlan(load_spec("test-in"), num_datasets=2, n=120, d_min=4, d_max=4, seed=5, interventions=2)
+    for _ in write_suite(plan, tmp_path / "suite"):
+        pass
+    cfg = load_config("tiny", {"data.chunk_size": 40, "model.encoder": encoder})
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", "best", OrderModel(cfg.model), cfg, step=0)
+    out = tmp_path / "out"
+    _eval(["--model", f"m={ckpt}", "--data", str(tmp_path / "suite"), "--baselines", "random", "--out", str(out)])
+    results = pd.read_csv(out / "results.csv")
+    assert (results["intervened_rows"] > 0).all() and (results["intervened_rows"] < 120).all()
+    assert "interventional data: 2 of 2 datasets" in (out / "summary.md").read_text()
