@@ -292,7 +292,8 @@ def to_latex(summary: pd.DataFrame) -> str:
 
 
 def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
-    """frac_reversed against samples seen, one line per method (mean over datasets), per suite."""
+    """frac_reversed against samples seen, one line per method (mean over datasets) with a 95% band
+    (normal approximation over datasets), per suite."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -304,9 +305,12 @@ def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
     for ax, suite in zip(axes[0], suites):
         block = curves[curves["suite"] == suite]
         for method, rows in block.groupby("method", sort=False):
-            mean = rows.groupby("n_seen")["frac_reversed"].mean()
+            stats = rows.groupby("n_seen")["frac_reversed"].agg(["mean", "sem"]).fillna(0.0)
             style = "-o" if rows["kind"].iloc[0] == "model" else "--s"
-            ax.plot(mean.index, mean.to_numpy(), style, label=method, markersize=3)
+            (line,) = ax.plot(stats.index, stats["mean"].to_numpy(), style, label=method, markersize=3)
+            half = 1.96 * stats["sem"].to_numpy()
+            ax.fill_between(stats.index, stats["mean"] - half, stats["mean"] + half, color=line.get_color(),
+                            alpha=0.15, linewidth=0)
         ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
