@@ -300,6 +300,8 @@ def write_curves_png(curves: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    # Merged folders may bring the columns as objects (an empty shard's CSV); the band needs numbers.
+    curves = curves.astype({"n_seen": float, "frac_reversed": float})
     suites = list(dict.fromkeys(curves["suite"]))
     fig, axes = plt.subplots(1, max(len(suites), 1), figsize=(5 * max(len(suites), 1), 3.6), squeeze=False)
     for ax, suite in zip(axes[0], suites):
