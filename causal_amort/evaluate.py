@@ -25,7 +25,7 @@ from causal_amort.measure import Cost, TimeLimitExceeded, measured
 from causal_amort.metrics import (frac_reversed, is_perfect, min_reversed, order_divergence, precision_recall_f1,
                                   shd)
 from causal_amort.pruning import prune_order
-from causal_amort.report import Report, write_tables
+from causal_amort.report import FACTORS, Report, write_tables
 from causal_amort.threads import apply_threads
 from simulators.csv_read import CsvFormat
 from simulators.dataset import Dataset
@@ -33,12 +33,14 @@ from simulators.errors import InputError
 from simulators.graphs import is_acyclic
 from simulators.io import iter_datasets, source_name
 
+# The generating family of each factor of a simulated SCM (empty for a user's data).
+FAMILY_COLUMNS = tuple(f"{factor}_family" for factor in FACTORS)
 RESULT_COLUMNS = ["index", "suite", "dataset", "method", "kind", "status", "d", "n", "n_used", "intervened_rows",
                   "edges", "d_top",
                   "frac_reversed", "frac_reversed_min", "frac_reversed_min_exact", "perfect", "shd", "f1",
-                  "precision", "recall", "seconds", "peak_mb"]
+                  "precision", "recall", "seconds", "peak_mb", *FAMILY_COLUMNS]
 # Columns that evaluations written before they existed lack; merge reads those as unknown.
-_LATER_COLUMNS = ("frac_reversed_min", "frac_reversed_min_exact", "intervened_rows")
+_LATER_COLUMNS = ("frac_reversed_min", "frac_reversed_min_exact", "intervened_rows", *FAMILY_COLUMNS)
 CURVE_COLUMNS = ["index", "suite", "dataset", "method", "kind", "n_seen", "frac_reversed"]
 FAST_BASELINES = ("random", "varsort", "r2sort")
 
@@ -170,6 +172,7 @@ def _row(index: int, suite: str, dataset: Dataset, truth: dict, method: str, kin
     row = {"index": index, "suite": suite, "dataset": dataset.name, "method": method, "kind": kind,
            "status": status, "d": d, "n": n, "n_used": n_used,
            "intervened_rows": 0 if dataset.mask is None else int(dataset.mask.any(axis=1).sum()),
+           **{f"{factor}_family": (dataset.meta.get(factor) or {}).get("family", "") for factor in FACTORS},
            "seconds": cost.seconds if cost else np.nan, "peak_mb": cost.peak_mb if cost else np.nan, **truth}
     if order is not None:
         row.update(_order_metrics(order, dataset, prune))

@@ -20,6 +20,8 @@ from simulators.atomic import atomic_path, atomic_write_text
 
 # Metric -> whether lower is better; the order is the order of the tables in summary.md.
 METRICS: dict[str, bool] = {"frac_reversed": True, "perfect": False, "shd": True, "f1": False, "seconds": True}
+# The factors of a simulated SCM whose generating family results.csv records (`<factor>_family`).
+FACTORS = ("graph", "mechanism", "noise")
 AGREEMENT_NOTE = ("agreement: fraction of variable pairs that two methods' orders put the same way round "
                   "(1 = same order, 0.5 = unrelated orders)")
 
@@ -133,6 +135,20 @@ def paired_comparison(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["suite", "method", "other", "share", "p", "count"])
 
 
+def family_breakdown(results: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """Mean frac_reversed per (suite, family of ``factor``) and method, with the dataset count;
+    empty when the results carry no families (a user's data, or an evaluation written before)."""
+    column = f"{factor}_family"
+    if column not in results:
+        return pd.DataFrame()
+    ok = results[(results["status"] == "ok") & results[column].notna() & (results[column].astype(str) != "")]
+    if ok.empty:
+        return pd.DataFrame()
+    table = ok.pivot_table(index=["suite", column], columns="method", values="frac_reversed", sort=False)
+    table["datasets"] = ok.drop_duplicates(["suite", "dataset"]).groupby(["suite", column], sort=False).size()
+    return table.rename_axis(index=["suite", factor])
+
+
 def truth_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per suite: datasets, those with a true graph, those whose true graph has a cycle, and
     ``floor``: the mean over datasets of the smallest frac_reversed any order reaches (0 on a
@@ -225,9 +241,11 @@ def agreement_matrix(agreement: pd.DataFrame, suite: str) -> tuple[list[str], li
 
 
 def to_markdown(summary: pd.DataFrame, agreement: pd.DataFrame | None = None,
-                truth: pd.DataFrame | None = None, paired: pd.DataFrame | None = None) -> str:
+                truth: pd.DataFrame | None = None, paired: pd.DataFrame | None = None,
+                results: pd.DataFrame | None = None) -> str:
     """summary.md: one table per metric, best per row in bold; notes on missing or cyclic truths;
-    the agreement between methods per suite."""
+    the agreement between methods per suite; with ``results``, mean frac_reversed per generating
+    family of each factor; the paired comparison."""
     parts = ["# Evaluation summary", "",
              "Mean and 95% bootstrap interval over datasets, per suite (rows) and method (columns); "
              "best per row in **bold**. frac_reversed: fraction of true edges the order reverses "
@@ -251,6 +269,18 @@ def to_markdown(summary: pd.DataFrame, agreement: pd.DataFrame | None = None,
             methods, body = agreement_matrix(agreement, suite)
             parts += [f"### {suite}", "", "| | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 1)]
             parts += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
+    if results is not None:
+        for factor in FACTORS:
+            table = family_breakdown(results, factor)
+            if table.empty:
+                continue
+            methods = [c for c in table.columns if c != "datasets"]
+            parts += [f"## frac_reversed by {factor} family", "",
+                      "| suite | family | datasets | " + " | ".join(methods) + " |", "|" + "---|" * (len(methods) + 3)]
+            for (suite, family), row in table.iterrows():
+                cells = [f"{row[m]:.3f}" if np.isfinite(row[m]) else "" for m in methods]
+                parts.append(f"| {suite} | {family} | {int(row['datasets'])} | " + " | ".join(cells) + " |")
+            parts.append("")
     if paired is not None and not paired.empty:
         parts += ["## paired comparison (frac_reversed)", "", f"Per suite: {PAIRED_NOTE}.", ""]
         for suite, block in paired.groupby("suite", sort=False):
@@ -332,7 +362,8 @@ def write_tables(results: pd.DataFrame, curves: pd.DataFrame, out: Path, seed: i
     """Write summary.md, summary.tex, agreement.csv, paired.csv and curves.png into ``out``; return the tables."""
     report = Report(summarize(results, seed), summarize_agreement(pairwise_agreement(orders), seed),
                     truth_summary(results), paired_comparison(results))
-    atomic_write_text(out / "summary.md", to_markdown(report.summary, report.agreement, report.truth, report.paired))
+    atomic_write_text(out / "summary.md", to_markdown(report.summary, report.agreement, report.truth, report.paired,
+                                                      results))
     atomic_write_text(out / "paired.csv", report.paired.to_csv(index=False))
     atomic_write_text(out / "summary.tex", to_latex(report.summary))
     atomic_write_text(out / "agreement.csv", report.agreement.to_csv(index=False))

@@ -280,3 +280,19 @@ def test_interventional_suites_pass_masks_and_say_so(tmp_path, encoder):
     results = pd.read_csv(out / "results.csv")
     assert (results["intervened_rows"] > 0).all() and (results["intervened_rows"] < 120).all()
     assert "interventional data: 2 of 2 datasets" in (out / "summary.md").read_text()
+
+
+def test_summary_breaks_results_down_by_generating_family(workspace):
+    root, _ = workspace
+    out = root / "families"
+    _eval(["--model", "none", "--data", str(root / "suite"), "--baselines", "random,varsort", "--out", str(out)])
+    results = pd.read_csv(out / "results.csv")
+    summary = (out / "summary.md").read_text()
+    for factor in ("graph", "mechanism", "noise"):
+        assert f"## frac_reversed by {factor} family" in summary
+        families = results[f"{factor}_family"]
+        assert families.notna().all() and (families != "").all()
+        for family, block in results[results.method == "varsort"].groupby(f"{factor}_family"):
+            row = next(line for line in summary.split(f"## frac_reversed by {factor} family")[1].splitlines()
+                       if line.startswith(f"| suite | {family} |"))
+            assert f"| {len(block)} |" in row and f"{block.frac_reversed.mean():.3f}" in row
