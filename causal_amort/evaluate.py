@@ -31,7 +31,7 @@ from simulators.csv_read import CsvFormat
 from simulators.dataset import Dataset
 from simulators.errors import InputError
 from simulators.graphs import is_acyclic
-from simulators.io import iter_datasets, source_name
+from simulators.io import count_datasets, iter_datasets, source_name
 
 # The generating family of each factor of a simulated SCM (empty for a user's data).
 FAMILY_COLUMNS = tuple(f"{factor}_family" for factor in FACTORS)
@@ -105,14 +105,17 @@ def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0,
     """
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise InputError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
-    items, index = [], 0
+    items, offset = [], 0
     for path in paths:
         suite = source_name(path)
-        for dataset in iter_datasets(path, fmt):
-            if index % num_shards == shard_index:
-                items.append((index, suite, dataset))
-            index += 1
-    if index == 0:
+        count = count_datasets(path)
+        # Only this shard's datasets are read (a SLURM array task does not decode the whole suite).
+        mine = [p for p in range(count) if (offset + p) % num_shards == shard_index]
+        wanted = set(mine)
+        for position, dataset in zip(mine, iter_datasets(path, fmt, keep=wanted.__contains__)):
+            items.append((offset + position, suite, dataset))
+        offset += count
+    if offset == 0:
         raise InputError("no datasets found in " + ", ".join(str(p) for p in paths))
     return items
 

@@ -296,3 +296,22 @@ def test_summary_breaks_results_down_by_generating_family(workspace):
             row = next(line for line in summary.split(f"## frac_reversed by {factor} family")[1].splitlines()
                        if line.startswith(f"| suite | {family} |"))
             assert f"| {len(block)} |" in row and f"{block.frac_reversed.mean():.3f}" in row
+
+
+def test_a_shard_plan_reads_only_its_own_datasets(tmp_path, monkeypatch):
+    """Shard 1 of 3 of a suite stored one dataset per shard file decodes only its own files."""
+    from causal_amort import evaluate
+    import simulators.io as io
+
+    plan_ = SuitePlan(load_spec("test-in"), num_datasets=7, n=4000, d_min=3, d_max=3, seed=2)
+    monkeypatch.setattr(SuitePlan, "shard_size", property(lambda self: 1))
+    for _ in write_suite(plan_, tmp_path / "suite"):
+        pass
+    read = []
+    real = io.unpack_shard
+    monkeypatch.setattr(io, "unpack_shard", lambda data, source: read.append(Path(source).name) or real(data, source))
+    items = evaluate.plan([tmp_path / "suite"], num_shards=3, shard_index=1)
+    assert [index for index, _, _ in items] == [1, 4]
+    assert read == ["shard-00001.npz", "shard-00004.npz"]
+    everything = evaluate.plan([tmp_path / "suite"])
+    assert [ds.name for _, _, ds in items] == [everything[1][2].name, everything[4][2].name]
