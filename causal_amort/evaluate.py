@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,9 +282,14 @@ def run_eval(items: Sequence[tuple[int, str, Dataset]], models: Sequence[ModelRe
     # the machine instead of oversubscribing it, which slows BLAS-heavy pruning manyfold.
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=apply_threads,
                              initargs=(worker_threads,)) as pool:
-        futures = [pool.submit(evaluate_dataset, i, s, ds, models, options) for i, s, ds in items]
-        for future in futures:
-            yield future.result()
+        # At most two datasets per worker in flight: each submitted one is a pickled copy of its data.
+        pending: deque = deque()
+        for index, suite, dataset in items:
+            pending.append(pool.submit(evaluate_dataset, index, suite, dataset, models, options))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def collect(results: Sequence[DatasetResult]) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
