@@ -3,6 +3,7 @@
     python scripts/bench_eval.py                      # d in {10, 30, 100}, n in {1e3, 1e4}
     python scripts/bench_eval.py --d 30 --n 1000      # one cell
     python scripts/bench_eval.py --million            # also stream n = 10^6 rows through the model
+    python scripts/bench_eval.py --overhead --baselines random varsort r2sort lingam score   # harness cost
     python scripts/bench_eval.py --decode             # only: one greedy decode at d = 20, 100, 500,
                                                       # uncached vs cached (--decode 50 1000: other d)
 
@@ -110,6 +111,37 @@ def bench_decode(ds: list[int], repeats: int, model_ref: str = "default") -> Non
                   flush=True)
 
 
+def bench_overhead(model_ref: str, baselines: list[str], datasets: int = 16, d: int = 20, n: int = 2000) -> None:
+    """`amort eval` as a user runs it (a fresh process) on a fresh suite, against the methods' own
+    seconds in its results.csv: the rest is the harness (start-up, reading, pruning for SHD/F1,
+    tables and plots)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        suite, out = Path(tmp) / "suite", Path(tmp) / "eval"
+        subprocess.run([sys.executable, "-m", "cli", "simulate", "--preset", "test-in", "--num-datasets",
+                        str(datasets), "--d", str(d), "--n", str(n), "--seed", "5", "--out", str(suite)],
+                       check=True, capture_output=True, env=env, cwd=root)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "cli", "eval", "--model", model_ref, "--data", str(suite),
+                        "--baselines", ",".join(baselines), "--out", str(out)],
+                       check=True, capture_output=True, env=env, cwd=root)
+        wall = time.perf_counter() - start
+        methods = float(pd.read_csv(out / "results.csv")["seconds"].sum())
+    print(f"amort eval of {datasets} datasets (d = {d}, n = {n}), model {model_ref} + {', '.join(baselines)}, "
+          f"one thread: {wall:.1f} s in all, {methods:.1f} s in the methods, overhead {wall - methods:.1f} s "
+          f"= {100 * (wall - methods) / wall:.0f}% of the run")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--d", type=int, nargs="+", default=[10, 30, 100])
@@ -122,10 +154,15 @@ def main() -> None:
     parser.add_argument("--decode", type=int, nargs="*", metavar="D",
                         help="only time one greedy decode, uncached vs cached, at these d (default 20 100 500)")
     parser.add_argument("--repeats", type=int, default=3, help="--decode: best of this many runs")
+    parser.add_argument("--overhead", action="store_true",
+                        help="only time `amort eval` on 16 datasets (d = 20) against its methods' own seconds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.decode is not None:
         bench_decode(args.decode or [20, 100, 500], args.repeats, args.model)
+        return
+    if args.overhead:
+        bench_overhead(args.model, args.baselines)
         return
     model, chunk_size, model_name = _load_model(args.model)
     spec = load_spec("test-in")
