@@ -211,7 +211,7 @@ def _cell(row: pd.Series, digits: int) -> str:
 
 
 def metric_table(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[list[str]], list[set[int]]]:
-    """Rows = suites, columns = methods; also which cells are best in their row."""
+    """Rows = suites, columns = the number of datasets and the methods; also which cells are best in their row."""
     block = summary[summary["metric"] == metric]
     methods = list(dict.fromkeys(block["method"]))
     digits = 4 if metric == "seconds" else 3
@@ -223,9 +223,11 @@ def metric_table(summary: pd.DataFrame, metric: str) -> tuple[list[str], list[li
         contenders = rows[~rows["method"].isin(_READS_NO_DATA)] if metric == "seconds" else rows
         best = _best_methods(contenders, METRICS[metric])
         by_method = rows.set_index("method")
-        body.append([str(suite)] + [_cell(by_method.loc[m], digits) if m in by_method.index else "" for m in methods])
-        best_cols.append({i + 1 for i, m in enumerate(methods) if m in best})
-    return ["suite"] + methods, body, best_cols
+        datasets = int((rows["count"] + rows["skipped"]).max())  # a method's ok rows plus its failed ones
+        body.append([str(suite), str(datasets)]
+                    + [_cell(by_method.loc[m], digits) if m in by_method.index else "" for m in methods])
+        best_cols.append({i + 2 for i, m in enumerate(methods) if m in best})
+    return ["suite", "datasets"] + methods, body, best_cols
 
 
 def agreement_matrix(agreement: pd.DataFrame, suite: str) -> tuple[list[str], list[list[str]]]:
@@ -309,7 +311,7 @@ def to_latex(summary: pd.DataFrame) -> str:
         if not body:
             continue
         parts += [r"\begin{table}[t]", r"\centering", r"\small",
-                  r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}", r"\toprule",
+                  r"\begin{tabular}{lr" + "c" * (len(header) - 2) + "}", r"\toprule",
                   " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
         for cells, marks in zip(body, best):
             parts.append(" & ".join(rf"\textbf{{{_tex_escape(c)}}}" if i in marks else _tex_escape(c)

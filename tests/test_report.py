@@ -82,3 +82,11 @@ def test_paired_comparison_counts_wins_and_tests_them(tmp_path):
     write_tables(results, pd.DataFrame(columns=["suite", "method", "kind", "n_seen", "frac_reversed"]), tmp_path)
     assert "## paired comparison (frac_reversed)" in (tmp_path / "summary.md").read_text()
     assert len(pd.read_csv(tmp_path / "paired.csv")) == 4
+
+
+def test_tables_give_the_number_of_datasets_per_suite():
+    summary = summarize(_results())
+    md, tex = to_markdown(summary), to_latex(summary)
+    assert "| suite | datasets | amort | random |" in md
+    assert "| s1 | 9 |" in md and "| s2 | 8 |" in md  # s1 has a ninth dataset, on which random timed out
+    assert "s1 & 9 &" in tex
