@@ -13,6 +13,10 @@ From Python (the README's "From Python" section shows them at work):
 - ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
   honours exactly; ``read_tiers(path)`` reads a tiers file.
 - ``prune_order(x, order, method="lasso")``: an order to a DAG (i -> j at [i, j]).
+- ``causal_amort.evaluate.evaluate(sources, models, baselines, options, out, ...)``: what
+  `amort eval` runs — every method on every dataset into a folder of tables; yields ``Planned``,
+  ``Evaluated`` per dataset, then ``Written`` (with the tables); ``EvalOptions`` holds its
+  settings. (Imported from its module: the name ``causal_amort.evaluate`` is the module.)
 - ``InputError``: bad input; a ValueError whose message is one line.
 
 They are imported on first use, so ``import causal_amort`` stays light for the `amort` command.
@@ -30,6 +34,7 @@ _EXPORTS = {
     "Constraints": "causal_amort.constraints",
     "read_tiers": "causal_amort.constraints",
     "prune_order": "causal_amort.pruning",
+    "EvalOptions": "causal_amort.evaluate",
     "InputError": "simulators.errors",
 }
 __all__ = list(_EXPORTS)
@@ -37,6 +42,7 @@ __all__ = list(_EXPORTS)
 if TYPE_CHECKING:
     from causal_amort.api import AmortizedOrder, AmortModel, OrderResult, load_model
     from causal_amort.constraints import Constraints, read_tiers
+    from causal_amort.evaluate import EvalOptions
     from causal_amort.pruning import prune_order
     from simulators.errors import InputError
 

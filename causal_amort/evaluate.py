@@ -13,7 +13,7 @@ import multiprocessing
 import os
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -25,7 +25,7 @@ from causal_amort.constraints import reveal_edges
 from causal_amort.measure import Cost, TimeLimitExceeded, measured
 from causal_amort.metrics import (frac_reversed, is_perfect, min_reversed, order_divergence, precision_recall_f1,
                                   shd)
-from causal_amort.pruning import prune_order
+from causal_amort.pruning import check_prune_method, prune_order
 from causal_amort.report import FACTORS, Report, write_tables
 from causal_amort.threads import apply_threads
 from simulators.csv_read import CsvFormat
@@ -298,6 +298,79 @@ def collect(results: Sequence[DatasetResult]) -> tuple[pd.DataFrame, list[dict],
     orders = [o for res in results for o in res.orders]
     curves = [c for res in results for c in res.curves]
     return (pd.DataFrame(rows, columns=RESULT_COLUMNS), orders, pd.DataFrame(curves, columns=CURVE_COLUMNS))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Yielded by `evaluate` once the datasets are planned and the models load, before any method
+    runs: how much there is to do and the estimate of its cost (``estimate``: a costs.Estimate)."""
+
+    datasets: int
+    methods: int
+    num_shards: int
+    shard_index: int
+    cyclic: list[str]  # names of planned datasets whose true graph has a directed cycle
+    estimate: object
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Yielded by `evaluate` after each dataset, in plan order."""
+
+    result: DatasetResult
+
+
+@dataclass(frozen=True)
+class Written:
+    """Yielded last by `evaluate`: the tables, written into the output folder."""
+
+    report: Report
+    curves_png: bool
+
+
+EvalEvent = Planned | Evaluated | Written
+
+
+def evaluate(sources: Sequence[str | Path], models: Sequence[str | ModelRef], baselines: Sequence[str],
+             options: EvalOptions, out: str | Path, *, workers: int = 1, worker_threads: int = 1,
+             num_shards: int = 1, shard_index: int = 0, fmt: CsvFormat = CsvFormat(), force: bool = False,
+             meta: dict | None = None) -> Iterator[EvalEvent]:
+    """Evaluate ``models`` ("default", paths or LABEL=PATH, or ModelRefs) and ``baselines`` on the
+    datasets of ``sources`` (suites, CSV folders, CSV files) into ``out``, as `amort eval` does:
+    results.csv, orders.jsonl, curves.csv, eval.json (with ``meta`` added) and the summary tables.
+
+    Yields Planned, then Evaluated per dataset, then Written. Every refusal (an existing evaluation
+    without ``force``, unknown baselines, a bad checkpoint, too little memory) is an InputError
+    raised before any method runs."""
+    from causal_amort.costs import estimate_eval  # costs reads this module's options and model cache
+    from simulators.provenance import provenance
+    from simulators.resources import check_memory
+
+    out = Path(out)
+    check_out_dir(out, force)
+    if not sources:
+        raise InputError("give data to evaluate (a suite, CSV folder or CSV file)")
+    refs = [m if isinstance(m, ModelRef) else parse_model_ref(m) for m in models]
+    names = check_baselines(baselines)
+    if not refs and not names:
+        raise InputError("nothing to evaluate: no model and no baselines")
+    check_prune_method(options.prune)
+    options = replace(options, baselines=names)
+    items = plan(sources, num_shards, shard_index, fmt)
+    for ref in refs:  # load once up front, so a bad checkpoint fails before any work
+        load_cached_model(ref, options.device)
+    estimate = estimate_eval(items, refs, options, workers)
+    check_memory("eval", estimate, "evaluate fewer or smaller datasets, or with fewer --workers")
+    yield Planned(len(items), len(refs) + len(names), num_shards, shard_index, cyclic_truths(items), estimate)
+    done = []
+    for result in run_eval(items, refs, options, workers, worker_threads):
+        done.append(result)
+        yield Evaluated(result)
+    results, orders, curves = collect(done)
+    record = {"data": [str(s) for s in sources], "csv_format": fmt.__dict__, "models": [r.__dict__ for r in refs],
+              "options": options.__dict__, "num_shards": num_shards, "shard_index": shard_index, **provenance(),
+              "seed": options.seed, **(meta or {})}
+    yield Written(write_outputs(out, results, orders, curves, record), not curves.empty)
 
 
 def check_out_dir(out: Path, force: bool) -> None:

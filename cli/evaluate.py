@@ -9,10 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from causal_amort.costs import estimate_eval
-from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, check_baselines, check_out_dir, collect,
-                                   cyclic_truths, load_cached_model, merge, parse_model_ref, plan, run_eval,
+from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, Evaluated, check_out_dir, merge, parse_model_ref,
                                    write_outputs)
+from causal_amort.evaluate import evaluate as evaluate_datasets
 from causal_amort.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
 from causal_amort.threads import use_threads
 from cli import csv_options
@@ -22,7 +21,6 @@ from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from cli.threads import THREADS
 from simulators.provenance import provenance
-from simulators.resources import check_memory
 
 # Logs (not a terminal) get a wide table rather than wrapped cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -112,47 +110,38 @@ def evaluate(
     """
     choice = use_threads(threads, workers)
     extra = list(paths or [])
-    check_out_dir(out, force)
     if merge_dirs:
+        check_out_dir(out, force)
         folders = list(merge_dirs) + extra
         results, orders, curves = merge(folders)
-        meta = {"merged_from": [str(f) for f in folders], **provenance()}
+        meta = {"merged_from": [str(f) for f in folders], **provenance(), "seed": seed, "threads": choice.record()}
+        report, curves_png = write_outputs(out, results, orders, curves, meta), not curves.empty
     else:
         sources = list(data) + extra
         if not sources:
             raise fail("give data to evaluate with --data PATH (a suite, CSV folder or CSV file)")
         refs = [] if model == ["none"] else [parse_model_ref(m) for m in model]
-        names = check_baselines([b.strip() for b in baselines.split(",") if b.strip()])
-        if prune not in ("lasso", "cam"):
-            raise fail(f"--prune must be lasso or cam, got {prune!r}")
-        if not refs and not names:
-            raise fail("nothing to evaluate: no model and no baselines")
-        fmt = csv_options.csv_format(sep, no_header)
-        shards, index = resolve_shard(num_shards, shard_index)
-        options = EvalOptions(baselines=names, baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
+        options = EvalOptions(baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
                               device=resolve_device(device), prune=prune, seed=seed, reveal=reveal)
-        items = plan(sources, shards, index, fmt)
-        cyclic = cyclic_truths(items)
-        if cyclic:
-            warn(f"{len(cyclic)} true graph(s) have a directed cycle (first: {cyclic[0]}); no order can be "
-                 "perfect on them: their reversed edges are scored as usual, beside the fewest any order reaches")
-        for ref in refs:  # load once up front, so a bad checkpoint fails before any work
-            load_cached_model(ref, options.device)
-        estimate = estimate_eval(items, refs, options, workers)
-        check_memory("eval", estimate, "evaluate fewer or smaller datasets, or with fewer --workers")
+        shards, index = resolve_shard(num_shards, shard_index)
+        events = evaluate_datasets(sources, refs, [b.strip() for b in baselines.split(",") if b.strip()], options,
+                                   out, workers=workers, worker_threads=choice.per_worker, num_shards=shards,
+                                   shard_index=index, fmt=csv_options.csv_format(sep, no_header), force=force,
+                                   meta={"threads": choice.record()})
+        planned = next(events)
+        if planned.cyclic:
+            warn(f"{len(planned.cyclic)} true graph(s) have a directed cycle (first: {planned.cyclic[0]}); no order "
+                 "can be perfect on them: their reversed edges are scored as usual, beside the fewest any order "
+                 "reaches")
         label = f"eval shard {index + 1}/{shards}" if shards > 1 else "eval"
-        announce(label, estimate)
-        done = []
-        methods = len(refs) + len(names)
-        with progress(len(items) * methods, label) as advance:
-            for result in run_eval(items, refs, options, workers, choice.per_worker):
-                done.append(result)
-                advance(methods, note=result.rows[0]["dataset"] if result.rows else "")
-        results, orders, curves = collect(done)
-        meta = {"data": [str(s) for s in sources], "csv_format": fmt.__dict__, "models": [r.__dict__ for r in refs],
-                "options": options.__dict__, "num_shards": shards, "shard_index": index, **provenance()}
-    meta["seed"] = seed
-    meta["threads"] = choice.record()
-    print_report(write_outputs(out, results, orders, curves, meta))
-    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, agreement.csv, paired.csv, curves.csv"
-                  + (", curves.png" if not curves.empty else ""))
+        announce(label, planned.estimate)
+        with progress(planned.datasets * planned.methods, label) as advance:
+            for event in events:
+                if isinstance(event, Evaluated):
+                    rows = event.result.rows
+                    advance(planned.methods, note=rows[0]["dataset"] if rows else "")
+                else:
+                    report, curves_png = event.report, event.curves_png
+    print_report(report)
+    console.print(f"wrote {out}/results.csv, orders.jsonl, summary.md, summary.tex, agreement.csv, paired.csv, "
+                  "curves.csv" + (", curves.png" if curves_png else ""))

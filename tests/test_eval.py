@@ -315,3 +315,19 @@ def test_a_shard_plan_reads_only_its_own_datasets(tmp_path, monkeypatch):
     assert read == ["shard-00001.npz", "shard-00004.npz"]
     everything = evaluate.plan([tmp_path / "suite"])
     assert [ds.name for _, _, ds in items] == [everything[1][2].name, everything[4][2].name]
+
+
+def test_library_evaluate_yields_progress_and_writes_the_tables(workspace, tmp_path):
+    import causal_amort
+    from causal_amort.evaluate import Evaluated, Planned, Written, evaluate
+
+    root, ckpt = workspace
+    events = list(evaluate([root / "csvs"], [f"tiny={ckpt}"], ["random", "varsort"], causal_amort.EvalOptions(),
+                           tmp_path / "lib"))
+    assert isinstance(events[0], Planned) and events[0].datasets == 2 and events[0].methods == 3
+    assert [type(e) for e in events[1:]] == [Evaluated, Evaluated, Written]
+    results = pd.read_csv(tmp_path / "lib" / "results.csv")
+    assert sorted(set(results.method)) == ["random", "tiny", "varsort"] and len(results) == 6
+    assert (tmp_path / "lib" / "summary.md").exists() and events[-1].curves_png
+    with pytest.raises(causal_amort.InputError, match="already holds an evaluation"):
+        next(evaluate([root / "csvs"], [], ["random"], causal_amort.EvalOptions(), tmp_path / "lib"))
