@@ -15,7 +15,6 @@ from causal_amort.config import load_config
 from causal_amort.evaluate import curve_chunk_counts, parse_model_ref
 from causal_amort.model import OrderModel
 from cli.app import app
-from simulators.csvio import write_csv_dataset
 from simulators.dataset import Dataset
 from simulators.io import iter_datasets
 from simulators.suite import SuitePlan, write_suite
@@ -25,14 +24,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    plan = SuitePlan(load_spec("test-in"), num_datasets=5, n=120, d_min=4, d_max=6, seed=3)
-    for _ in write_suite(plan, root / "suite"):
-        pass
-    csv_dir = root / "csvs"
-    for ds in list(iter_datasets(root / "suite"))[:2]:
-        write_csv_dataset(csv_dir, ds)
+def workspace(small_suite):
+    root = small_suite
     cfg = load_config("tiny", {"data.chunk_size": 40})
     torch.manual_seed(0)
     model = OrderModel(cfg.model)

@@ -11,11 +11,7 @@ from causal_amort import threads
 from causal_amort.run_folder import record_provenance
 from causal_amort.threads import THREAD_ENV_VARS, ThreadChoice, apply_threads, choose_threads, use_threads
 from cli.app import app
-from simulators.csvio import write_csv_dataset
 from simulators.errors import InputError
-from simulators.io import iter_datasets
-from simulators.spec import load_spec
-from simulators.suite import SuitePlan, write_suite
 
 runner = CliRunner()
 FOUR = {0, 1, 2, 3}
@@ -124,14 +120,8 @@ def test_negative_threads_is_a_one_line_error(tmp_path, command):
 
 
 @pytest.fixture(scope="module")
-def csv_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("threads")
-    plan = SuitePlan(load_spec("test-in"), num_datasets=2, n=60, d_min=4, d_max=4, seed=1)
-    for _ in write_suite(plan, root / "suite"):
-        pass
-    for dataset in iter_datasets(root / "suite"):
-        write_csv_dataset(root / "csvs", dataset)
-    return root / "csvs"
+def csv_folder(small_suite):
+    return small_suite / "csvs"
 
 
 @pytest.mark.parametrize("flags, expected", [
