@@ -22,6 +22,7 @@ import torch
 from causal_amort.baselines import BASELINES
 from causal_amort.measure import TimeLimitExceeded, measured
 from causal_amort.stream import chunk_array, stream_orders
+from causal_amort.threads import apply_threads
 from simulators.sample import sample_dataset
 from simulators.spec import load_spec
 
@@ -115,7 +116,6 @@ def bench_overhead(model_ref: str, baselines: list[str], datasets: int = 16, d: 
     """`amort eval` as a user runs it (a fresh process) on a fresh suite, against the methods' own
     seconds in its results.csv: the rest is the harness (start-up, reading, pruning for SHD/F1,
     tables and plots)."""
-    import os
     import subprocess
     import sys
     import tempfile
@@ -124,17 +124,16 @@ def bench_overhead(model_ref: str, baselines: list[str], datasets: int = 16, d: 
 
     import pandas as pd
 
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         suite, out = Path(tmp) / "suite", Path(tmp) / "eval"
         subprocess.run([sys.executable, "-m", "cli", "simulate", "--preset", "test-in", "--num-datasets",
                         str(datasets), "--d", str(d), "--n", str(n), "--seed", "5", "--out", str(suite)],
-                       check=True, capture_output=True, env=env, cwd=root)
+                       check=True, capture_output=True, cwd=root)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "cli", "eval", "--model", model_ref, "--data", str(suite),
                         "--baselines", ",".join(baselines), "--out", str(out)],
-                       check=True, capture_output=True, env=env, cwd=root)
+                       check=True, capture_output=True, cwd=root)
         wall = time.perf_counter() - start
         methods = float(pd.read_csv(out / "results.csv")["seconds"].sum())
     print(f"amort eval of {datasets} datasets (d = {d}, n = {n}), model {model_ref} + {', '.join(baselines)}, "
@@ -157,7 +156,7 @@ def main() -> None:
     parser.add_argument("--overhead", action="store_true",
                         help="only time `amort eval` on 16 datasets (d = 20) against its methods' own seconds")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    apply_threads(args.threads)  # torch, BLAS and OpenMP together; children inherit the count
     if args.decode is not None:
         bench_decode(args.decode or [20, 100, 500], args.repeats, args.model)
         return

@@ -13,7 +13,6 @@ Targets (issue 10): predict costs at most 3x the parse on 10^6 x 20; 2000 x 500 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from causal_amort.api import load_model
 from causal_amort.predict import predict_csv
+from causal_amort.threads import apply_threads
 
 
 def write_csv(path: Path, n: int, d: int, seed: int = 0) -> None:
@@ -45,8 +44,7 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--sizes", nargs="+", default=["1000000x20", "2000x500"], help="NxD")
     args = parser.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    torch.set_num_threads(1)
+    apply_threads(1)  # this process, and through the environment the `amort predict` children
     model = load_model(args.model, device="cpu")
     print(f"amort predict vs pandas.read_csv, model={args.model}, one thread each")
     print(f"{'n x d':>12} {'MB':>7} {'parse s':>8} {'library s':>10} {'ratio':>6} {'CLI s':>7} {'ratio':>6}")
@@ -63,7 +61,7 @@ def main() -> None:
             library = time.perf_counter() - start
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "cli", "predict", str(path), "--model", args.model],
-                           check=True, capture_output=True, env=env, cwd=Path(__file__).resolve().parents[1])
+                           check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
             predict = time.perf_counter() - start
             print(f"{size:>12} {path.stat().st_size / 1e6:>7.1f} {parse:>8.2f} {library:>10.2f} {library / parse:>6.2f} "
                   f"{predict:>7.2f} {predict / parse:>6.2f}", flush=True)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from causal_amort.config import load_config  # noqa: E402
 from causal_amort.model import OrderModel  # noqa: E402
 from causal_amort.stream import stream_orders  # noqa: E402
+from causal_amort.threads import apply_threads  # noqa: E402
 
 
 def lazy_chunks(n: int, d: int, chunk_size: int, seed: int) -> Iterator[np.ndarray]:
@@ -49,7 +50,7 @@ def peak_rss_mib() -> float:
 
 def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int, every: bool) -> dict:
     """Stream n rows once; one warm-up chunk first so one-off allocations count as baseline."""
-    torch.set_num_threads(1)
+    apply_threads(1)  # torch, BLAS and OpenMP together, as the CLI does
     torch.manual_seed(0)
     model = OrderModel(load_config(config).model).to(device)
     for _ in stream_orders(model, lazy_chunks(chunk_size, d, chunk_size, seed=1), device=device, beam=beam):

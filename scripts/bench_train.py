@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from causal_amort.config import load_config
 from causal_amort.model import OrderModel
+from causal_amort.threads import apply_threads
 from causal_amort.task_data import step_seeds, task_source
 from causal_amort.train import build_optimizer, train_step
 
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=None, help="variables per task (default: mid-range of the config)")
     parser.add_argument("--n", type=int, default=None, help="rows per task, in the config's chunks (default: mid-range)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    apply_threads(args.threads)  # torch, BLAS and OpenMP together
     device = torch.device(args.device)
     peak = None
     where = f"CPU, {args.threads} thread(s)"

@@ -13,6 +13,8 @@
 # TAG (a name for one models run, so that models evaluated at different times merge side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One thread per process unless told otherwise: these runs share the machine with others.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 OUT=${OUT:-runs/model-card}
 NUM=${NUM:-16}
 SEED=${SEED:-2026}
