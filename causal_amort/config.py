@@ -43,6 +43,7 @@ class ModelConfig:
     state: str = "carry"  # "carry" | "none" | "average" | "causal" (stats only), see OrderModel.advance
     encoder: str = "cells"  # "cells": per-cell axial encoder; "stats": streamed sufficient statistics
     pair_dim: int = 32  # width of the stats encoder's pair channel
+    score_cues: bool = False  # stats encoder: add the streamed score-matching leaf test to the cues
 
 
 @dataclass

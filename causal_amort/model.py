@@ -128,7 +128,7 @@ class OrderModel(nn.Module):
         # Cues are data, not parameters: no gradient, and float32 whatever autocast does.
         with torch.no_grad(), float32_region(chunk):
             evidence = stats.fresh().add(chunk, mask) if mode == "average" else stats
-            var_cues, pair_cues = compute_cues(evidence)
+            var_cues, pair_cues = compute_cues(evidence, self.cfg.score_cues)
         history = None
         if mode == "carry":
             base = memory.state

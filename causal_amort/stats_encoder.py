@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from causal_amort.attention import Attention, FeedForward
 from causal_amort.config import ModelConfig
-from causal_amort.cues import NUM_PAIR_CUES, NUM_VARIABLE_CUES
+from causal_amort.cues import num_cues
 
 
 def _mlp(inputs: int, hidden: int, out: int) -> nn.Sequential:
@@ -76,8 +76,9 @@ class StatsEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.var_in = _mlp(NUM_VARIABLE_CUES, cfg.dim, cfg.dim)
-        self.pair_in = _mlp(NUM_PAIR_CUES, 2 * cfg.pair_dim, cfg.pair_dim)
+        var_cues, pair_cues = num_cues(cfg.score_cues)
+        self.var_in = _mlp(var_cues, cfg.dim, cfg.dim)
+        self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
         self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
 
     def embed(self, var_cues: Tensor) -> Tensor:

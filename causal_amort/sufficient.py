@@ -11,7 +11,9 @@ and DirectLiNGAM measures (tanh, log cosh, s exp(-s^2/2)) and two Gaussian bumps
 the rest make a small regression basis.
 
 Per chunk we add, over the observational rows (no intervened cell), the count, the feature sums
-(d, K) and the Gram matrix of all features (dK x dK); and, over rows where variable j is
+(d, K) and the Gram matrix of all features (dK x dK); for the streamed score-matching leaf test
+(cues.score_matching_cues), the sums of each feature's derivative with respect to the variable's
+z-score (d, K) and of their products within a variable (d, K, K); and, over rows where variable j is
 intervened, the feature sums of every variable (d, d, K) and the count. After t chunks the
 sums are exactly those of all rows seen (the transform is fixed after chunk 1), whatever the
 chunk sizes, in O((dK)^2) memory whatever n is. Chunk sums are computed in float32 and
@@ -19,7 +21,7 @@ accumulated in float64, so 10^6 rows lose nothing to round-off.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -44,14 +46,19 @@ def robust_center_scale(x: Tensor) -> tuple[Tensor, Tensor]:
     return center, torch.where(mad > 0, mad, mean_ad)
 
 
+def _zscore(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
+    """Robust z-scores (float32) under a fixed centre and scale; a constant column gives zeros."""
+    constant = scale == 0
+    z = (x.double() - center) / torch.where(constant, 1.0, scale)
+    return torch.where(constant, 0.0, z).float()
+
+
 def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     """(B, b, K, d) float32 features of raw values x (B, b, d) under a fixed centre and scale.
 
     Feature-major (K before d): stacking whole (B, b, d) blocks is a cheap copy, and the Gram
     matrix is then indexed [k * d + i, l * d + j]."""
-    constant = scale == 0
-    z = (x.double() - center) / torch.where(constant, 1.0, scale)
-    z = torch.where(constant, 0.0, z).float()
+    z = _zscore(x, center, scale)
     s = z / torch.sqrt(1.0 + (z / CLIP) ** 2)
     s2 = s * s
     gauss = torch.exp(-0.5 * s2)
@@ -60,12 +67,29 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     return torch.stack(feats, dim=2)
 
 
+def basis_derivatives(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
+    """(B, b, K, d) float32 derivatives of every basis feature with respect to the z-score, in the
+    layout of `basis_features` (the chain rule through the soft clip: d phi/dz = phi'(s) ds/dz)."""
+    z = _zscore(x, center, scale)
+    q = 1.0 + (z / CLIP) ** 2
+    s = z / torch.sqrt(q)
+    s2 = s * s
+    t = torch.tanh(s)
+    gauss = torch.exp(-0.5 * s2)
+    bump_hi, bump_lo = torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)
+    per_s = [torch.ones_like(s), 2 * s, 3 * s2, 1.0 - t * t, t, (1 - s2) * gauss, -(s - 1.5) * bump_hi,
+             -(s + 1.5) * bump_lo]  # phi'(s) in BASIS order
+    return torch.stack(per_s, dim=2) * (q ** -1.5)[:, :, None]  # ds/dz = (1 + (z/c)^2)^-3/2
+
+
 @dataclass
 class RunningStats:
     """Exact sums over all rows seen so far (see the module docstring); float64 throughout.
 
     ``count`` (B,), ``sums`` (B, d, K), ``gram`` (B, Kd, Kd) over observational rows, feature-major
     (entry [k * d + i, l * d + j] sums phi_k(x_i) phi_l(x_j));
+    ``deriv_sums`` (B, d, K) the sums of each feature's derivative and ``deriv_gram`` (B, d, K, K) of
+    their products within a variable, over observational rows;
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
     standardization fixed by the first chunk.
@@ -76,6 +100,8 @@ class RunningStats:
     count: Tensor
     sums: Tensor
     gram: Tensor
+    deriv_sums: Tensor
+    deriv_gram: Tensor
     int_count: Tensor
     int_sums: Tensor
 
@@ -93,13 +119,12 @@ class RunningStats:
             return torch.zeros(*shape, dtype=torch.float64, device=first_chunk.device)
 
         return cls(center, scale, zeros(batch), zeros(batch, d, K), zeros(batch, d * K, d * K),
-                   zeros(batch, d), zeros(batch, d, d, K))
+                   zeros(batch, d, K), zeros(batch, d, K, K), zeros(batch, d), zeros(batch, d, d, K))
 
     def fresh(self) -> "RunningStats":
         """Empty sums with the same standardization (for per-chunk statistics)."""
-        return RunningStats(self.center, self.scale, torch.zeros_like(self.count), torch.zeros_like(self.sums),
-                            torch.zeros_like(self.gram), torch.zeros_like(self.int_count),
-                            torch.zeros_like(self.int_sums))
+        sums = {f.name: torch.zeros_like(getattr(self, f.name)) for f in fields(self) if f.name not in ("center", "scale")}
+        return RunningStats(self.center, self.scale, **sums)
 
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
@@ -114,9 +139,14 @@ class RunningStats:
         gram = self.gram + (weighted.transpose(1, 2) @ flat).double()
         sums = self.sums + weighted.sum(dim=1).view(batch, K, d).transpose(1, 2).double()
         count = self.count + observed
+        # Derivative sums for the score-matching cues, over the same rows as the features.
+        deriv = basis_derivatives(chunk, self.center, self.scale)  # (B, b, K, d)
+        deriv_w = deriv if mask is None else deriv * observational[:, :, None, None]
+        deriv_sums = self.deriv_sums + deriv_w.sum(dim=1).transpose(1, 2).double()
+        deriv_gram = self.deriv_gram + torch.einsum("brki,brli->bikl", deriv_w, deriv).double()
         int_count, int_sums = self.int_count, self.int_sums
         if mask is not None:
             m = mask.float()
             int_count = int_count + m.sum(dim=1).double()
             int_sums = int_sums + torch.einsum("brj,brki->bjik", m, phi).double()
-        return RunningStats(self.center, self.scale, count, sums, gram, int_count, int_sums)
+        return RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums)

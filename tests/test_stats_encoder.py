@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.cues import DIRECTED_PAIR_CUES, NUM_PAIR_CUES, NUM_VARIABLE_CUES, PLAIN_PAIR_CUES, \
-    VARIABLE_CUES, compute_cues
+from causal_amort.cues import DIRECTED_PAIR_CUES, PLAIN_PAIR_CUES, SCORE_PAIR_CUES, SCORE_VARIABLE_CUES, \
+    VARIABLE_CUES, compute_cues, num_cues
 from causal_amort.model import OrderModel
 from causal_amort.stream import chunk_array, stream_orders
 from causal_amort.sufficient import K, RunningStats
@@ -40,7 +40,12 @@ def stream_stats(x, sizes, mask=None):
 
 def pair_cue(pairs, name):
     names = [f"{c}[i,j]" for c in DIRECTED_PAIR_CUES] + [f"{c}[j,i]" for c in DIRECTED_PAIR_CUES] + list(PLAIN_PAIR_CUES)
+    names += [f"{c}[i,j]" for c in SCORE_PAIR_CUES] + [f"{c}[j,i]" for c in SCORE_PAIR_CUES]
     return pairs[..., names.index(name)]
+
+
+def variable_cue(var_cues, name):
+    return var_cues[..., (VARIABLE_CUES + SCORE_VARIABLE_CUES).index(name)]
 
 
 def test_chunk_sums_equal_one_pass_over_all_rows():
@@ -49,30 +54,32 @@ def test_chunk_sums_equal_one_pass_over_all_rows():
     mask[:, 200:260, 1] = True
     chunked = stream_stats(x, [100, 37, 163], mask)
     one_pass = RunningStats.start(x[:, :100]).add(x, mask)
-    for field in ("count", "sums", "gram", "int_count", "int_sums"):
+    for field in ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums"):
         torch.testing.assert_close(getattr(chunked, field), getattr(one_pass, field), rtol=1e-4, atol=1e-4)
     assert chunked.gram.shape == (2, 5 * K, 5 * K) and chunked.gram.dtype == torch.float64
     assert chunked.count.tolist() == [240.0, 240.0] and chunked.int_count[:, 1].tolist() == [60.0, 60.0]
 
 
-def test_cues_are_invariant_to_shift_scale_and_row_order():
+@pytest.mark.parametrize("score", [False, True])
+def test_cues_are_invariant_to_shift_scale_and_row_order(score):
     x = skewed().double()  # so that the moved copy below is exact up to float64 rounding
-    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100]))
-    assert var_cues.shape == (2, 5, NUM_VARIABLE_CUES) and pair_cues.shape == (2, 5, 5, NUM_PAIR_CUES)
+    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100]), score)
+    assert (var_cues.shape[-1], pair_cues.shape[-1]) == num_cues(score)
+    assert var_cues.shape[:-1] == (2, 5) and pair_cues.shape[:-1] == (2, 5, 5)
     moved = x * torch.tensor([3.0, 0.01, 250.0, 1.0, 7.5]) - torch.tensor([1e3, -4.0, 0.5, 9.0, 2.0])
     for other in (moved, torch.cat([x[:, :100].flip(1), x[:, 100:][:, torch.randperm(100)]], dim=1)):
-        v, p = compute_cues(stream_stats(other, [100, 100]))
+        v, p = compute_cues(stream_stats(other, [100, 100]), score)
         torch.testing.assert_close(v, var_cues, **TOL)
         torch.testing.assert_close(p, pair_cues, **TOL)
 
 
 @pytest.mark.parametrize("state", STATES)
 def test_permuting_variables_permutes_cues_readout_and_order(state):
-    model = make_model(state=state)
+    model = make_model(state=state, score_cues=state == "none")
     x = skewed()
     perm = torch.tensor([3, 0, 4, 1, 2])
-    v, p = compute_cues(stream_stats(x, [100, 100]))
-    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100]))
+    v, p = compute_cues(stream_stats(x, [100, 100]), True)
+    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100]), True)
     torch.testing.assert_close(vp, v[:, perm], **TOL)
     torch.testing.assert_close(pp, p[:, perm][:, :, perm], **TOL)
     with torch.no_grad():
@@ -102,11 +109,12 @@ def test_cues_and_orders_are_finite_on_hard_data(case):
         x = x[:, :3]
     if case == "discrete":
         x = (x > 1.5).float()  # MAD of 0: the scale falls back to the mean absolute deviation
-    v, p = compute_cues(stream_stats(x, [x.shape[1]]))
+    v, p = compute_cues(stream_stats(x, [x.shape[1]]), True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
-    model = make_model()
+        assert variable_cue(v, "score_hess_var")[0, 2] == 0
+    model = make_model(score_cues=True)
     steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
     assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
     assert np.isfinite(steps[-1].confidence).all()
@@ -200,3 +208,45 @@ def test_every_stats_arm_trains_a_step_and_decodes_permutations(state, decoder):
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
     orders, _ = model.decode(model.readout(memory), beam=3)
     assert torch.equal(orders.sort(dim=1).values, torch.arange(5).expand(2, 5))
+
+
+def test_score_matching_cues_find_the_leaf_and_the_child_that_hides_it():
+    """A nonlinear additive-noise chain x0 -> x1 -> x2 with Gaussian noise: the streamed SCORE
+    statistic (variance of the fitted Hessian diagonal) is smallest at the leaf x2 for every seed,
+    with x2 left out of the fit it is smallest at x1 (SCORE's next leaf), and the fitted Fisher
+    information -E[d s_i / d z_i] is positive."""
+    for seed in range(4):
+        gen = torch.Generator().manual_seed(seed)
+        noise = torch.randn(1, 4000, 3, generator=gen)
+        x0 = noise[..., 0]
+        x1 = torch.tanh(1.5 * x0) + 0.4 * noise[..., 1]
+        x2 = x1**2 + 0.4 * noise[..., 2]
+        v, p = compute_cues(stream_stats(torch.stack([x0, x1, x2], dim=-1), [1000] * 4), True)
+        hess_var = variable_cue(v, "score_hess_var")[0]
+        assert int(hess_var.argmin()) == 2 and (variable_cue(v, "score_hess_mean") > 0).all()
+        # Cues are signed logs: undo them for the product var_i * (var_i without j) / var_i.
+        unlog = lambda t: torch.sign(t) * torch.expm1(t.abs())  # noqa: E731
+        without_leaf = unlog(hess_var[:2]) * torch.exp(unlog(pair_cue(p, "score_hess_var_without[i,j]")[0, :2, 2]))
+        assert int(without_leaf.argmin()) == 1
+        assert torch.equal(pair_cue(p, "score_hess_var_without[j,i]")[0], pair_cue(p, "score_hess_var_without[i,j]")[0].T)
+
+
+def test_leaving_a_variable_out_equals_refitting_without_it():
+    """The block downdate of the inverse gives what a fit on the other variables' sums gives."""
+    from dataclasses import replace
+
+    from causal_amort.cues import score_matching_cues
+    x = skewed(batch=1, rows=20000, d=4).double()
+    stats = stream_stats(x, [5000] * 4)
+    v, p = score_matching_cues(stats)
+    for j in range(4):
+        keep = [i for i in range(4) if i != j]
+        idx = torch.tensor([k * 4 + i for k in range(K) for i in keep])
+        sub = replace(stats, center=stats.center[..., keep], scale=stats.scale[..., keep], sums=stats.sums[:, keep],
+                      gram=stats.gram[:, idx][:, :, idx], deriv_sums=stats.deriv_sums[:, keep],
+                      deriv_gram=stats.deriv_gram[:, keep],
+                      int_count=stats.int_count[:, keep], int_sums=stats.int_sums[:, keep][:, :, keep])
+        refit, _ = score_matching_cues(sub)
+        # The ridge depends on the number of features (1e-3 + 0.02 dK / n), so they agree to ~1%.
+        downdated = (v[0, keep, 0] + 1e-6) * torch.exp(p[0, keep, j, 0]) - 1e-6
+        torch.testing.assert_close(downdated, refit[0, :, 0], rtol=2e-2, atol=1e-4)
