@@ -13,10 +13,10 @@ From Python (the README's "From Python" section shows them at work):
 - ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
   honours exactly; ``read_tiers(path)`` reads a tiers file.
 - ``prune_order(x, order, method="lasso")``: an order to a DAG (i -> j at [i, j]).
-- ``causal_amort.evaluate.evaluate(sources, models, baselines, options, out, ...)``: what
+- ``causal_amort.evaluation.evaluate.evaluate(sources, models, baselines, options, out, ...)``: what
   `amort eval` runs — every method on every dataset into a folder of tables; yields ``Planned``,
   ``Evaluated`` per dataset, then ``Written`` (with the tables); ``EvalOptions`` holds its
-  settings. (Imported from its module: the name ``causal_amort.evaluate`` is the module.)
+  settings. (Imported from its module: the name ``causal_amort.evaluation.evaluate`` is the module.)
 - ``InputError``: bad input; a ValueError whose message is one line.
 
 They are imported on first use, so ``import causal_amort`` stays light for the `amort` command.
@@ -27,24 +27,24 @@ import importlib
 from typing import TYPE_CHECKING
 
 _EXPORTS = {
-    "load_model": "causal_amort.api",
-    "AmortModel": "causal_amort.api",
-    "OrderResult": "causal_amort.api",
-    "AmortizedOrder": "causal_amort.api",
-    "Constraints": "causal_amort.constraints",
-    "read_tiers": "causal_amort.constraints",
-    "prune_order": "causal_amort.pruning",
-    "EvalOptions": "causal_amort.evaluate",
-    "InputError": "simulators.errors",
+    "load_model": "causal_amort.inference.api",
+    "AmortModel": "causal_amort.inference.api",
+    "OrderResult": "causal_amort.inference.api",
+    "AmortizedOrder": "causal_amort.inference.api",
+    "Constraints": "causal_amort.inference.constraints",
+    "read_tiers": "causal_amort.inference.constraints",
+    "prune_order": "causal_amort.inference.pruning",
+    "EvalOptions": "causal_amort.evaluation.evaluate",
+    "InputError": "simulators.core.errors",
 }
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
-    from causal_amort.api import AmortizedOrder, AmortModel, OrderResult, load_model
-    from causal_amort.constraints import Constraints, read_tiers
-    from causal_amort.evaluate import EvalOptions
-    from causal_amort.pruning import prune_order
-    from simulators.errors import InputError
+    from causal_amort.inference.api import AmortizedOrder, AmortModel, OrderResult, load_model
+    from causal_amort.inference.constraints import Constraints, read_tiers
+    from causal_amort.evaluation.evaluate import EvalOptions
+    from causal_amort.inference.pruning import prune_order
+    from simulators.core.errors import InputError
 
 
 def __getattr__(name: str) -> object:

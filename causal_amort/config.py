@@ -16,7 +16,7 @@ from pathlib import Path
 
 import tomli_w
 
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 NAMED_SIZES = ("tiny", "small", "base")
@@ -31,7 +31,7 @@ STATE_MODES = ("carry", "none", "average", "causal")
 
 @dataclass
 class ModelConfig:
-    """Sizes and ablation switches of `causal_amort.model.OrderModel`."""
+    """Sizes and ablation switches of `causal_amort.model.order_model.OrderModel`."""
 
     dim: int = 64
     heads: int = 4

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 
 def resolve_device(name: str) -> str:

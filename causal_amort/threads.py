@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Read by OpenMP, MKL and OpenBLAS when they load: covers child processes and libraries

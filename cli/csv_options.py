@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from simulators.csv_read import CsvFormat, parse_sep
+from simulators.storage.csv_read import CsvFormat, parse_sep
 
 SEP: Optional[str] = typer.Option(None, "--sep", metavar="CHAR", show_default=False,
                                   help="Delimiter: one character, or 'tab'. Default: sniffed from the first "

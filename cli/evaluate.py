@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from causal_amort.evaluate import (FAST_BASELINES, EvalOptions, Evaluated, check_out_dir, merge, parse_model_ref,
+from causal_amort.evaluation.evaluate import (FAST_BASELINES, EvalOptions, Evaluated, check_out_dir, merge, parse_model_ref,
                                    write_outputs)
-from causal_amort.evaluate import evaluate as evaluate_datasets
-from causal_amort.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
+from causal_amort.evaluation.evaluate import evaluate as evaluate_datasets
+from causal_amort.evaluation.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
 from causal_amort.threads import use_threads
 from cli import csv_options
 from cli.devices import resolve_device
@@ -20,7 +20,7 @@ from cli.guard import fail, guarded, warn
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from cli.threads import THREADS
-from simulators.provenance import provenance
+from simulators.core.provenance import provenance
 
 # Logs (not a terminal) get a wide table rather than wrapped cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)

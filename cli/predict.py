@@ -13,8 +13,8 @@ from cli import csv_options
 from cli.guard import guarded
 from cli.progress import progress
 from cli.threads import THREADS
-from simulators.atomic import atomic_write_text
-from simulators.csv_read import ReadProgress
+from simulators.core.atomic import atomic_write_text
+from simulators.storage.csv_read import ReadProgress
 
 console = Console(highlight=False)
 
@@ -52,12 +52,12 @@ def predict(
     variable it placed). Prior knowledge (--require, --tiers, --first, --last) is honoured
     exactly; contradictory constraints or unknown names are refused.
     """
-    from causal_amort.api import load_model
-    from causal_amort.constraints import Constraints, read_tiers
-    from causal_amort.predict import predict_csv
-    from causal_amort.pruning import check_prune_method
+    from causal_amort.inference.api import load_model
+    from causal_amort.inference.constraints import Constraints, read_tiers
+    from causal_amort.inference.predict import predict_csv
+    from causal_amort.inference.pruning import check_prune_method
     from causal_amort.threads import use_threads
-    from simulators.errors import InputError
+    from simulators.core.errors import InputError
 
     use_threads(threads)
     check_prune_method(prune)

@@ -15,7 +15,7 @@ def on_terminal() -> bool:
     """Whether progress is drawn as a live bar: stderr is a terminal (not a log or a test's capture)."""
     return sys.stderr.isatty()
 
-from simulators.resources import Estimate, format_bytes, format_seconds
+from simulators.core.resources import Estimate, format_bytes, format_seconds
 
 LONG_JOB_S = 10.0  # jobs estimated to take longer get a line with their size and cost first
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 
 def resolve_shard(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:

@@ -13,10 +13,10 @@ from cli.guard import guarded
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from cli.threads import THREADS
-from simulators.errors import InputError
-from simulators.spec import PRESETS, load_spec
-from simulators.resources import check_memory
-from simulators.suite import FORMATS, SuitePlan, SuiteStatus, estimate_suite, suite_status, write_suite
+from simulators.core.errors import InputError
+from simulators.prior.spec import PRESETS, load_spec
+from simulators.core.resources import check_memory
+from simulators.storage.suite import FORMATS, SuitePlan, SuiteStatus, estimate_suite, suite_status, write_suite
 
 console = Console(highlight=False)
 
@@ -47,7 +47,7 @@ def simulate(
     preset: Optional[str] = typer.Option(None, help=f"Prior to draw SCMs from: {', '.join(PRESETS)} "
                                          "(default train)."),
     spec: Optional[Path] = typer.Option(None, help="A TOML spec file instead of a preset (same layout as "
-                                        "simulators/presets/*.toml)."),
+                                        "simulators/prior/presets/*.toml)."),
     num_datasets: int = typer.Option(64, help="Datasets in the suite."),
     d: int = typer.Option(20, "--d", help="Variables per dataset."),
     d_min: Optional[int] = typer.Option(None, help="With --d-max: draw d per dataset uniformly from a range."),

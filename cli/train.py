@@ -12,7 +12,7 @@ from cli.devices import resolve_device
 from cli.guard import guarded, warn
 from cli.progress import progress
 from cli.threads import THREADS
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line in logs
 
@@ -62,9 +62,9 @@ def train(
     once); run again with --resume to continue.
     """
     from causal_amort.config import config_warnings, load_config
-    from causal_amort.run_folder import CONFIG
+    from causal_amort.training.run_folder import CONFIG
     from causal_amort.threads import ranks_on_node, use_threads
-    from causal_amort.train import Finished, Logged, Saved, Started, train_run
+    from causal_amort.training.train import Finished, Logged, Saved, Started, train_run
 
     use_threads(threads, ranks_on_node())  # torchrun's ranks on this node share the CPUs
     if preset is not None and data is not None:

@@ -26,8 +26,8 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from causal_amort.baselines import BASELINES  # noqa: E402
-from causal_amort.metrics import frac_reversed  # noqa: E402
-from causal_amort.pruning import prune_order  # noqa: E402
+from causal_amort.evaluation.metrics import frac_reversed  # noqa: E402
+from causal_amort.inference.pruning import prune_order  # noqa: E402
 
 # Cost ~ n^a * d^b: the Stein/kernel methods solve n x n systems once per removed leaf
 # (NoGAM once per remaining variable), DirectLiNGAM compares all pairs at every step.

@@ -20,18 +20,18 @@ import numpy as np
 import torch
 
 from causal_amort.baselines import BASELINES
-from causal_amort.measure import TimeLimitExceeded, measured
-from causal_amort.stream import chunk_array, stream_orders
+from causal_amort.evaluation.measure import TimeLimitExceeded, measured
+from causal_amort.inference.stream import chunk_array, stream_orders
 from causal_amort.threads import apply_threads
-from simulators.sample import sample_dataset
-from simulators.spec import load_spec
+from simulators.prior.sample import sample_dataset
+from simulators.prior.spec import load_spec
 
 
 def _load_model(name: str = "default"):
-    from causal_amort.checkpoint import load_model
+    from causal_amort.model.checkpoint import load_model
     from causal_amort.config import load_config
-    from causal_amort.model import OrderModel
-    from simulators.errors import InputError
+    from causal_amort.model.order_model import OrderModel
+    from simulators.core.errors import InputError
 
     try:
         model, cfg = load_model(name, "cpu")
@@ -62,7 +62,7 @@ def _decode_seconds(model, chunk_size: int, d: int, repeats: int) -> dict[str, f
     decoder over the whole prefix at every position, "cached" steps one position at a time; also
     the largest logit difference between them (relative to the largest logit) and where their
     orders first differ (-1: nowhere)."""
-    from causal_amort.decoding import beam_search, recompute
+    from causal_amort.model.decoding import beam_search, recompute
 
     x = torch.from_numpy(np.random.default_rng(d).normal(size=(1, chunk_size, d)).astype(np.float32))
     with torch.no_grad():
@@ -94,7 +94,7 @@ def bench_decode(ds: list[int], repeats: int, model_ref: str = "default") -> Non
     """Decode time of the shipped model and of the default-cpu recipe (stats encoder: the gate also
     reads the pair channel; random weights, which do not change the time)."""
     from causal_amort.config import load_config
-    from causal_amort.model import OrderModel
+    from causal_amort.model.order_model import OrderModel
 
     model, chunk_size, model_name = _load_model(model_ref)
     cfg = load_config("default-cpu")

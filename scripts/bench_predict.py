@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causal_amort.api import load_model
-from causal_amort.predict import predict_csv
+from causal_amort.inference.api import load_model
+from causal_amort.inference.predict import predict_csv
 from causal_amort.threads import apply_threads
 
 

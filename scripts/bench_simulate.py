@@ -22,8 +22,8 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from simulators.sample import sample_dataset  # noqa: E402
-from simulators.spec import Spec, load_spec  # noqa: E402
+from simulators.prior.sample import sample_dataset  # noqa: E402
+from simulators.prior.spec import Spec, load_spec  # noqa: E402
 
 SIZES = ((20, 1000), (100, 10000))
 

@@ -28,8 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from causal_amort.config import load_config  # noqa: E402
-from causal_amort.model import OrderModel  # noqa: E402
-from causal_amort.stream import stream_orders  # noqa: E402
+from causal_amort.model.order_model import OrderModel  # noqa: E402
+from causal_amort.inference.stream import stream_orders  # noqa: E402
 from causal_amort.threads import apply_threads  # noqa: E402
 
 

@@ -73,9 +73,9 @@ def busy_neighbour(env: dict[str, str]) -> Iterator[None]:
 
 def write_csv(folder: Path) -> Path:
     """A ROWS x D CSV file drawn from the test-in prior."""
-    from simulators.csvio import write_csv_dataset
-    from simulators.sample import sample_dataset
-    from simulators.spec import load_spec
+    from simulators.storage.csvio import write_csv_dataset
+    from simulators.prior.sample import sample_dataset
+    from simulators.prior.spec import load_spec
 
     dataset = sample_dataset(load_spec("test-in"), D, ROWS, np.random.default_rng(0), name="bench")
     write_csv_dataset(folder, dataset)
@@ -108,7 +108,7 @@ def decode_worker(decodes: int, threads: int) -> float:
     import cli  # noqa: F401  (before torch: the CLI's OpenMP wait policy, as `amort predict` gets it)
     import torch
 
-    from causal_amort.checkpoint import load_model
+    from causal_amort.model.checkpoint import load_model
     from causal_amort.threads import use_threads
 
     use_threads(threads)

@@ -21,10 +21,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from causal_amort.config import load_config
-from causal_amort.model import OrderModel
+from causal_amort.model.order_model import OrderModel
 from causal_amort.threads import apply_threads
-from causal_amort.task_data import step_seeds, task_source
-from causal_amort.train import build_optimizer, train_step
+from causal_amort.training.task_data import step_seeds, task_source
+from causal_amort.training.train import build_optimizer, train_step
 
 # Dense bf16 tensor-core peak (no sparsity), FLOP/s, by a substring of the device name.
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "V100": 125e12}

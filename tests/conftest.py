@@ -13,10 +13,10 @@ torch.set_num_threads(1)
 
 import pytest  # noqa: E402
 
-from simulators.csvio import write_csv_dataset  # noqa: E402
-from simulators.io import iter_datasets  # noqa: E402
-from simulators.spec import load_spec  # noqa: E402
-from simulators.suite import SuitePlan, write_suite  # noqa: E402
+from simulators.storage.csvio import write_csv_dataset  # noqa: E402
+from simulators.storage.io import iter_datasets  # noqa: E402
+from simulators.prior.spec import load_spec  # noqa: E402
+from simulators.storage.suite import SuitePlan, write_suite  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import causal_amort
-from causal_amort.checkpoint import save_checkpoint
+from causal_amort.model.checkpoint import save_checkpoint
 from causal_amort.config import load_config
-from causal_amort.model import OrderModel
+from causal_amort.model.order_model import OrderModel
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

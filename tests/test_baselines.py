@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from causal_amort.baselines import BASELINES
-from causal_amort.metrics import frac_reversed, order_divergence
-from simulators.errors import InputError
+from causal_amort.evaluation.metrics import frac_reversed, order_divergence
+from simulators.core.errors import InputError
 
 MECHANISMS = (np.sin, np.tanh, lambda v: 0.5 * v**2, lambda v: np.cos(1.5 * v))
 
@@ -195,9 +195,9 @@ def test_slow_baselines_are_deterministic_given_the_generator(name):
 
 def test_varsort_is_at_chance_on_standardized_float32_data():
     """Rounding residue of standardized float32 columns (variance 1 +- 1e-8) is no signal."""
-    from causal_amort.metrics import frac_reversed
-    from simulators.sample import sample_dataset
-    from simulators.spec import load_spec
+    from causal_amort.evaluation.metrics import frac_reversed
+    from simulators.prior.sample import sample_dataset
+    from simulators.prior.spec import load_spec
 
     spec = load_spec("test-in")
     reversed_, edges = 0.0, 0

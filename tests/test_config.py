@@ -9,8 +9,8 @@ from causal_amort.config import (
     config_to_toml,
     load_config,
 )
-from causal_amort.model import OrderModel
-from simulators.errors import InputError
+from causal_amort.model.order_model import OrderModel
+from simulators.core.errors import InputError
 
 
 @pytest.mark.parametrize("name", NAMED_SIZES)

@@ -10,16 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from causal_amort.checkpoint import save_checkpoint
+from causal_amort.model.checkpoint import save_checkpoint
 from causal_amort.config import ModelConfig, load_config
-from causal_amort.constraints import Constraints, precede_matrix, read_tiers, reveal_edges
-from causal_amort.model import OrderModel
+from causal_amort.inference.constraints import Constraints, precede_matrix, read_tiers, reveal_edges
+from causal_amort.model.order_model import OrderModel
 from cli.app import app
-from simulators.csvio import write_csv_dataset
-from simulators.errors import InputError
-from simulators.io import iter_datasets
-from simulators.suite import SuitePlan, write_suite
-from simulators.spec import load_spec
+from simulators.storage.csvio import write_csv_dataset
+from simulators.core.errors import InputError
+from simulators.storage.io import iter_datasets
+from simulators.storage.suite import SuitePlan, write_suite
+from simulators.prior.spec import load_spec
 
 runner = CliRunner()
 NAMES = ["a", "b", "c", "d", "e"]

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from simulators.csvio import write_csv_dataset
-from simulators.dataset import Dataset
-from simulators.errors import InputError
-from simulators.io import iter_datasets, source_name
+from simulators.storage.csvio import write_csv_dataset
+from simulators.core.dataset import Dataset
+from simulators.core.errors import InputError
+from simulators.storage.io import iter_datasets, source_name
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from simulators.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, parse_sep, read_header,
+from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, parse_sep, read_header,
                                  stream_csv)
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 
 def _write(tmp_path, text, name="data.csv"):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.decoding import beam_search, recompute
-from causal_amort.model import OrderModel
+from causal_amort.model.decoding import beam_search, recompute
+from causal_amort.model.order_model import OrderModel
 
 DIM, PAIR_DIM = 32, 8
 

@@ -10,15 +10,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from causal_amort.checkpoint import save_checkpoint
+from causal_amort.model.checkpoint import save_checkpoint
 from causal_amort.config import load_config
-from causal_amort.evaluate import curve_chunk_counts, parse_model_ref
-from causal_amort.model import OrderModel
+from causal_amort.evaluation.evaluate import curve_chunk_counts, parse_model_ref
+from causal_amort.model.order_model import OrderModel
 from cli.app import app
-from simulators.dataset import Dataset
-from simulators.io import iter_datasets
-from simulators.suite import SuitePlan, write_suite
-from simulators.spec import load_spec
+from simulators.core.dataset import Dataset
+from simulators.storage.io import iter_datasets
+from simulators.storage.suite import SuitePlan, write_suite
+from simulators.prior.spec import load_spec
 
 runner = CliRunner()
 
@@ -213,9 +213,9 @@ def test_cyclic_truth_is_scored_with_a_warning_and_its_floor(workspace):
 
 
 def test_eval_that_cannot_fit_in_memory_is_refused(workspace, monkeypatch):
-    from causal_amort.costs import estimate_eval
-    from causal_amort.evaluate import EvalOptions, plan
-    from simulators import resources
+    from causal_amort.evaluation.costs import estimate_eval
+    from causal_amort.evaluation.evaluate import EvalOptions, plan
+    from simulators.core import resources
 
     root, ckpt = workspace
     monkeypatch.setattr(resources, "available_memory", lambda: 1000)
@@ -232,7 +232,7 @@ def test_eval_that_cannot_fit_in_memory_is_refused(workspace, monkeypatch):
 def test_a_failing_curve_refit_leaves_a_nan_point_not_a_crash(monkeypatch):
     """A fast baseline that fails on few rows still gets its row (ok, on all rows) and a curve
     whose failed points are NaN; the evaluation goes on."""
-    from causal_amort import evaluate
+    from causal_amort.evaluation import evaluate
     from causal_amort.baselines.base import Baseline
 
     def needs_many_rows(x, rng, device):
@@ -293,8 +293,8 @@ def test_summary_breaks_results_down_by_generating_family(workspace):
 
 def test_a_shard_plan_reads_only_its_own_datasets(tmp_path, monkeypatch):
     """Shard 1 of 3 of a suite stored one dataset per shard file decodes only its own files."""
-    from causal_amort import evaluate
-    import simulators.io as io
+    from causal_amort.evaluation import evaluate
+    import simulators.storage.io as io
 
     plan_ = SuitePlan(load_spec("test-in"), num_datasets=7, n=4000, d_min=3, d_max=3, seed=2)
     monkeypatch.setattr(SuitePlan, "shard_size", property(lambda self: 1))
@@ -312,7 +312,7 @@ def test_a_shard_plan_reads_only_its_own_datasets(tmp_path, monkeypatch):
 
 def test_library_evaluate_yields_progress_and_writes_the_tables(workspace, tmp_path):
     import causal_amort
-    from causal_amort.evaluate import Evaluated, Planned, Written, evaluate
+    from causal_amort.evaluation.evaluate import Evaluated, Planned, Written, evaluate
 
     root, ckpt = workspace
     events = list(evaluate([root / "csvs"], [f"tiny={ckpt}"], ["random", "varsort"], causal_amort.EvalOptions(),

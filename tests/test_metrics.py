@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from causal_amort.metrics import (EXACT_MIN_NODES, check_order, frac_reversed, is_perfect, min_reversed,
+from causal_amort.evaluation.metrics import (EXACT_MIN_NODES, check_order, frac_reversed, is_perfect, min_reversed,
                                   order_agreement, order_divergence, precision_recall_f1, shd)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.model import OrderModel
+from causal_amort.model.order_model import OrderModel
 
 
 def make_model(**overrides):

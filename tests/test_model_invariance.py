@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.encoder import standardize_chunk
-from causal_amort.model import OrderModel
+from causal_amort.model.cells_encoder import standardize_chunk
+from causal_amort.model.order_model import OrderModel
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from causal_amort.config import load_config
-from causal_amort.model import OrderModel
+from causal_amort.model.order_model import OrderModel
 
 
 def small_scms(count, d, n, rng):

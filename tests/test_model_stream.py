@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.model import OrderModel
-from causal_amort.stream import StreamStep, chunk_array, stream_orders
-from simulators.errors import InputError
+from causal_amort.model.order_model import OrderModel
+from causal_amort.inference.stream import StreamStep, chunk_array, stream_orders
+from simulators.core.errors import InputError
 
 
 def make_model():
@@ -81,8 +81,8 @@ def test_decode_schedule_keeps_the_last_chunk():
     import torch
 
     from causal_amort.config import load_config
-    from causal_amort.model import OrderModel
-    from causal_amort.stream import chunk_array, stream_orders
+    from causal_amort.model.order_model import OrderModel
+    from causal_amort.inference.stream import chunk_array, stream_orders
 
     torch.manual_seed(0)
     model = OrderModel(load_config("tiny").model)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.model import OrderModel
-from causal_amort.targets import next_sets, placed_before, random_topological_order
+from causal_amort.model.order_model import OrderModel
+from causal_amort.model.targets import next_sets, placed_before, random_topological_order
 
 
 def graph(d, edges):

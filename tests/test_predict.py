@@ -7,10 +7,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from causal_amort.checkpoint import save_checkpoint
+from causal_amort.model.checkpoint import save_checkpoint
 from causal_amort.config import load_config
-from causal_amort.model import OrderModel
-from causal_amort.predict import Reservoir
+from causal_amort.model.order_model import OrderModel
+from causal_amort.inference.predict import Reservoir
 from cli.app import app
 
 runner = CliRunner()

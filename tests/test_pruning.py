@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from causal_amort.metrics import precision_recall_f1, shd
-from causal_amort.pruning import prune_order
-from simulators.errors import InputError
+from causal_amort.evaluation.metrics import precision_recall_f1, shd
+from causal_amort.inference.pruning import prune_order
+from simulators.core.errors import InputError
 from test_baselines import anm_scm, linear_scm
 
 

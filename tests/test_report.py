@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from causal_amort.report import bootstrap_interval, summarize, to_latex, to_markdown, write_tables
+from causal_amort.evaluation.report import bootstrap_interval, summarize, to_latex, to_markdown, write_tables
 
 
 def _results():
@@ -61,7 +61,7 @@ def test_summary_counts_skipped_and_marks_best(tmp_path):
 
 
 def test_fastest_is_marked_among_methods_that_read_the_data():
-    from causal_amort.report import metric_table
+    from causal_amort.evaluation.report import metric_table
 
     results = _results()
     results.loc[results.method == "random", "seconds"] = 0.0001  # an order drawn without reading
@@ -70,7 +70,7 @@ def test_fastest_is_marked_among_methods_that_read_the_data():
 
 
 def test_paired_comparison_counts_wins_and_tests_them(tmp_path):
-    from causal_amort.report import paired_comparison
+    from causal_amort.evaluation.report import paired_comparison
 
     results = _results()
     paired = paired_comparison(results).set_index(["suite", "method", "other"])

@@ -3,7 +3,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from simulators.io import iter_datasets
+from simulators.storage.io import iter_datasets
 
 
 def _run(*args):
@@ -88,7 +88,7 @@ def test_bad_spec_numbers_exit_2_and_leave_no_suite(tmp_path, key, value, messag
 
 def test_a_long_simulation_is_announced_and_one_that_cannot_fit_is_refused(tmp_path, monkeypatch):
     from cli import progress
-    from simulators import resources
+    from simulators.core import resources
 
     monkeypatch.setattr(progress, "LONG_JOB_S", 0.0)  # announce even this small job
     result = _run("--num-datasets", "2", "--d", "5", "--n", "20", "--out", str(tmp_path / "small"))
@@ -105,9 +105,9 @@ def test_a_long_simulation_is_announced_and_one_that_cannot_fit_is_refused(tmp_p
 
 
 def test_estimates_grow_with_the_size_of_the_suite():
-    from simulators.resources import available_memory
-    from simulators.spec import load_spec
-    from simulators.suite import SuitePlan, estimate_suite
+    from simulators.core.resources import available_memory
+    from simulators.prior.spec import load_spec
+    from simulators.storage.suite import SuitePlan, estimate_suite
 
     small = estimate_suite(SuitePlan(load_spec("train"), 64, 1000, 20, 20))
     large = estimate_suite(SuitePlan(load_spec("train"), 64, 1000, 5000, 5000))

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.graphs import is_acyclic
-from simulators.errors import InputError
-from simulators.graphs import GRAPH_FAMILIES, ScaleFree, max_edges_per_var
-from simulators.sample import sample_dataset
-from simulators.spec import spec_from_dict
+from simulators.prior.graphs import is_acyclic
+from simulators.core.errors import InputError
+from simulators.prior.graphs import GRAPH_FAMILIES, ScaleFree, max_edges_per_var
+from simulators.prior.sample import sample_dataset
+from simulators.prior.spec import spec_from_dict
 
 KINDS = sorted(GRAPH_FAMILIES)
 

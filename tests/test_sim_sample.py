@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from simulators.graphs import is_acyclic
-from simulators.errors import InputError
-from simulators.sample import sample_dataset
-from simulators.sortability import r2_sortability, sortability, var_sortability
-from simulators.spec import PRESETS, load_spec, spec_from_dict
+from simulators.prior.graphs import is_acyclic
+from simulators.core.errors import InputError
+from simulators.prior.sample import sample_dataset
+from simulators.prior.sortability import r2_sortability, sortability, var_sortability
+from simulators.prior.spec import PRESETS, load_spec, spec_from_dict
 
 SPECS = {name: load_spec(name) for name in PRESETS}
 

@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from simulators.errors import InputError
-from simulators.sample import sample_dataset
-from simulators.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict, spec_to_dict
+from simulators.core.errors import InputError
+from simulators.prior.sample import sample_dataset
+from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict, spec_to_dict
 
 SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
            "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}}

@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from simulators.csvio import read_csv_dataset, write_csv_dataset
-from simulators.errors import InputError
-from simulators.io import iter_datasets, source_name
-from simulators.sample import sample_dataset
-from simulators.spec import load_spec
-from simulators.suite import SuitePlan, suite_status, write_suite
+from simulators.storage.csvio import read_csv_dataset, write_csv_dataset
+from simulators.core.errors import InputError
+from simulators.storage.io import iter_datasets, source_name
+from simulators.prior.sample import sample_dataset
+from simulators.prior.spec import load_spec
+from simulators.storage.suite import SuitePlan, suite_status, write_suite
 
 # 70 tiny datasets: three shards of at most 32, so sharding and resuming have something to split.
 PLAN = SuitePlan(spec=load_spec("train"), num_datasets=70, n=12, d_min=3, d_max=6, seed=3, interventions=1)

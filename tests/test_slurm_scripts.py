@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulators.io import iter_datasets
+from simulators.storage.io import iter_datasets
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "slurm"
 AMORT = f"{sys.executable} -m cli"

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.cues import DIRECTED_PAIR_CUES, PLAIN_PAIR_CUES, SCORE_PAIR_CUES, SCORE_VARIABLE_CUES, \
+from causal_amort.model.cues import DIRECTED_PAIR_CUES, PLAIN_PAIR_CUES, SCORE_PAIR_CUES, SCORE_VARIABLE_CUES, \
     VARIABLE_CUES, compute_cues, num_cues
-from causal_amort.model import OrderModel
-from causal_amort.stream import chunk_array, stream_orders
-from causal_amort.sufficient import K, RunningStats
+from causal_amort.model.order_model import OrderModel
+from causal_amort.inference.stream import chunk_array, stream_orders
+from causal_amort.model.sufficient import K, RunningStats
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 STATES = ["carry", "none", "average", "causal"]
@@ -235,7 +235,7 @@ def test_leaving_a_variable_out_equals_refitting_without_it():
     """The block downdate of the inverse gives what a fit on the other variables' sums gives."""
     from dataclasses import replace
 
-    from causal_amort.cues import score_matching_cues
+    from causal_amort.model.cues import score_matching_cues
     x = skewed(batch=1, rows=20000, d=4).double()
     stats = stream_stats(x, [5000] * 4)
     v, p = score_matching_cues(stats)

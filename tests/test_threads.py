@@ -8,10 +8,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from typer.testing import CliRunner
 
 from causal_amort import threads
-from causal_amort.run_folder import record_provenance
+from causal_amort.training.run_folder import record_provenance
 from causal_amort.threads import THREAD_ENV_VARS, ThreadChoice, apply_threads, choose_threads, use_threads
 from cli.app import app
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 runner = CliRunner()
 FOUR = {0, 1, 2, 3}

@@ -12,11 +12,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from causal_amort import checkpoint as ckpt
+from causal_amort.model import checkpoint as ckpt
 from causal_amort.config import load_config
-from causal_amort.model import OrderModel
+from causal_amort.model.order_model import OrderModel
 from cli.app import app
-from simulators.errors import InputError
+from simulators.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 # A model and tasks small enough that a step takes tens of milliseconds on one core.

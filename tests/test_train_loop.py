@@ -9,10 +9,10 @@ import safetensors.torch
 import torch
 import torch.multiprocessing as mp
 
-from causal_amort import checkpoint as ckpt
+from causal_amort.model import checkpoint as ckpt
 from causal_amort.config import load_config
-from causal_amort.task_data import TaskStream, task_loader, task_source
-from causal_amort.train import Finished, Logged, Started, lr_at, train_run
+from causal_amort.training.task_data import TaskStream, task_loader, task_source
+from causal_amort.training.train import Finished, Logged, Started, lr_at, train_run
 
 # A model and tasks small enough that a step takes tens of milliseconds on one core.
 SMALL = {"model.dim": 16, "model.heads": 2, "model.enc_layers": 1, "model.dec_layers": 1,
@@ -70,7 +70,7 @@ def test_training_changes_weights_and_keeps_the_best(tmp_path):
     best = ckpt.read_checkpoint(tmp_path / "run/checkpoints/best.json")
     assert best.step in (3, 6) and 0.0 <= best.metrics["val_frac_reversed"] <= 1.0
     torch.manual_seed(cfg.train.seed)
-    from causal_amort.model import OrderModel
+    from causal_amort.model.order_model import OrderModel
     fresh = OrderModel(cfg.model).state_dict()
     trained = weights(tmp_path / "run/checkpoints/step-00000006.safetensors")
     assert any(not torch.equal(fresh[k], trained[k]) for k in fresh)
@@ -109,7 +109,7 @@ def _ddp_rank(rank, world, port, out, cfg):
     """One rank of a gloo job: train, then save this rank's final weights for comparison."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    import causal_amort.train as train_module
+    import causal_amort.training.train as train_module
 
     built = []
     model_class = train_module.OrderModel
@@ -150,8 +150,8 @@ def test_logged_events_match_metrics_rows(tmp_path):
 
 
 def test_suite_batches_relabel_variables_consistently(tmp_path):
-    from simulators.csvio import write_csv_dataset
-    from simulators.dataset import Dataset
+    from simulators.storage.csvio import write_csv_dataset
+    from simulators.core.dataset import Dataset
 
     # Column j holds 10 * j + noise, so a batch's column means reveal which variable it is.
     rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from causal_amort.metrics import check_order
-from simulators.errors import InputError
+from causal_amort.evaluation.metrics import check_order
+from simulators.core.errors import InputError
 
 # order_fn(x, rng, device): x is float64 (n, d) with d >= 2, no constant and no duplicated
 # columns; returns an order of range(d), causes first.

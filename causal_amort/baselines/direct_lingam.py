@@ -14,7 +14,7 @@ from causal_amort.baselines.base import Baseline
 @functools.cache
 def _order_only_direct_lingam() -> type:
     """DirectLiNGAM without its adaptive-lasso weight estimation, which the order does not need
-    and which fails when n <= d + 1 (pruning is done separately, by ``causal_amort.pruning``).
+    and which fails when n <= d + 1 (pruning is done separately, by ``causal_amort.inference.pruning``).
 
     Built on first use: importing lingam pulls in semopy, statsmodels and matplotlib (seconds),
     which every other command (predict, train) would otherwise pay at start-up."""

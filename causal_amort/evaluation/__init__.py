@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the evaluation run, cost estimates, time and memory measurement, tables."""

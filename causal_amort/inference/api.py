@@ -1,0 +1,183 @@
+"""The Python API: a trained model that orders the variables of your data, and an estimator in
+the style of `lingam` for code that already does ``model.fit(X); model.causal_order_``.
+
+Data are a numpy array (rows, variables), a pandas DataFrame (names from its columns) or an
+iterator of such chunks, which is streamed: only the model's state and one chunk are held,
+whatever the number of rows. Bad input raises InputError (a ValueError) with a one-line message.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from causal_amort.config import RunConfig
+from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
+from causal_amort.model.order_model import OrderModel
+from causal_amort.inference.pruning import check_prune_method, prune_order
+from causal_amort.inference.stream import chunk_array, rechunk, stream_orders
+from simulators.core.errors import InputError
+
+Data = Union[np.ndarray, pd.DataFrame, Iterator]
+ConstraintsLike = Union[Constraints, str, Iterable[str], None]
+# Rows per block for a model whose state follows from its running statistics alone: it answers the
+# same for any chunking (up to the standardization its first block fixes), so larger blocks mean
+# fewer round trips.
+STATS_READ_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """A causal order, causes first: `order` as names and `indices` as column positions;
+    `confidence[k]` is the probability the model gave the variable it placed at position k (among
+    those the constraints allowed there); `rows` were read."""
+
+    names: list[str]
+    order: list[str]
+    indices: np.ndarray
+    confidence: np.ndarray
+    rows: int
+
+
+class AmortModel:
+    """A trained order model, ready for data (see `load_model`).
+
+    `net` is the torch module, `config` the run config it was trained with; it reads data in
+    chunks of `chunk_size` rows unless told otherwise.
+    """
+
+    def __init__(self, net: OrderModel, config: RunConfig, device: str) -> None:
+        self.net, self.config, self.device = net, config, device
+
+    @property
+    def chunk_size(self) -> int:
+        """Rows per chunk the model was trained on; also the fewest rows it accepts."""
+        return self.config.data.chunk_size
+
+    def read_rows(self, chunk_size: int | None = None) -> int:
+        """Rows per block the model reads for chunks of `chunk_size` (default: its own)."""
+        size = self.chunk_size if chunk_size is None else chunk_size
+        return size if self.net.needs_every_chunk else max(size, STATS_READ_ROWS)
+
+    def order(self, X: Data, names: Sequence[str] | None = None, *, constraints: ConstraintsLike = None,
+              chunk_size: int | None = None, beam: int = 1) -> OrderResult:
+        """The causal order of the columns of `X`, causes first.
+
+        `names` default to a DataFrame's columns, else X0, X1, ... ``constraints`` is prior
+        knowledge that the order honours exactly: a `Constraints`, or ``"A<B"`` strings (A comes
+        before B). ``chunk_size`` defaults to the model's; ``beam`` > 1 searches wider than greedy.
+        """
+        size = self.chunk_size if chunk_size is None else int(chunk_size)
+        constraints = as_constraints(constraints)  # its form is checked before any data is read
+        chunks, d, columns = _chunks(X, self.read_rows(size), size)
+        names = _check_names(names if names is not None else columns or [f"X{i}" for i in range(d)], d)
+        precede = precede_matrix(constraints, names) if constraints else None
+        last = None
+        for last in stream_orders(self.net, chunks, device=self.device, beam=beam, precede=precede,
+                                  decode_at=lambda k: False):
+            pass
+        _check_rows(last.n_seen, size)
+        return OrderResult(names=names, order=[names[i] for i in last.order], indices=last.order,
+                           confidence=last.confidence, rows=last.n_seen)
+
+
+def load_model(model: str | Path = "default", device: str = "auto") -> AmortModel:
+    """The shipped model ("default"), a checkpoint file or a run folder, on `device` (auto, cpu,
+    cuda[:N]); in eval mode."""
+    from causal_amort.model.checkpoint import load_model as load_checkpoint
+    from causal_amort.devices import resolve_device
+
+    dev = resolve_device(device)
+    net, cfg = load_checkpoint(model, dev)
+    return AmortModel(net, cfg, dev)
+
+
+class AmortizedOrder:
+    """Estimator in `lingam`'s style: ``AmortizedOrder().fit(X)`` sets
+
+    - ``causal_order_``: list of column indices, causes first;
+    - ``confidence_``: (d,) the model's probability of each pick (see OrderResult);
+    - ``adjacency_matrix_``: (d, d), the order pruned to a DAG (``prune`` = "lasso" or "cam",
+      None to skip), in lingam's orientation: ``adjacency_matrix_[i, j] == 1`` when j -> i;
+    - ``feature_names_in_``: the variables' names (a DataFrame's columns, else X0, X1, ...).
+
+    ``model`` is "default", a checkpoint or run folder, or an `AmortModel` from `load_model`.
+    """
+
+    def __init__(self, model: str | Path | AmortModel = "default", prune: str | None = "lasso",
+                 constraints: ConstraintsLike = None, *, device: str = "auto", beam: int = 1,
+                 chunk_size: int | None = None) -> None:
+        self.model, self.prune, self.constraints = model, prune, constraints
+        self.device, self.beam, self.chunk_size = device, beam, chunk_size
+
+    def fit(self, X: np.ndarray | pd.DataFrame, y: object = None) -> AmortizedOrder:
+        """Order (and prune) the columns of `X`, a numpy array or DataFrame; `y` is ignored."""
+        if self.prune is not None:
+            check_prune_method(self.prune)
+        if isinstance(X, Iterator):
+            raise InputError("fit needs the data as an array or DataFrame (pruning reads them); "
+                             "to stream chunks use load_model(...).order(chunks)")
+        values = _frame_values(X) if isinstance(X, pd.DataFrame) else np.asarray(X)
+        names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+        model = self.model if isinstance(self.model, AmortModel) else load_model(self.model, self.device)
+        result = model.order(values, names, constraints=self.constraints, chunk_size=self.chunk_size, beam=self.beam)
+        self.causal_order_ = [int(i) for i in result.indices]
+        self.confidence_ = result.confidence
+        self.feature_names_in_ = np.asarray(result.names, dtype=object)
+        if self.prune is not None:
+            self.adjacency_matrix_ = prune_order(values, result.indices, method=self.prune).T
+        return self
+
+
+def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None]:
+    """Blocks of `rows` rows, the number of variables, and the column names a DataFrame gives."""
+    if isinstance(X, Iterator):
+        first = next(X, None)
+        if first is None:
+            raise InputError("no data: the iterator of chunks is empty")
+        blocks = rechunk(map(_values, itertools.chain([first], X)), rows)
+        head = next(blocks)  # rechunk checks every chunk; this one has at least one row
+        return itertools.chain([head], blocks), head.shape[1], _columns(first)
+    values = _values(X)
+    if values.ndim != 2:
+        raise InputError(f"the data must be 2-d (rows, variables), got shape {values.shape}")
+    _check_rows(values.shape[0], min_rows)
+    return chunk_array(values, rows), values.shape[1], _columns(X)
+
+
+def _values(chunk: object) -> np.ndarray:
+    return _frame_values(chunk) if isinstance(chunk, pd.DataFrame) else np.asarray(chunk)
+
+
+def _columns(chunk: object) -> list[str] | None:
+    return [str(c) for c in chunk.columns] if isinstance(chunk, pd.DataFrame) else None
+
+
+def _frame_values(frame: pd.DataFrame) -> np.ndarray:
+    """A DataFrame's values as float32; a non-numeric column is refused by name."""
+    for name, dtype in frame.dtypes.items():
+        if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)):
+            raise InputError(f"column {name!r} is not numeric ({dtype})")
+    return frame.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
+def _check_names(names: Sequence[str], d: int) -> list[str]:
+    names = [str(n) for n in names]
+    if len(names) != d:
+        raise InputError(f"{len(names)} names for {d} variables")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"duplicate variable name {name!r}")
+        seen.add(name)
+    return names
+
+
+def _check_rows(rows: int, size: int) -> None:
+    if rows < size:
+        raise InputError(f"{rows} rows, but the model needs at least {size} (one chunk; chunk_size sets another)")

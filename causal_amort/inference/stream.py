@@ -1,0 +1,129 @@
+"""Streaming inference: feed chunks one at a time, get the current order after each.
+
+Only the model's state (d x h) survives between chunks, so memory stays flat however
+many rows stream by, and time grows linearly with them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from causal_amort.model.order_model import OrderModel
+from simulators.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class StreamStep:
+    """The model's answer after `n_seen` rows: `order` (d,) causes first, and `confidence`
+    (d,), the probability the model gave each pick given the picks before it."""
+
+    n_seen: int
+    order: np.ndarray
+    confidence: np.ndarray
+
+
+def chunk_array(x: np.ndarray, chunk_size: int) -> Iterator[np.ndarray]:
+    """Consecutive row blocks of `x` (views, no copy) of `chunk_size` rows; the last may be shorter."""
+    if chunk_size < 1:
+        raise InputError(f"chunk size must be >= 1, got {chunk_size}")
+    for start in range(0, x.shape[0], chunk_size):
+        yield x[start : start + chunk_size]
+
+
+def rechunk(chunks: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarray]:
+    """Blocks of `chunk_size` rows (the last may be shorter) from chunks (b, d) of any sizes, each
+    checked as `stream_orders` checks its chunks; a chunk of the right size passes unchanged."""
+    if chunk_size < 1:
+        raise InputError(f"chunk size must be >= 1, got {chunk_size}")
+    pending: list[np.ndarray] = []
+    rows, d = 0, None
+    for index, chunk in enumerate(chunks):
+        x = _as_chunk(chunk, index, d)
+        d = x.shape[1]
+        pending.append(x)
+        rows += x.shape[0]
+        while rows >= chunk_size:
+            block = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            yield block[:chunk_size]
+            pending, rows = [block[chunk_size:]], rows - chunk_size
+    if rows:
+        yield np.concatenate(pending)
+
+
+def stream_orders(
+    model: OrderModel,
+    chunks: Iterable[np.ndarray],
+    *,
+    device: torch.device | str,
+    beam: int = 1,
+    masks: Iterable[np.ndarray] | None = None,
+    decode_at: Callable[[int], bool] | None = None,
+    precede: np.ndarray | None = None,
+) -> Iterator[StreamStep]:
+    """Yield a StreamStep after chunks (b, d) of raw values, in order.
+
+    By default the order is decoded after every chunk. Decoding costs more than reading a
+    chunk, so ``decode_at(k)`` (k = chunks read so far) can pick where to decode instead; the
+    last chunk is always decoded (one chunk of lookahead tells which is last).
+    `masks`, when given, yields one (b, d) bool intervention mask per chunk. ``precede`` (d, d)
+    bool, True at [i, j] when i must come before j, is honoured by every order (see
+    causal_amort.inference.constraints). The model is put in eval mode; no gradients are kept.
+    """
+    if beam < 1:
+        raise InputError(f"beam must be >= 1, got {beam}")
+    model.eval()
+    constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
+    mask_iter = iter(masks) if masks is not None else None
+    memory = None
+    n_seen = 0
+    chunk_iter = iter(chunks)
+    upcoming = next(chunk_iter, None)
+    index = 0
+    with torch.no_grad():
+        while upcoming is not None:
+            chunk, upcoming = upcoming, next(chunk_iter, None)
+            x = _as_chunk(chunk, index, None if memory is None else memory.state.shape[1])
+            mask = None
+            if mask_iter is not None:
+                mask = _as_mask(next(mask_iter, None), x.shape, index)
+                mask = torch.from_numpy(mask).to(device)[None]
+            if memory is None:
+                memory = model.init_memory(1, x.shape[1], device)
+            index += 1
+            decode = upcoming is None or decode_at is None or decode_at(index)
+            # A model whose state follows from its running statistics needs no network pass
+            # on chunks that are not decoded: streaming then costs the sums alone.
+            memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask, encode=decode)
+            n_seen += x.shape[0]
+            if decode:
+                if constraint is not None and constraint.shape != (x.shape[1],) * 2:
+                    raise InputError(f"the constraint matrix is {tuple(constraint.shape)}, the data have "
+                                     f"{x.shape[1]} variables")
+                order, confidence = model.decode(model.readout(memory), beam=beam, precede=constraint)
+                yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
+
+
+def _as_chunk(chunk: np.ndarray, index: int, d: int | None) -> np.ndarray:
+    x = np.asarray(chunk)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(f"chunk {index} must be a non-empty 2-d array (rows, variables), got shape {x.shape}")
+    if d is not None and x.shape[1] != d:
+        raise InputError(f"chunk {index} has {x.shape[1]} variables, earlier chunks had {d}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise InputError(f"chunk {index} must hold real numbers, got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise InputError(f"chunk {index} holds NaN or infinite values")
+    return x
+
+
+def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], index: int) -> np.ndarray:
+    if mask is None:
+        raise InputError(f"no intervention mask for chunk {index}")
+    m = np.asarray(mask)
+    if m.shape != shape or m.dtype != np.bool_:
+        raise InputError(f"intervention mask for chunk {index} must be bool of shape {shape}, got {m.dtype} {m.shape}")
+    return np.ascontiguousarray(m)

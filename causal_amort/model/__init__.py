@@ -1,0 +1,1 @@
+"""The order model: streamed statistics and cues, the encoders, the state across chunks, the decoders, checkpoints."""

@@ -1,0 +1,263 @@
+"""Cues from streamed sufficient statistics: what each classical method looks at, in batched torch.
+
+Everything here is a function of `RunningStats` alone (no data pass): moments up to order 6
+come from the Gram matrix of the powers s, s^2, s^3 in the basis, regressions from blocks of
+the feature covariance. Each cue is named after the method that relies on it. Notation: s is
+a variable's soft-clipped robust z-score (see sufficient.py), u = (s - mean) / sd its exact
+standardization, rho the correlation of u_i and u_j, r_{i|j} = u_i - rho u_j the residual of
+the linear regression of i on j.
+
+Per-variable cues (``VARIABLE_CUES``) are (B, d, F_v); pair cues are (B, d, d, F_p) with entry
+[i, j] describing the ordered pair (i, j). All outputs are finite: constant columns, d = 2 and
+a handful of rows give zeros or bounded values, never NaN.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from causal_amort.model.sufficient import GAUSS1, K, LOGCOSH, S, S2, S3, TANH, RunningStats
+
+_EPS = 1e-9
+VARIABLE_CUES = ("skew", "excess_kurtosis", "negentropy", "mean_logcosh", "mean_gauss1", "r2_linear",
+                 "r2_additive", "r2_additive_gain", "intervened_fraction", "log_rows", "constant")
+# Directional pair cues [i, j] (the model also sees each one's transpose [j, i]).
+DIRECTED_PAIR_CUES = ("r2_basis", "r2_basis_gain", "hetero_mean", "hetero_var", "residual_negentropy",
+                      "shift_mean_under_do", "shift_var_under_do")
+# Cues that are symmetric, or antisymmetric (their transpose is their negative).
+PLAIN_PAIR_CUES = ("corr", "abs_corr", "partial_corr", "lingam_cumulant", "lingam_skew", "lingam_tanh",
+                   "direct_lingam")
+# The streamed score-matching leaf test (``model.score_cues``), appended after the cues above.
+SCORE_VARIABLE_CUES = ("score_hess_var", "score_hess_mean")
+SCORE_PAIR_CUES = ("score_hess_var_without", "score_cross_var")  # directed, like DIRECTED_PAIR_CUES
+
+
+def num_cues(score: bool) -> tuple[int, int]:
+    """(per-variable, pair) cue counts the encoder reads, with or without the score-matching cues."""
+    extra_v, extra_p = (len(SCORE_VARIABLE_CUES), 2 * len(SCORE_PAIR_CUES)) if score else (0, 0)
+    return (len(VARIABLE_CUES) + extra_v, 2 * len(DIRECTED_PAIR_CUES) + len(PLAIN_PAIR_CUES) + extra_p)
+
+
+def _signed_log(x: Tensor) -> Tensor:
+    """sign(x) log(1 + |x|), after NaN/inf are zeroed: heavy-valued cues on a scale a network likes."""
+    x = torch.nan_to_num(x, nan=0.0, posinf=1e6, neginf=-1e6)
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def _diag(m: Tensor) -> Tensor:
+    return torch.diagonal(m, dim1=-2, dim2=-1)
+
+
+def _negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
+    """Gram-Charlier approximation of negentropy, skew^2 / 12 + kurt^2 / 48 (Hyvarinen et al. 2001, 5.35)."""
+    return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
+
+
+def _ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
+    """(cov + ridge I)^-1 for a batch of PSD matrices, by Cholesky."""
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    chol = torch.linalg.cholesky(cov + ridge[:, None, None] * eye)
+    return torch.cholesky_inverse(chol)
+
+
+def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
+    """SCORE's leaf test (Rolland et al. 2022) in streamed form: (B, d, 2) and (B, d, d, 2), unscaled.
+
+    The score grad log p(z) of the z-scores is fitted by score matching (Hyvarinen 2005) as an
+    additive function of all variables' basis features: for a linear-in-parameters model the
+    objective E[s^2 / 2 + ds/dz_i] is a quadratic whose minimiser needs only the feature covariance
+    (the Gram matrix) and the mean feature derivatives, so the fit is one ridge solve on the sums.
+    In an additive-noise model a leaf's score is additive in (z_i, parents), and its Hessian entry
+    d s_i / d z_i is constant for Gaussian noise; a variable with children has interaction terms,
+    and the additive fit's entry varies with z_i. Per variable: Var and -E of that entry (SCORE
+    removes the variable of least variance as a leaf). Per ordered pair [i, j]: the variance for i
+    once j is left out of the fit (a block downdate of the inverse; removing i's only child makes
+    i look like a leaf), and the variance of the cross entry d s_i / d z_j (its nonlinear
+    interaction with j, the edge signal DAS reads off the Hessian).
+    """
+    batch, d = stats.count.shape[0], stats.d
+    n = stats.count.clamp_min(1.0)[:, None]
+    dk = d * K
+    mean = (stats.sums / n[:, :, None]).transpose(1, 2).reshape(batch, dk)  # feature-major
+    cov = stats.gram / n[:, :, None] - mean[:, :, None] * mean[:, None, :]
+    sd = _diag(cov).clamp_min(0.0).sqrt()
+    inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0)  # a constant feature drops out of the fit
+    # From here on float32: the sums are exact in float64, and the ridge keeps the solve well conditioned
+    # (float32 changes the signed-log cues by < 0.002 at d = 100), at half the cost of float64.
+    inv_sd = inv_sd.float()
+    corr = cov.float() * inv_sd[:, :, None] * inv_sd[:, None, :]
+    ridge = (1e-3 + 0.02 * dk / n[:, 0].float()).clamp(max=1.0)
+    prec = _ridge_inverse(corr, ridge)  # (B, dK, dK)
+    p5 = prec.view(batch, K, d, K, d)  # P[(k, i), (l, j)] as [k, i, l, j]
+    inv_sd = inv_sd.view(batch, K, d).transpose(1, 2)  # (B, d, K)
+    deriv_mean = stats.deriv_sums / n[:, :, None]
+    deriv_cov = (stats.deriv_gram / n[:, :, None, None] - deriv_mean[..., :, None] * deriv_mean[..., None, :]).float()
+    deriv_mean = deriv_mean.float()
+    target = deriv_mean * inv_sd  # m_i: E[d phi~_k(z_i) / dz_i] of the standardized features, (B, d, K)
+
+    def hessian_spread(w: Tensor, c: Tensor) -> Tensor:
+        """Var over rows of an entry w . phi'(z) of the fitted Hessian, from the derivatives' covariance c."""
+        return torch.einsum("...k,...kl,...l->...", w, c, w)
+
+    # The fit of s_i has coefficients theta_i = -P m_i; its block on variable j is -P[j, i] m_i, and
+    # the Hessian entry d s_i / d z_j = sum_k theta_(k, j), i phi'_k(z_j) / sd_(k, j) = w_ij . phi'(z_j).
+    coef = torch.einsum("bkjli,bil->bjik", p5, target)  # [j, i]: P[j, i] m_i
+    own_coef = torch.diagonal(coef, dim1=1, dim2=2).transpose(1, 2)  # (B, d, K): P[i, i] m_i
+    w_own = -own_coef * inv_sd
+    hess_var = hessian_spread(w_own, deriv_cov)
+    hess_mean = -(w_own * deriv_mean).sum(-1)  # = m_i' P m_i >= 0, the fitted Fisher information
+    # Leaving j out: P'[i, i] = P[i, i] - P[i, j] P[j, j]^-1 P[j, i] (the inverse of the sub-matrix).
+    own = torch.diagonal(p5, dim1=2, dim2=4).permute(0, 3, 1, 2)  # (B, d, K, K): P[j, j]
+    eye_k = torch.eye(K, dtype=prec.dtype, device=prec.device)
+    solved = torch.linalg.solve(own + 1e-9 * eye_k, coef.transpose(2, 3)).transpose(2, 3)  # [j, i]: P[j, j]^-1 P[j, i] m_i
+    downdate = torch.einsum("bkilj,bjil->bijk", p5, solved)  # [i, j]: P[i, j] P[j, j]^-1 P[j, i] m_i
+    hess_var_without = hessian_spread(-(own_coef[:, :, None] - downdate) * inv_sd[:, :, None], deriv_cov[:, :, None])
+    cross_var = hessian_spread(-coef.transpose(1, 2) * inv_sd[:, None, :], deriv_cov[:, None])
+    per_variable = torch.stack([hess_var, hess_mean], dim=-1)
+    pairs = torch.stack([torch.log((hess_var_without + 1e-6) / (hess_var[:, :, None] + 1e-6)), cross_var], dim=-1)
+    return per_variable.double(), pairs.double()
+
+
+def compute_cues(stats: RunningStats, score: bool = False) -> tuple[Tensor, Tensor]:
+    """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
+    ``score`` appends the score-matching cues (`score_matching_cues`)."""
+    batch, d = stats.count.shape[0], stats.d
+    n = stats.count.clamp_min(1.0)
+    mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
+    # Raw second moments of the features as [i, k, j, l] (a view of the feature-major Gram).
+    raw5 = (stats.gram / n[:, None, None]).view(batch, K, d, K, d).permute(0, 2, 1, 4, 3)
+
+    def cov(ki: slice | int, kj: slice | int) -> Tensor:
+        """Covariance block [i, ki, j, kj] of the features, formed only where a cue needs it."""
+        mi, mj = mean[:, :, ki], mean[:, :, kj]
+        if isinstance(ki, slice):
+            return raw5[:, :, ki, :, kj] - mi[:, :, :, None, None] * mj[:, None, None, :, :]
+        return raw5[:, :, ki, :, kj] - mi[:, :, None] * mj[:, None, :]
+
+    # --- moments of s: univariate to order 4, bivariate E[u_i^a u_j^b] for a, b <= 3 ------------
+    mu = mean[..., S]
+    var = _diag(cov(S, S)).clamp_min(0.0)
+    constant = var <= 1e-12
+    sd = torch.where(constant, 1.0, var.sqrt())
+    # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
+    raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], _diag(raw5[:, :, S2, :, S2])]
+
+    def raw_joint(a: int, b: int) -> Tensor:
+        """E[s_i^a s_j^b] as (B, d, d)."""
+        if a == 0:
+            return raw_pow[b][:, None, :].expand(batch, d, d)
+        if b == 0:
+            return raw_pow[a][:, :, None].expand(batch, d, d)
+        return raw5[:, :, a - 1, :, b - 1]  # s, s^2, s^3 are features S, S2, S3 = 0, 1, 2
+
+    def std_joint(a: int, b: int) -> Tensor:
+        """E[u_i^a u_j^b]: the binomial expansion of the central moment, over sd_i^a sd_j^b."""
+        total = torch.zeros(batch, d, d, dtype=mean.dtype, device=mean.device)
+        for p in range(a + 1):
+            for q in range(b + 1):
+                coef = math.comb(a, p) * math.comb(b, q)
+                total = total + coef * ((-mu[:, :, None]) ** (a - p)) * ((-mu[:, None, :]) ** (b - q)) * raw_joint(p, q)
+        return total / (sd[:, :, None] ** a * sd[:, None, :] ** b)
+
+    # Only the joint moments the cues below read (each costs a (B, d, d) expansion).
+    u = {(a, b): std_joint(a, b) for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
+    skew = _diag(u[3, 0])
+    # E[u^4] by the same expansion from raw moments up to order 4.
+    c4 = (raw_pow[4] - 4 * mu * raw_pow[3] + 6 * mu**2 * raw_pow[2] - 3 * mu**4) / sd**4
+    kurt = c4 - 3.0
+    rho = u[1, 1].clamp(-1.0, 1.0)
+    eye = torch.eye(d, dtype=torch.bool, device=mean.device)
+    rho = torch.where(eye, 0.0, rho)  # a variable is not its own neighbour
+    rho = torch.where(constant[:, :, None] | constant[:, None, :], 0.0, rho)
+
+    # --- linear residual r_{i|j} = u_i - rho u_j: skew, kurtosis and heteroscedasticity ---------------
+    v = (1.0 - rho**2).clamp_min(1e-3)
+    skew_i, skew_j = skew[:, :, None], skew[:, None, :]
+    m4_i, m4_j = c4[:, :, None], c4[:, None, :]
+    r3 = skew_i - 3 * rho * u[2, 1] + 3 * rho**2 * u[1, 2] - rho**3 * skew_j
+    r4 = m4_i - 4 * rho * u[3, 1] + 6 * rho**2 * u[2, 2] - 4 * rho**3 * u[1, 3] + rho**4 * m4_j
+    residual_negentropy = _negentropy(r3 / v**1.5, r4 / v**2 - 3.0)
+    negentropy = _negentropy(skew, kurt)
+    # DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) with moment-based entropies:
+    # [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], H ~ const - negentropy.
+    direct_lingam = (negentropy[:, :, None] + residual_negentropy.transpose(1, 2)
+                     - negentropy[:, None, :] - residual_negentropy)
+    # Heteroscedasticity (the variance of the residual changes with the regressor): an additive-noise
+    # model in the true direction has none (RESIT, Peters et al. 2014; Var(r | x) is constant).
+    hetero_mean = (u[2, 1] - 2 * rho * u[1, 2] + rho**2 * skew_j) / v
+    hetero_var = (u[2, 2] - 2 * rho * u[1, 3] + rho**2 * m4_j - v) / v
+    # Pairwise likelihood-ratio measures of Hyvarinen & Smith (2013): cumulant, skew and tanh forms.
+    lingam_cumulant = rho * (u[3, 1] - u[1, 3])
+    lingam_skew = rho * (u[2, 1] - u[1, 2])
+    tanh_s = cov(TANH, S)  # [i, j] = Cov(tanh s_i, s_j)
+    lingam_tanh = rho * (tanh_s / sd[:, None, :] - tanh_s.transpose(1, 2) / sd[:, :, None])
+
+    # --- regressions from the feature covariance, on the correlation scale -------------------------------
+    feat_var = torch.diagonal(torch.diagonal(raw5, dim1=1, dim2=3), dim1=1, dim2=2) - mean**2  # (B, d, K)
+    feat_sd = feat_var.clamp_min(0.0).sqrt()
+    feat_sd = torch.where(feat_sd > 1e-6, feat_sd, math.inf)  # a constant feature: zero correlations
+
+    def corr(ki: slice, kj: slice) -> Tensor:
+        """Correlation block [i, ki, j, kj] (B, d, ki, d, kj)."""
+        return cov(ki, kj) / feat_sd[:, :, ki, None, None] / feat_sd[:, None, None, :, kj]
+
+    # Basis regression of s_i on the K features of x_j (additive-noise / RESIT style fit of i on j),
+    # as an adjusted R^2; its gain over rho^2 is the nonlinear part.
+    all_k = slice(0, K)
+    own_raw = torch.diagonal(raw5, dim1=1, dim2=3).permute(0, 3, 1, 2)  # (B, d, K, K): each variable's block
+    own = (own_raw - mean[:, :, :, None] * mean[:, :, None, :]) / feat_sd[:, :, :, None] / feat_sd[:, :, None, :]
+    target = corr(all_k, slice(S, S + 1))[..., 0]  # (B, d_j, K, d_i): Corr(phi_k(x_j), s_i)
+    eye_k = torch.eye(K, dtype=mean.dtype, device=mean.device)
+    beta = torch.linalg.solve(own + 1e-3 * eye_k, target)
+    r2_basis = (target * beta).sum(dim=2).transpose(1, 2)  # [i, j]
+    adjust = ((n - 1) / (n - K - 1).clamp_min(1.0))[:, None, None]
+    r2_basis = (1 - (1 - r2_basis.clamp(0.0, 1.0)) * adjust).clamp(0.0, 1.0)
+    r2_basis = torch.where(eye, 0.0, r2_basis)
+    # Linear precision of the s's (ridge grows with d / n): partial correlations and R^2 on all others
+    # (R^2-sortability, Reisach et al. 2023).
+    ridge_lin = (1e-2 + d / n).clamp(max=1.0)
+    lin_corr = torch.where(eye, 1.0, rho)
+    prec = _ridge_inverse(lin_corr, ridge_lin)
+    pdiag = _diag(prec)
+    partial_corr = torch.where(eye, 0.0, -prec / torch.sqrt(pdiag[:, :, None] * pdiag[:, None, :]))
+    r2_linear = (1 - 1 / (pdiag * (1 + ridge_lin[:, None]))).clamp(0.0, 1.0)
+    # Additive R^2 of s_i on the cubic basis (s, s^2, s^3) of all other variables: the residual
+    # covariance of block i given the rest is the inverse of block i of the precision matrix (Schur
+    # complement). The cubic sub-basis keeps the one (3d x 3d) inverse cheap at large d.
+    sub = corr(slice(0, 3), slice(0, 3))
+    ridge_full = (1e-2 + 3 * d / n).clamp(max=1.0)
+    full = sub.reshape(batch, 3 * d, 3 * d)
+    full = torch.where(torch.isfinite(full), full, 0.0)
+    blocks = torch.diagonal(_ridge_inverse(full, ridge_full).view(batch, d, 3, d, 3), dim1=1, dim2=3)
+    residual = torch.linalg.inv(blocks.permute(0, 3, 1, 2))[:, :, S, S]
+    r2_additive = (1 - residual / (1 + ridge_full[:, None])).clamp(0.0, 1.0)
+
+    # --- interventions: how variable i moves when j is intervened on ------------------------------------
+    int_n = stats.int_count.clamp_min(1.0)  # (B, d_j)
+    int_mean = stats.int_sums / int_n[:, :, None, None]  # (B, d_j, d_i, K)
+    seen = (stats.int_count > 0)[:, :, None]
+    shift_mean = torch.where(seen, (int_mean[..., S] - mu[:, None, :]) / sd[:, None, :], 0.0)
+    shift_var = torch.where(seen, int_mean[..., S2] - int_mean[..., S] ** 2 - var[:, None, :], 0.0) / sd[:, None, :] ** 2
+    shift_mean = torch.where(eye, 0.0, shift_mean).transpose(1, 2)  # [i, j]: i under do(j)
+    shift_var = torch.where(eye, 0.0, shift_var).transpose(1, 2)
+
+    rows_total = n + stats.int_count.sum(dim=1)
+    measured = torch.stack([skew, kurt, negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
+                            r2_additive - r2_linear, stats.int_count / rows_total[:, None]], dim=-1)
+    per_variable = [torch.where(constant[..., None], 0.0, measured),
+                    (torch.log(rows_total) / 10.0)[:, None, None].expand(batch, d, 1), constant.to(mean.dtype)[..., None]]
+    directed = torch.stack([r2_basis, r2_basis - rho**2, hetero_mean, hetero_var, residual_negentropy,
+                            shift_mean, shift_var], dim=-1)
+    plain = torch.stack([rho, rho.abs(), partial_corr, lingam_cumulant, lingam_skew, lingam_tanh, direct_lingam],
+                        dim=-1)
+    pairs = [directed, directed.transpose(1, 2), plain]
+    if score:
+        score_var, score_pairs = score_matching_cues(stats)
+        per_variable.append(torch.where(constant[..., None], 0.0, score_var))
+        pairs += [score_pairs, score_pairs.transpose(1, 2)]
+    not_self = (~eye)[None, :, :, None]
+    dead = (constant[:, :, None] | constant[:, None, :])[..., None]
+    pairs = torch.where(dead, 0.0, torch.cat(pairs, dim=-1) * not_self)
+    return _signed_log(torch.cat(per_variable, dim=-1)).float(), _signed_log(pairs).float()

@@ -1,0 +1,185 @@
+"""OrderModel: reads data chunk by chunk into a per-variable state, decodes a causal order.
+
+One interface serves training and inference in every ablation:
+
+    memory = model.init_memory(batch, d, device)
+    for chunk in chunks:                      # (B, b, d) raw values
+        memory = model.advance(memory, chunk)
+        loss = model.order_loss(model.readout(memory), graph, generator)   # training
+        orders, confidence = model.decode(model.readout(memory))           # inference
+        memory = model.detach(memory)         # stop-gradient into earlier chunks
+
+Two encoders (``cfg.encoder``): "cells" embeds every value of the chunk (encoder.py); "stats"
+adds the chunk to exact running sufficient statistics (sufficient.py) and reads their cues
+(cues.py) with a pair-biased transformer (stats_encoder.py). Time and memory of one step depend
+on the chunk size b and on d, never on the number of rows seen so far.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor, nn
+
+from causal_amort.model.attention import float32_region
+from causal_amort.config import ModelConfig
+from causal_amort.model.cues import compute_cues
+from causal_amort.model.decoder import build_decoder
+from causal_amort.model.decoding import beam_search
+from causal_amort.model.cells_encoder import ChunkEncoder
+from causal_amort.model.stats_encoder import StatsEncoder, TimeMixer
+from causal_amort.model.sufficient import RunningStats
+from causal_amort.model.targets import next_sets, random_topological_order
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What the decoder reads: variable tokens (B, d, h) and, from the stats encoder, the pair
+    channel (B, d, d, hp) that its must-precede gate uses."""
+
+    tokens: Tensor
+    pairs: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the model carries from chunk to chunk: the state (B, d, h), the chunks seen, and for
+    the stats encoder the running statistics, the latest pair channel and (state "causal") the
+    per-chunk tokens so far (B, t, d, h)."""
+
+    state: Tensor
+    steps: int
+    stats: RunningStats | None = None
+    pairs: Tensor | None = None
+    history: Tensor | None = None
+
+
+def _detached(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.detach()
+
+
+def _as_readout(readout: Readout | Tensor) -> Readout:
+    return readout if isinstance(readout, Readout) else Readout(readout)
+
+
+class OrderModel(nn.Module):
+    """Chunk encoder + iterative state + order decoder (`cfg.decoder`: causal or sort)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        # S_0 is one vector shared by all variables, so no variable is told apart a priori.
+        self.s0 = nn.Parameter(0.02 * torch.randn(cfg.dim))
+        self.encoder = StatsEncoder(cfg) if cfg.encoder == "stats" else ChunkEncoder(cfg)
+        self.time_mixer = TimeMixer(cfg) if cfg.state == "causal" else None
+        self.decoder = build_decoder(cfg)
+
+    def init_memory(self, batch: int, d: int, device: torch.device | str) -> Memory:
+        """The memory before any data: S_0 for every variable."""
+        return Memory(self.s0.to(device).expand(batch, d, -1), 0)
+
+    @property
+    def needs_every_chunk(self) -> bool:
+        """False when the state after a chunk is a function of the running statistics alone (stats
+        encoder, state "none"): then chunks that nobody decodes need no network pass."""
+        return not (self.cfg.encoder == "stats" and self.cfg.state == "none")
+
+    def advance(self, memory: Memory, chunk: Tensor, mask: Tensor | None = None, *, encode: bool = True) -> Memory:
+        """Read one chunk (B, b, d) of raw values; `mask` (B, b, d) bool marks intervened cells.
+
+        ``encode=False`` only adds the chunk to the running statistics where `needs_every_chunk` is
+        False (elsewhere it is ignored); the readout is then stale until a chunk is read with
+        ``encode=True``, so decode only after such a chunk.
+
+        With S^(t) = S + U(S, evidence_t) one encoder pass:
+        - "carry": S_t = S^(t) from S = S_{t-1}; the state accumulates evidence.
+        - "none": S_t = S^(t) from S = S_0. Cells: only the latest chunk (with a single chunk, the
+          one-shot model). Stats: the running statistics of all rows so far, with no learned state.
+        - "average": S_t = (1/t) * sum_{s<=t} S^(s), each S^(s) from S = S_0 and chunk s alone
+          (for stats: the statistics of chunk s alone); the decoder reads the running mean.
+        - "causal" (stats): S = S_0 + attention of this chunk's token over the tokens of all
+          chunks so far (a causal mask over chunks; the past tokens are the memory's cache).
+        Evidence for the cells encoder is the chunk standardized on its own rows; for the stats
+        encoder, the cues of the running statistics.
+        """
+        batch, d, _ = memory.state.shape
+        if chunk.ndim != 3 or chunk.shape[0] != batch or chunk.shape[2] != d:
+            raise ValueError(f"chunk must be ({batch}, b, {d}), got {tuple(chunk.shape)}")
+        if mask is not None and mask.shape != chunk.shape:
+            raise ValueError(f"mask must match chunk {tuple(chunk.shape)}, got {tuple(mask.shape)}")
+        steps = memory.steps + 1
+        s0 = self.init_memory(batch, d, chunk.device).state
+        if self.cfg.encoder == "stats":
+            return self._advance_stats(memory, chunk, mask, s0, steps, encode)
+        if self.cfg.state == "carry":
+            return Memory(self.encoder(memory.state, chunk, mask), steps)
+        fresh = self.encoder(s0, chunk, mask)
+        if self.cfg.state == "none":
+            return Memory(fresh, steps)
+        return Memory(memory.state + (fresh - memory.state) / steps, steps)
+
+    def _advance_stats(self, memory: Memory, chunk: Tensor, mask: Tensor | None, s0: Tensor, steps: int,
+                       encode: bool) -> Memory:
+        stats = memory.stats if memory.stats is not None else RunningStats.start(chunk)
+        stats = stats.add(chunk, mask)
+        if not encode and not self.needs_every_chunk:
+            return replace(memory, steps=steps, stats=stats)
+        mode = self.cfg.state
+        # Cues are data, not parameters: no gradient, and float32 whatever autocast does.
+        with torch.no_grad(), float32_region(chunk):
+            evidence = stats.fresh().add(chunk, mask) if mode == "average" else stats
+            var_cues, pair_cues = compute_cues(evidence, self.cfg.score_cues)
+        history = None
+        if mode == "carry":
+            base = memory.state
+        elif mode == "causal":
+            token = self.encoder.embed(var_cues)[:, None]
+            history = token if memory.history is None else torch.cat([memory.history, token], dim=1)
+            base = s0 + self.time_mixer(history)
+        else:
+            base = s0
+        tokens, pairs = self.encoder(base, var_cues, pair_cues)
+        if mode == "average" and memory.pairs is not None:
+            tokens = memory.state + (tokens - memory.state) / steps
+            pairs = memory.pairs + (pairs - memory.pairs) / steps
+        return Memory(tokens, steps, stats, pairs, history)
+
+    def readout(self, memory: Memory) -> Readout:
+        """What the decoder reads: the state and, for the stats encoder, the pair channel."""
+        return Readout(memory.state, memory.pairs)
+
+    def detach(self, memory: Memory) -> Memory:
+        """The same memory with no gradient path into earlier chunks."""
+        return replace(memory, state=memory.state.detach(), pairs=_detached(memory.pairs),
+                       history=_detached(memory.history))
+
+    def order_loss(self, readout: Readout | Tensor, graph: Tensor, generator: torch.Generator) -> Tensor:
+        """Mean over positions and batch of -log P(next variable lies in the next-set).
+
+        Teacher forcing on one random valid topological order per graph (drawn with
+        `generator`); the next-set at position k holds the unplaced variables whose parents
+        are all placed, so every valid order of the graph scores a loss of zero at best.
+        """
+        readout = _as_readout(readout)
+        state = readout.tokens
+        batch, d, _ = state.shape
+        if graph.shape != (batch, d, d):
+            raise ValueError(f"graph must be ({batch}, {d}, {d}), got {tuple(graph.shape)}")
+        order = random_topological_order(graph, generator).to(state.device)
+        logits = self.decoder.logits(state, order[:, :-1], readout.pairs)
+        allowed = next_sets(graph.to(state.device), order)
+        with float32_region(logits):
+            logits = logits.float()
+            mass_all = torch.logsumexp(logits, dim=-1)
+            mass_next = torch.logsumexp(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+            return (mass_all - mass_next).mean()
+
+    @torch.no_grad()
+    def decode(self, readout: Readout | Tensor, beam: int = 1,
+               precede: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Orders (B, d) long, causes first, and the per-position probability of each pick.
+
+        ``precede`` (d, d) or (B, d, d) bool, True at [i, j] when i must come before j, is prior
+        knowledge that every order honours (see causal_amort.inference.constraints)."""
+        readout = _as_readout(readout)
+        return beam_search(self.decoder.begin, readout.tokens, beam, readout.pairs, precede)

@@ -1,0 +1,93 @@
+"""Statistics encoder: cues of the running sufficient statistics -> variable tokens and a pair channel.
+
+A transformer over the d variables (no positional ids: equivariant to permuting them). Its
+inputs are the per-variable cues (plus the carried state) and the pair cues of cues.py. In
+every layer the pair channel biases the attention logits, one bias per head, as FoundCause
+injects pairwise statistics; the variable tokens read the row and column means of the pair
+channel; and the pair channel is updated from its own value and the two tokens it joins. The
+cost is O(d^2) per layer whatever the number of rows.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from causal_amort.model.attention import Attention, FeedForward
+from causal_amort.config import ModelConfig
+from causal_amort.model.cues import num_cues
+
+
+def _mlp(inputs: int, hidden: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, out))
+
+
+class PairBiasedLayer(nn.Module):
+    """Pair-biased self-attention over variables, pooled pair evidence, feed-forward, pair update."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        h, hp = cfg.dim, cfg.pair_dim
+        self.heads = cfg.heads
+        self.norm_pair_bias = nn.LayerNorm(hp)
+        self.pair_bias = nn.Linear(hp, cfg.heads)
+        self.norm_attn = nn.LayerNorm(h)
+        self.attn = Attention(h, cfg.heads, cfg.dropout)
+        self.pool = nn.Linear(2 * hp, h)
+        self.norm_ff = nn.LayerNorm(h)
+        self.ff = FeedForward(h, cfg.ff_mult, cfg.dropout)
+        self.norm_tokens = nn.LayerNorm(h)
+        self.to_row = nn.Linear(h, hp)
+        self.to_col = nn.Linear(h, hp)
+        self.norm_pair = nn.LayerNorm(hp)
+        self.pair_ff = _mlp(hp, 2 * hp, hp)
+
+    def forward(self, x: Tensor, pairs: Tensor) -> tuple[Tensor, Tensor]:
+        """x (B, d, h) variable tokens, pairs (B, d, d, hp); both updated residually."""
+        normed_pairs = self.norm_pair_bias(pairs)
+        bias = self.pair_bias(normed_pairs).permute(0, 3, 1, 2).to(x.dtype)  # (B, heads, d, d)
+        x = x + self.attn(self.norm_attn(x), bias=bias)
+        # What a variable looks like as a cause (its row) and as an effect (its column) of all others.
+        x = x + self.pool(torch.cat([normed_pairs.mean(dim=2), normed_pairs.mean(dim=1)], dim=-1))
+        x = x + self.ff(self.norm_ff(x))
+        t = self.norm_tokens(x)
+        joined = self.norm_pair(pairs) + self.to_row(t)[:, :, None] + self.to_col(t)[:, None, :]
+        return x, pairs + self.pair_ff(joined)
+
+
+class TimeMixer(nn.Module):
+    """Causal attention of each variable's newest chunk token over its tokens of all chunks so far
+    (the "causal" state): the query is the last token only, so a cache of past tokens is exact."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.attn = Attention(cfg.dim, cfg.heads, cfg.dropout)
+
+    def forward(self, history: Tensor) -> Tensor:
+        """history (B, t, d, h), oldest first -> (B, d, h) summary for the newest chunk."""
+        batch, steps, d, h = history.shape
+        seq = self.norm(history.transpose(1, 2).reshape(batch * d, steps, h))
+        out = self.attn(seq[:, -1:], seq)
+        return out.view(batch, d, h)
+
+
+class StatsEncoder(nn.Module):
+    """U(S, cues): returns variable tokens (B, d, h) (the state plus its update) and the pair channel."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        var_cues, pair_cues = num_cues(cfg.score_cues)
+        self.var_in = _mlp(var_cues, cfg.dim, cfg.dim)
+        self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
+        self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
+
+    def embed(self, var_cues: Tensor) -> Tensor:
+        """(B, d, h) token of the per-variable cues."""
+        return self.var_in(var_cues)
+
+    def forward(self, state: Tensor, var_cues: Tensor, pair_cues: Tensor) -> tuple[Tensor, Tensor]:
+        x = state.float() + self.embed(var_cues)
+        pairs = self.pair_in(pair_cues)
+        for layer in self.layers:
+            x, pairs = layer(x, pairs)
+        return x, pairs

@@ -1,0 +1,1 @@
+"""Training: tasks simulated on the fly, the loop, run folders and the checkpoint policy."""

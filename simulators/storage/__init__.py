@@ -1,0 +1,1 @@
+"""Datasets on disk: suites (manifest + shards), CSV folders and files, reading either."""

@@ -1,0 +1,296 @@
+"""Read a numeric CSV table in checked chunks, so a file larger than memory works.
+
+The one reader of CSV data: `amort predict` streams it, and the CSV-folder format
+(`simulators.storage.csvio`) reads whole files through it. It takes files as people have them: a
+UTF-8 byte-order mark is dropped, the delimiter (comma, semicolon or tab) is sniffed from the
+first line, a file without a header row is read with `CsvFormat(header=False)`, and
+compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
+
+Every problem is an `InputError` naming the file, the offending column and the line number
+(1-based, the header being line 1), because a scientist has to find and fix it by hand.
+"""
+from __future__ import annotations
+
+import bz2
+import contextlib
+import csv
+import gzip
+import io
+import lzma
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, NamedTuple, TextIO
+
+import numpy as np
+import pandas as pd
+
+from simulators.core.errors import InputError
+
+# Candidates for sniffing, in order of preference when they split the first line equally.
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _unzip(raw: BinaryIO, path: Path) -> BinaryIO:
+    archive = zipfile.ZipFile(raw)
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    if len(members) != 1:
+        raise InputError(f"{path}: a .zip must hold exactly one file, found {len(members)}")
+    return archive.open(members[0])
+
+
+def _unzstd(raw: BinaryIO, path: Path) -> BinaryIO:
+    try:
+        import zstandard  # optional, as for pandas
+    except ImportError:
+        raise InputError(f"{path}: reading .zst files needs the zstandard package (pip install zstandard)") from None
+    return zstandard.open(raw, "rb")
+
+
+# Compressions read by file extension, as pandas does; each wraps the raw file in a decompressing
+# stream, so nothing is decompressed ahead of the parser.
+_DECOMPRESSORS: dict[str, Callable[[BinaryIO, Path], BinaryIO]] = {
+    ".gz": lambda raw, path: gzip.GzipFile(fileobj=raw, mode="rb"),
+    ".bz2": lambda raw, path: bz2.BZ2File(raw),
+    ".xz": lambda raw, path: lzma.LZMAFile(raw),
+    ".zip": _unzip,
+    ".zst": _unzstd,
+}
+CSV_SUFFIXES: tuple[str, ...] = (".csv",) + tuple(f".csv{ext}" for ext in _DECOMPRESSORS)
+"""The names of CSV files in a folder: plain or compressed."""
+
+# What a damaged or truncated file raises while it is decompressed.
+_UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How to split a file: ``sep`` None sniffs the delimiter; ``header`` False names columns X0, X1, ..."""
+
+    sep: str | None = None
+    header: bool = True
+
+
+class Header(NamedTuple):
+    """The column names of a file and the delimiter it is read with."""
+
+    names: list[str]
+    sep: str
+
+
+@dataclass
+class CsvSummary:
+    """What a full pass over the file saw: names, row counts, per-column extremes."""
+
+    names: list[str]
+    rows: int = 0
+    dropped: int = 0
+    col_min: np.ndarray = field(default_factory=lambda: np.empty(0))
+    col_max: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """How far a pass has got: bytes of the file on disk consumed (compressed bytes for a
+    compressed file), its size, and data rows parsed."""
+
+    bytes_read: int
+    bytes_total: int
+    rows: int
+
+
+def parse_sep(text: str) -> str:
+    """The delimiter a user typed: one character, or ``tab`` / ``\\t`` for a tab."""
+    sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(text.lower(), text)
+    if len(sep) != 1 or sep in "\"\r\n":
+        raise InputError(f"--sep must be one character (or 'tab'), got {text!r}")
+    return sep
+
+
+def describe_sep(sep: str) -> str:
+    """A delimiter in words, for messages: ``semicolon (';')``."""
+    return f"{_DELIMITER_NAMES[sep]} ({sep!r})" if sep in _DELIMITER_NAMES else repr(sep)
+
+
+def csv_stem(name: str) -> str | None:
+    """``NAME`` of a file called ``NAME.csv`` or ``NAME.csv.gz`` (any compression read here), else None."""
+    lower = name.lower()
+    for suffix in CSV_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[tuple[TextIO, BinaryIO]]:
+    """The decoded text of ``path`` and the raw file under it, whose position says how much of
+    the file on disk has been consumed. A UTF-8 byte-order mark (spreadsheet exports) is dropped."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a CSV file")
+    try:
+        with open(path, "rb") as raw:
+            decompress = _DECOMPRESSORS.get(path.suffix.lower())
+            data = decompress(raw, path) if decompress else raw
+            with io.TextIOWrapper(data, encoding="utf-8-sig", newline="") as text:
+                yield text, raw
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x}); save it as UTF-8 "
+                         "(in a spreadsheet: 'CSV UTF-8')") from None
+    except _UNREADABLE as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def read_header(path: Path, fmt: CsvFormat = CsvFormat()) -> Header:
+    """Names from the first line (or X0, X1, ... without a header) and the delimiter: the one
+    given, or the candidate that splits the first line into the most fields (comma on a tie)."""
+    with _open_text(path) as (text, _):
+        first = text.readline()
+    if not first:
+        raise InputError(f"{path}: the file is empty")
+    line = first.rstrip("\r\n")
+    if not line.strip():
+        raise InputError(f"{path}: line 1 is blank")
+    sep = fmt.sep or max(_DELIMITER_NAMES, key=lambda s: len(_fields(line, s)))
+    fields = _fields(line, sep)
+    if not fmt.header:
+        return Header([f"X{i}" for i in range(len(fields))], sep)
+    names = [h.strip() for h in fields]
+    seen: set[str] = set()
+    for name in names:
+        if not name:
+            raise InputError(f"{path}: empty column name in the header")
+        if name in seen:
+            raise InputError(f"{path}: duplicate column name {name!r}")
+        seen.add(name)
+    return Header(names, sep)
+
+
+def read_rows(path: Path, sep: str) -> list[list[str]]:
+    """Every row of a small text table (an edge list), header included, as strings."""
+    with _open_text(path) as (text, _):
+        return list(csv.reader(text, delimiter=sep))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _data_header(path: Path, fmt: CsvFormat) -> Header:
+    """The header of a data table: at least 2 columns, and names that are not all numbers
+    (which means the file has no header row, and its first row would be lost)."""
+    header = read_header(path, fmt)
+    if len(header.names) < 2:
+        raise InputError(f"{path}: needs at least 2 columns (variables), found {len(header.names)} with the "
+                         f"{describe_sep(header.sep)} delimiter; --sep sets another")
+    if fmt.header and all(_is_number(name) for name in header.names):
+        shown = header.sep.join(header.names[:3]) + (header.sep + "..." if len(header.names) > 3 else "")
+        raise InputError(f"{path}: the first row ({shown}) is all numbers, not column names; if the file has "
+                         "no header row, pass --no-header (the columns are then named X0, X1, ...)")
+    return header
+
+
+def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: int, drop_missing: bool
+                 ) -> tuple[np.ndarray, int]:
+    """Numeric float32 array of one chunk (rows with missing values dropped if asked) and drop count."""
+    for col, name in zip(frame.columns, names):
+        series = frame[col]
+        if series.dtype.kind not in "fiub":
+            numeric = pd.to_numeric(series, errors="coerce")
+            bad = numeric.isna() & series.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(
+                    f"{path}: column {name!r} is not numeric: {series.iloc[row]!r} on line {first_line + row}"
+                )
+            frame[col] = numeric
+    values = frame.to_numpy(dtype=np.float64)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values.astype(np.float32), 0
+    bad_rows = ~finite.all(axis=1)
+    if drop_missing:
+        return values[~bad_rows].astype(np.float32), int(bad_rows.sum())
+    row, col = np.argwhere(~finite)[0]
+    what = "a missing (NaN)" if np.isnan(values[row, col]) else "an infinite"
+    raise InputError(
+        f"{path}: column {names[col]!r} has {what} value on line {first_line + int(row)} "
+        "(missing or infinite values are not allowed; `amort predict --drop-missing` skips such rows)"
+    )
+
+
+def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(), drop_missing: bool = False,
+               summary: CsvSummary | None = None,
+               on_progress: Callable[[ReadProgress], None] | None = None) -> Iterator[np.ndarray]:
+    """Yield float32 chunks of ``chunk_size`` rows (the last may be shorter) from a CSV file.
+
+    Pass a ``CsvSummary`` to collect row counts and per-column extremes during the pass; the
+    caller checks constant columns with `check_summary` once the stream is exhausted. ``fmt``
+    says how to split the file; ``on_progress`` is called after every block of rows parsed.
+    """
+    path = Path(path)
+    names, sep = _data_header(path, fmt)
+    if summary is None:
+        summary = CsvSummary(names=names)
+    summary.names = names
+    summary.col_min = np.full(len(names), np.inf)
+    summary.col_max = np.full(len(names), -np.inf)
+    pending: list[np.ndarray] = []
+    pending_rows = 0
+    first_line = line = 2 if fmt.header else 1
+    with _open_text(path) as (text, raw):
+        size = os.fstat(raw.fileno()).st_size
+        try:
+            reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, 1024), skiprows=first_line - 1,
+                                 header=None, names=names, skipinitialspace=True, low_memory=False)
+            for frame in reader:
+                if frame.shape[1] != len(names):
+                    raise InputError(f"{path}: line {line} has {frame.shape[1]} fields, expected {len(names)}")
+                values, dropped = _check_chunk(path, frame, names, line, drop_missing)
+                line += len(frame)
+                if on_progress is not None:
+                    on_progress(ReadProgress(raw.tell(), size, line - first_line))
+                summary.dropped += dropped
+                if len(values):
+                    summary.col_min = np.minimum(summary.col_min, values.min(axis=0))
+                    summary.col_max = np.maximum(summary.col_max, values.max(axis=0))
+                pending.append(values)
+                pending_rows += len(values)
+                while pending_rows >= chunk_size:
+                    block = np.concatenate(pending)
+                    yield block[:chunk_size]
+                    summary.rows += chunk_size
+                    pending, pending_rows = [block[chunk_size:]], pending_rows - chunk_size
+        except pd.errors.EmptyDataError:
+            pass  # a header without rows: no chunks; the caller's row count says so
+        except (InputError, UnicodeDecodeError):
+            raise  # already one line; a decoding error is worded by _open_text
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputError(f"{path}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None
+        if on_progress is not None:  # all read, though the parser never reaches a .zip's closing directory
+            on_progress(ReadProgress(size, size, line - first_line))
+    if pending_rows:
+        summary.rows += pending_rows
+        yield np.concatenate(pending)
+
+
+def check_summary(path: str | Path, summary: CsvSummary, min_rows: int) -> None:
+    """Checks that need the whole file: enough rows, no constant column."""
+    if summary.rows == 0:
+        raise InputError(f"{path}: no data rows" + (" left after --drop-missing" if summary.dropped else ""))
+    if summary.rows < min_rows:
+        raise InputError(f"{path}: {summary.rows} rows, but the model needs at least {min_rows} (one chunk)")
+    constant = np.flatnonzero(summary.col_max <= summary.col_min)
+    if constant.size:
+        raise InputError(f"{path}: column {summary.names[constant[0]]!r} is constant; drop it, it carries no signal")
