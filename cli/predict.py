@@ -56,7 +56,7 @@ def predict(
     from causal_amort.inference.constraints import Constraints, read_tiers
     from causal_amort.inference.predict import predict_csv
     from causal_amort.inference.pruning import check_prune_method
-    from causal_amort.threads import use_threads
+    from causal_amort.runtime.threads import use_threads
     from simulators.core.errors import InputError
 
     use_threads(threads)

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from causal_amort.threads import use_threads
+from causal_amort.runtime.threads import use_threads
 from cli.guard import guarded
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard

@@ -1,4 +1,4 @@
-"""`--threads N`, shared by the commands that compute; causal_amort.threads chooses and applies the count."""
+"""`--threads N`, shared by the commands that compute; causal_amort.runtime.threads chooses and applies the count."""
 from __future__ import annotations
 
 import typer

@@ -63,7 +63,7 @@ def train(
     """
     from causal_amort.config import config_warnings, load_config
     from causal_amort.training.run_folder import CONFIG
-    from causal_amort.threads import ranks_on_node, use_threads
+    from causal_amort.runtime.threads import ranks_on_node, use_threads
     from causal_amort.training.train import Finished, Logged, Saved, Started, train_run
 
     use_threads(threads, ranks_on_node())  # torchrun's ranks on this node share the CPUs

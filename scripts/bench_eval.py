@@ -22,7 +22,7 @@ import torch
 from causal_amort.baselines import BASELINES
 from causal_amort.evaluation.measure import TimeLimitExceeded, measured
 from causal_amort.inference.stream import chunk_array, stream_orders
-from causal_amort.threads import apply_threads
+from causal_amort.runtime.threads import apply_threads
 from simulators.prior.sample import sample_dataset
 from simulators.prior.spec import load_spec
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from causal_amort.inference.api import load_model
 from causal_amort.inference.predict import predict_csv
-from causal_amort.threads import apply_threads
+from causal_amort.runtime.threads import apply_threads
 
 
 def write_csv(path: Path, n: int, d: int, seed: int = 0) -> None:

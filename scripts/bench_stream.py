@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from causal_amort.config import load_config  # noqa: E402
 from causal_amort.model.order_model import OrderModel  # noqa: E402
 from causal_amort.inference.stream import stream_orders  # noqa: E402
-from causal_amort.threads import apply_threads  # noqa: E402
+from causal_amort.runtime.threads import apply_threads  # noqa: E402
 
 
 def lazy_chunks(n: int, d: int, chunk_size: int, seed: int) -> Iterator[np.ndarray]:

@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from causal_amort.threads import THREAD_ENV_VARS, choose_threads  # noqa: E402
+from causal_amort.runtime.threads import THREAD_ENV_VARS, choose_threads  # noqa: E402
 
 D, ROWS = 20, 20000
 NEIGHBOUR = "import torch\na = torch.randn(512, 512)\nwhile True:\n    a = torch.tanh(a @ a)\n"
@@ -109,7 +109,7 @@ def decode_worker(decodes: int, threads: int) -> float:
     import torch
 
     from causal_amort.model.checkpoint import load_model
-    from causal_amort.threads import use_threads
+    from causal_amort.runtime.threads import use_threads
 
     use_threads(threads)
     model, cfg = load_model("default", "cpu")

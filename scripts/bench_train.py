@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from causal_amort.config import load_config
 from causal_amort.model.order_model import OrderModel
-from causal_amort.threads import apply_threads
+from causal_amort.runtime.threads import apply_threads
 from causal_amort.training.task_data import step_seeds, task_source
 from causal_amort.training.train import build_optimizer, train_step
 

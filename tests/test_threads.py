@@ -7,9 +7,9 @@ import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 from typer.testing import CliRunner
 
-from causal_amort import threads
+from causal_amort.runtime import threads
 from causal_amort.training.run_folder import record_provenance
-from causal_amort.threads import THREAD_ENV_VARS, ThreadChoice, apply_threads, choose_threads, use_threads
+from causal_amort.runtime.threads import THREAD_ENV_VARS, ThreadChoice, apply_threads, choose_threads, use_threads
 from cli.app import app
 from simulators.core.errors import InputError
 

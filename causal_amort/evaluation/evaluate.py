@@ -27,7 +27,7 @@ from causal_amort.evaluation.metrics import (frac_reversed, is_perfect, min_reve
                                   shd)
 from causal_amort.inference.pruning import check_prune_method, prune_order
 from causal_amort.evaluation.report import FACTORS, Report, write_tables
-from causal_amort.threads import apply_threads
+from causal_amort.runtime.threads import apply_threads
 from simulators.storage.csv_read import CsvFormat
 from simulators.core.dataset import Dataset
 from simulators.core.errors import InputError

@@ -90,7 +90,7 @@ def load_model(model: str | Path = "default", device: str = "auto") -> AmortMode
     """The shipped model ("default"), a checkpoint file or a run folder, on `device` (auto, cpu,
     cuda[:N]); in eval mode."""
     from causal_amort.model.checkpoint import load_model as load_checkpoint
-    from causal_amort.devices import resolve_device
+    from causal_amort.runtime.devices import resolve_device
 
     dev = resolve_device(device)
     net, cfg = load_checkpoint(model, dev)

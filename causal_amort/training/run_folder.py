@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from causal_amort.config import RunConfig, config_to_toml, load_config
-from causal_amort.threads import applied_threads
+from causal_amort.runtime.threads import applied_threads
 from simulators.core.atomic import atomic_write_text
 from simulators.core.errors import InputError
 from simulators.core.provenance import provenance
