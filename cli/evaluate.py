@@ -13,13 +13,15 @@ from causal_amort.evaluation.evaluate import (FAST_BASELINES, EvalOptions, Evalu
                                    write_outputs)
 from causal_amort.evaluation.evaluate import evaluate as evaluate_datasets
 from causal_amort.evaluation.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
+from causal_amort.inference.pruning import describe_methods
 from causal_amort.runtime.threads import use_threads
 from cli import csv_options
 from cli.devices import resolve_device
-from cli.guard import fail, guarded, warn
+from cli.guard import guarded, warn
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard
 from cli.threads import THREADS
+from simulators.core.errors import InputError
 from simulators.core.provenance import provenance
 
 # Logs (not a terminal) get a wide table rather than wrapped cells.
@@ -80,8 +82,7 @@ def evaluate(
                                        "(a seeded random subset); 0 for all."),
     time_limit: float = typer.Option(300.0, help="Seconds per dataset for a slow baseline; past it the row says "
                                      "'timeout'. 0 for no limit."),
-    prune: str = typer.Option("lasso", help="Order -> DAG pruning for SHD/F1: lasso (sparse linear) or cam "
-                              "(additive splines)."),
+    prune: str = typer.Option("lasso", help=f"Order -> DAG pruning for SHD/F1: {describe_methods()}."),
     workers: int = typer.Option(1, help="Processes over datasets, sharing --threads."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, help="Seed for baselines' draws, row subsets and bootstrap intervals."),
@@ -119,7 +120,7 @@ def evaluate(
     else:
         sources = list(data) + extra
         if not sources:
-            raise fail("give data to evaluate with --data PATH (a suite, CSV folder or CSV file)")
+            raise InputError("give data to evaluate with --data PATH (a suite, CSV folder or CSV file)")
         refs = [] if model == ["none"] else [parse_model_ref(m) for m in model]
         options = EvalOptions(baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
                               device=resolve_device(device), prune=prune, seed=seed, reveal=reveal)

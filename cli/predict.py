@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from causal_amort.inference.pruning import describe_methods
 from cli import csv_options
 from cli.guard import guarded
 from cli.progress import progress
@@ -26,7 +27,7 @@ def predict(
     model: str = typer.Option("default", "--model", "-m", help="default, a checkpoint file or a run folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the order (and edges) as JSON here."),
     dag: bool = typer.Option(False, "--dag", help="Also prune the order to a DAG and print it as cause,effect rows."),
-    prune: str = typer.Option("lasso", help="Pruning for --dag: lasso (sparse linear) or cam (additive splines)."),
+    prune: str = typer.Option("lasso", help=f"Pruning for --dag: {describe_methods()}."),
     drop_missing: bool = typer.Option(False, "--drop-missing", help="Skip rows with missing or infinite values "
                                       "instead of failing."),
     sep: Optional[str] = csv_options.SEP,

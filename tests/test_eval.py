@@ -324,3 +324,32 @@ def test_library_evaluate_yields_progress_and_writes_the_tables(workspace, tmp_p
     assert (tmp_path / "lib" / "summary.md").exists() and events[-1].curves_png
     with pytest.raises(causal_amort.InputError, match="already holds an evaluation"):
         next(evaluate([root / "csvs"], [], ["random"], causal_amort.EvalOptions(), tmp_path / "lib"))
+
+
+@pytest.mark.parametrize("failure", ["timeout", "error"])
+def test_a_baseline_that_times_out_or_raises_keeps_its_row_with_a_status(monkeypatch, failure):
+    """A slow baseline past its time limit, or one that raises, still gets its row: the status says
+    why, the metrics are empty, no order is written, and the other methods are scored as usual."""
+    import time
+
+    from causal_amort.baselines.base import Baseline
+    from causal_amort.evaluation import evaluate
+
+    def stuck_or_broken(x, rng, device):
+        if failure == "error":
+            raise FloatingPointError("overflow in exp\nsecond line is dropped")
+        time.sleep(5)
+        return np.arange(x.shape[1])
+
+    monkeypatch.setitem(evaluate.BASELINES, "flaky", Baseline("flaky", stuck_or_broken, slow=True))
+    rng = np.random.default_rng(0)
+    graph = np.triu(np.ones((3, 3), dtype=np.uint8), k=1)
+    dataset = Dataset("d0", rng.standard_normal((200, 3)).astype(np.float32), graph, ["a", "b", "c"], None)
+    options = evaluate.EvalOptions(baselines=("flaky", "random"), time_limit_s=0.2)
+    result = evaluate.evaluate_dataset(0, "s", dataset, [], options)
+    rows = {row["method"]: row for row in result.rows}
+    expected = "timeout>0.2s" if failure == "timeout" else "error: FloatingPointError: overflow in exp"
+    assert rows["flaky"]["status"] == expected
+    assert np.isnan(rows["flaky"].get("frac_reversed", np.nan)) and np.isnan(rows["flaky"]["seconds"])
+    assert rows["random"]["status"] == "ok" and np.isfinite(rows["random"]["frac_reversed"])
+    assert [o["method"] for o in result.orders] == ["random"]

@@ -22,7 +22,13 @@ from sklearn.preprocessing import SplineTransformer
 from causal_amort.evaluation.metrics import check_order
 from simulators.core.errors import InputError
 
-METHODS = ("lasso", "cam")
+# Pruning methods and what each fits (the CLI's help is written from this table).
+METHODS = {"lasso": "sparse linear", "cam": "additive splines"}
+
+
+def describe_methods() -> str:
+    """The methods as a phrase for help texts: "lasso (sparse linear) or cam (additive splines)"."""
+    return " or ".join(f"{name} ({what})" for name, what in METHODS.items())
 # Cubic splines on 4 uniform knots in rank space: 6 functions, 5 after centering.
 _SPLINE_KNOTS = 4
 # Fewer residual degrees of freedom than this make the F-test meaningless; such a target
