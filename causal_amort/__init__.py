@@ -13,10 +13,9 @@ From Python (the README's "From Python" section shows them at work):
 - ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
   honours exactly; ``read_tiers(path)`` reads a tiers file.
 - ``prune_order(x, order, method="lasso")``: an order to a DAG (i -> j at [i, j]).
-- ``causal_amort.evaluation.evaluate.evaluate(sources, models, baselines, options, out, ...)``: what
-  `amort eval` runs — every method on every dataset into a folder of tables; yields ``Planned``,
-  ``Evaluated`` per dataset, then ``Written`` (with the tables); ``EvalOptions`` holds its
-  settings. (Imported from its module: the name ``causal_amort.evaluation.evaluate`` is the module.)
+- ``evaluate(sources, models, baselines, options, out, ...)``: what `amort eval` runs — every
+  method on every dataset into a folder of tables; yields ``Planned``, ``Evaluated`` per dataset,
+  then ``Written`` (with the tables); ``EvalOptions`` holds its settings.
 - ``InputError``: bad input; a ValueError whose message is one line.
 
 They are imported on first use, so ``import causal_amort`` stays light for the `amort` command.
@@ -34,6 +33,7 @@ _EXPORTS = {
     "Constraints": "causal_amort.inference.constraints",
     "read_tiers": "causal_amort.inference.constraints",
     "prune_order": "causal_amort.inference.pruning",
+    "evaluate": "causal_amort.evaluation.evaluate",
     "EvalOptions": "causal_amort.evaluation.evaluate",
     "InputError": "simulators.core.errors",
 }
@@ -42,7 +42,7 @@ __all__ = list(_EXPORTS)
 if TYPE_CHECKING:
     from causal_amort.inference.api import AmortizedOrder, AmortModel, OrderResult, load_model
     from causal_amort.inference.constraints import Constraints, read_tiers
-    from causal_amort.evaluation.evaluate import EvalOptions
+    from causal_amort.evaluation.evaluate import EvalOptions, evaluate
     from causal_amort.inference.pruning import prune_order
     from simulators.core.errors import InputError
 

@@ -312,9 +312,10 @@ def test_a_shard_plan_reads_only_its_own_datasets(tmp_path, monkeypatch):
 
 def test_library_evaluate_yields_progress_and_writes_the_tables(workspace, tmp_path):
     import causal_amort
-    from causal_amort.evaluation.evaluate import Evaluated, Planned, Written, evaluate
+    from causal_amort.evaluation.evaluate import Evaluated, Planned, Written
 
     root, ckpt = workspace
+    evaluate = causal_amort.evaluate  # the public name
     events = list(evaluate([root / "csvs"], [f"tiny={ckpt}"], ["random", "varsort"], causal_amort.EvalOptions(),
                            tmp_path / "lib"))
     assert isinstance(events[0], Planned) and events[0].datasets == 2 and events[0].methods == 3
