@@ -12,6 +12,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from simulators.core.errors import InputError
+from simulators.core.zscore import zscore
 from simulators.prior.ranges import Range, check_range, draw, draw_int
 
 MechanismFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -34,13 +35,6 @@ def _random_fourier(k: int, length_scale: float, output_scale: float, features: 
         return (arg @ coef).astype(np.float64)
 
     return f
-
-
-def _standardized(parents: np.ndarray) -> np.ndarray:
-    """Each parent column centred and scaled to unit standard deviation on the sample (constant
-    columns only centred)."""
-    std = parents.std(axis=0)
-    return (parents - parents.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 @dataclass(frozen=True)
@@ -141,7 +135,7 @@ class MLP:
         w2 = rng.standard_normal(hidden) * (float(draw(self.output_scale, rng)) / np.sqrt(hidden))
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            return act(_standardized(parents) @ w1 + b1) @ w2 + noise
+            return act(zscore(parents) @ w1 + b1) @ w2 + noise
 
         return fn
 
@@ -175,7 +169,7 @@ class Polynomial:
         scale = float(draw(self.output_scale, rng)) / np.sqrt(k)
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            z = _standardized(parents)
+            z = zscore(parents)
             # A soft clip at 3 standard deviations: heavy-tailed parents would otherwise give cubed
             # outliers that the next polynomial down the graph cubes again.
             z = 3.0 * np.tanh(z / 3.0)
