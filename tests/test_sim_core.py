@@ -1,6 +1,8 @@
-"""simulators/core helpers that both sides import: the z-score."""
+"""simulators/core helpers that both sides import: the z-score and the TOML value rule."""
 import numpy as np
+import pytest
 
+from simulators.core.toml_value import as_type
 from simulators.core.zscore import zscore
 
 
@@ -10,3 +12,19 @@ def test_zscore_scales_each_column_and_only_centres_constant_ones():
     assert np.allclose(z.mean(axis=0), 0.0) and np.isclose(z[:, 0].std(), 1.0)
     assert (z[:, 1] == 0.0).all()
     assert np.allclose(zscore(x[:, 0]), z[:, 0])  # one variable alone, as the sampler passes it
+
+
+@pytest.mark.parametrize("value, kind, expected", [
+    (3, float, 3.0), (2.5, float, 2.5), (3, int, 3), (True, bool, True), ("tanh", str, "tanh"),
+])
+def test_as_type_accepts_a_fitting_value_and_widens_int_to_float(value, kind, expected):
+    result = as_type(value, kind)
+    assert result == expected and type(result) is kind
+
+
+@pytest.mark.parametrize("value, kind", [
+    (True, int), (False, float), (1, bool), (0.0, bool), (2.5, int), ("3", int), (3, str), ([1], float),
+])
+def test_as_type_refuses_bools_as_numbers_numbers_as_bools_and_other_types(value, kind):
+    with pytest.raises(TypeError):
+        as_type(value, kind)

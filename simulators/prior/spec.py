@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from simulators.core.errors import InputError
+from simulators.core.toml_value import as_type
 from simulators.prior.graphs import GRAPH_FAMILIES
 from simulators.prior.mechanisms import MECHANISM_FAMILIES
 from simulators.prior.noise import NOISE_FAMILIES
@@ -164,18 +165,16 @@ def _coerce(where: str, value: Any, default: Any) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, list) or not value:
             raise InputError(f"{where} must be a list, got {value!r}")
-        if isinstance(default[0], str):
-            return tuple(_typed(where, v, str) for v in value)
         return tuple(_typed(where, v, type(default[0])) for v in value)
     return _typed(where, value, type(default))
 
 
 def _typed(where: str, value: Any, kind: type) -> Any:
-    """``value`` as ``kind`` (an int is a float too); every number of a spec passes here."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-        raise InputError(f"{where} must be of type {kind.__name__}, got {value!r}")
+    """``value`` as ``kind`` (``as_type``'s rule), finite if a float; every number of a spec passes here."""
+    try:
+        value = as_type(value, kind)
+    except TypeError:
+        raise InputError(f"{where} must be of type {kind.__name__}, got {value!r}") from None
     # TOML allows nan and inf; no parameter means anything with them, and they would only
     # fail later, in the middle of writing a suite.
     if kind is float and not math.isfinite(value):
