@@ -1,11 +1,12 @@
 """Mechanism families: how a variable depends on its parents and its noise.
 
-``build(k, rng)`` draws the parameters of one variable with k >= 1 parents and returns a
-function ``(parents (n, k) float64, noise (n,)) -> values (n,)`` vectorized over samples.
-Root variables are their noise; the sampler handles them.
+Every family is a ``Mechanism``: ``build(k, rng)`` draws the parameters of one variable with
+k >= 1 parents and returns a function ``(parents (n, k) float64, noise (n,)) -> values (n,)``
+vectorized over samples. Root variables are their noise; the sampler handles them.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -16,6 +17,16 @@ from simulators.core.zscore import zscore
 from simulators.prior.ranges import Range, check_range, draw, draw_int
 
 MechanismFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class Mechanism(ABC):
+    """A mechanism family; the subclasses are frozen dataclasses whose fields a spec sets."""
+
+    kind: ClassVar[str]  # the name a spec's ``kind = ...`` selects
+
+    @abstractmethod
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        """One variable's function of its k >= 1 parents and its noise, parameters drawn from ``rng``."""
 
 
 def _random_fourier(k: int, length_scale: float, output_scale: float, features: int,
@@ -38,7 +49,7 @@ def _random_fourier(k: int, length_scale: float, output_scale: float, features: 
 
 
 @dataclass(frozen=True)
-class Linear:
+class Linear(Mechanism):
     """x = sum_i w_i * parent_i + noise, |w_i| uniform in ``weights`` with a random sign."""
 
     kind: ClassVar[str] = "linear"
@@ -53,7 +64,7 @@ class Linear:
 
 
 @dataclass(frozen=True)
-class RandomFourier:
+class RandomFourier(Mechanism):
     """Additive noise around a GP draw: x = f(parents) + noise, f from random Fourier features."""
 
     kind: ClassVar[str] = "rff"
@@ -74,7 +85,7 @@ class RandomFourier:
 
 
 @dataclass(frozen=True)
-class Heteroscedastic:
+class Heteroscedastic(Mechanism):
     """x = f(parents) + exp(g(parents)) * noise: the noise scale itself depends on the parents.
     f and g are independent GP draws (random Fourier features); ``noise_spread`` is g's output scale."""
 
@@ -108,7 +119,7 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 @dataclass(frozen=True)
-class MLP:
+class MLP(Mechanism):
     """x = MLP(parents) + noise with one random hidden layer. Parents are standardized on the
     sample first, so that the activation's nonlinearity is used whatever their raw scale."""
 
@@ -146,7 +157,7 @@ def _normal_moment(p: int) -> float:
 
 
 @dataclass(frozen=True)
-class Polynomial:
+class Polynomial(Mechanism):
     """x = sum_i p_i(z_i) + noise: an additive model with one random polynomial of degree
     ``degree`` per standardized parent z_i. Quadratic terms make it non-monotone, so the effect
     can be uncorrelated with its cause and linear statistics (R², regression slopes) mislead."""
@@ -179,5 +190,5 @@ class Polynomial:
         return fn
 
 
-MECHANISM_FAMILIES: dict[str, type] = {
+MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
     cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial)}
