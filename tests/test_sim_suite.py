@@ -2,6 +2,7 @@
 overwrites, corrupted shards detected; the CSV format and loader round trip."""
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
@@ -119,6 +120,16 @@ def test_unwritable_out_is_an_input_error(tmp_path):
         _write(PLAN, tmp_path / "file" / "suite")
     with pytest.raises(InputError, match="not a folder"):
         _write(PLAN, tmp_path / "file")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format": "parquet"}, "--format must be one of npz, csv, got 'parquet'"),
+    ({"num_datasets": 0}, "num-datasets must be >= 1"),
+    ({"d_min": 7}, "d-max (6) must be >= d-min (7)"),
+])
+def test_an_impossible_plan_cannot_be_made(change, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        SuitePlan(**{**PLAN.__dict__, **change})
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
