@@ -132,6 +132,12 @@ def test_an_impossible_plan_cannot_be_made(change, message):
         SuitePlan(**{**PLAN.__dict__, **change})
 
 
+def test_a_shard_outside_the_array_writes_nothing(tmp_path):
+    with pytest.raises(InputError, match=re.escape("--shard-index must be in [0, 2), got 2")):
+        _write(PLAN, tmp_path / "suite", num_shards=2, shard_index=2)
+    assert not (tmp_path / "suite").exists()
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
 def test_corrupted_shards_are_clear_input_errors(reference, tmp_path, damage):
     out = tmp_path / "suite"
