@@ -17,6 +17,7 @@ from pathlib import Path
 import tomli_w
 
 from simulators.core.errors import InputError
+from simulators.core.toml_value import as_type
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 NAMED_SIZES = ("tiny", "small", "base")
@@ -186,15 +187,12 @@ def _coerce(key: str, value: object, typ: type) -> object:
                 return typ(text)
             except ValueError:
                 pass
-        raise InputError(f"config key {key!r} must be {typ.__name__}, got {value!r}")
-    # bool is a subclass of int: `steps = true` is a mistake, not 1.
-    ok = (
-        isinstance(value, typ) and not (typ is not bool and isinstance(value, bool))
-        or (typ is float and isinstance(value, int) and not isinstance(value, bool))
-    )
-    if not ok:
-        raise InputError(f"config key {key!r} must be {typ.__name__}, got {value!r}")
-    return float(value) if typ is float else value
+    else:
+        try:
+            return as_type(value, typ)
+        except TypeError:
+            pass
+    raise InputError(f"config key {key!r} must be {typ.__name__}, got {value!r}")
 
 
 def _validate(cfg: RunConfig) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 
 from simulators.core.errors import InputError
+from simulators.core.sharding import check_shard
 
 
 def resolve_shard(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:
-    """(num_shards, shard_index) from flags or SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID."""
+    """(num_shards, shard_index) from flags or SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID, checked."""
     env_count = os.environ.get("SLURM_ARRAY_TASK_COUNT")
     env_index = os.environ.get("SLURM_ARRAY_TASK_ID")
     try:
@@ -15,8 +16,5 @@ def resolve_shard(num_shards: int | None, shard_index: int | None) -> tuple[int,
         index = shard_index if shard_index is not None else int(env_index) if env_index else 0
     except ValueError:
         raise InputError("SLURM_ARRAY_TASK_COUNT / SLURM_ARRAY_TASK_ID are not integers") from None
-    if count < 1:
-        raise InputError(f"--num-shards must be at least 1, got {count}")
-    if not 0 <= index < count:
-        raise InputError(f"--shard-index must be in [0, {count}), got {index}")
+    check_shard(count, index)
     return count, index

@@ -31,9 +31,10 @@ SIZES = ((20, 1000), (100, 10000))
 def specs() -> dict[str, Spec]:
     """One spec per mechanism family: train's graphs and noise, that family alone, no mixing."""
     train = load_spec("train")
-    families = {fam.kind: (w, fam) for w, fam in train.mechanisms}
-    families["heteroscedastic"] = next(p for p in load_spec("test-mechanism").mechanisms if p[1].kind == "heteroscedastic")
-    return {kind: dataclasses.replace(train, mechanisms=(pair,), mix_prob=0.0) for kind, pair in families.items()}
+    families = {entry.family.kind: entry for entry in train.mechanisms}
+    families["heteroscedastic"] = next(e for e in load_spec("test-mechanism").mechanisms
+                                       if e.family.kind == "heteroscedastic")
+    return {kind: dataclasses.replace(train, mechanisms=(entry,), mix_prob=0.0) for kind, entry in families.items()}
 
 
 def _batch(spec: Spec, d: int, n: int, seed: int, count: int) -> int:

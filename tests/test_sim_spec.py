@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 from simulators.core.errors import InputError
+from simulators.prior.graphs import GRAPH_FAMILIES, GraphFamily
+from simulators.prior.mechanisms import MECHANISM_FAMILIES, Mechanism
+from simulators.prior.noise import NOISE_FAMILIES, NoiseFamily
 from simulators.prior.sample import sample_dataset
 from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict, spec_to_dict
 
@@ -57,6 +60,17 @@ def test_train_is_broad():
     train = load_spec("train")
     assert len(train.graphs) >= 3 and len(train.mechanisms) >= 2 and len(train.noises) >= 3
     assert 0 < train.mix_prob < 1
+
+
+@pytest.mark.parametrize("registry, interface, section", [
+    (GRAPH_FAMILIES, GraphFamily, "graphs"), (MECHANISM_FAMILIES, Mechanism, "mechanisms"),
+    (NOISE_FAMILIES, NoiseFamily, "noises")])
+def test_every_family_implements_its_section_interface(registry, interface, section):
+    assert all(issubclass(cls, interface) and cls.kind == kind for kind, cls in registry.items())
+    with pytest.raises(TypeError):  # the interface itself is abstract
+        interface()
+    entries = getattr(load_spec("train"), section)
+    assert all(isinstance(e.family, interface) and e.weight > 0 for e in entries)
 
 
 def test_a_spec_file_works_like_a_preset(tmp_path):

@@ -2,6 +2,7 @@
 overwrites, corrupted shards detected; the CSV format and loader round trip."""
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
@@ -119,6 +120,22 @@ def test_unwritable_out_is_an_input_error(tmp_path):
         _write(PLAN, tmp_path / "file" / "suite")
     with pytest.raises(InputError, match="not a folder"):
         _write(PLAN, tmp_path / "file")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format": "parquet"}, "--format must be one of npz, csv, got 'parquet'"),
+    ({"num_datasets": 0}, "num-datasets must be >= 1"),
+    ({"d_min": 7}, "d-max (6) must be >= d-min (7)"),
+])
+def test_an_impossible_plan_cannot_be_made(change, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        SuitePlan(**{**PLAN.__dict__, **change})
+
+
+def test_a_shard_outside_the_array_writes_nothing(tmp_path):
+    with pytest.raises(InputError, match=re.escape("--shard-index must be in [0, 2), got 2")):
+        _write(PLAN, tmp_path / "suite", num_shards=2, shard_index=2)
+    assert not (tmp_path / "suite").exists()
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])

@@ -31,6 +31,7 @@ from causal_amort.runtime.threads import apply_threads
 from simulators.storage.csv_read import CsvFormat
 from simulators.core.dataset import Dataset
 from simulators.core.errors import InputError
+from simulators.core.sharding import check_shard
 from simulators.prior.graphs import is_acyclic
 from simulators.storage.io import count_datasets, iter_datasets, source_name
 
@@ -104,8 +105,7 @@ def plan(paths: Sequence[str | Path], num_shards: int = 1, shard_index: int = 0,
     Dataset k of the concatenated sources belongs to shard k mod num_shards, so the shards
     of a SLURM array split the unsharded run exactly and merge back into it.
     """
-    if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise InputError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
+    check_shard(num_shards, shard_index)
     items, offset = [], 0
     for path in paths:
         suite = source_name(path)

@@ -21,6 +21,7 @@ from sklearn.preprocessing import SplineTransformer
 
 from causal_amort.evaluation.metrics import check_order
 from simulators.core.errors import InputError
+from simulators.core.zscore import zscore
 
 # Pruning methods and what each fits (the CLI's help is written from this table).
 METHODS = {"lasso": "sparse linear", "cam": "additive splines"}
@@ -51,7 +52,7 @@ def prune_order(x: np.ndarray, order: np.ndarray, method: str = "lasso", *, cuto
         raise InputError("data to prune contain NaN or infinite values")
     d = x.shape[1]
     order = check_order(order, d)
-    z = _standardize(x)
+    z = zscore(x)
     gram = z.T @ z
     if method == "cam":
         if x.shape[0] > max_rows:
@@ -73,12 +74,6 @@ def check_prune_method(method: str) -> None:
     """InputError unless `method` is one of METHODS."""
     if method not in METHODS:
         raise InputError(f"unknown pruning method {method!r}; choose from {', '.join(METHODS)}")
-
-
-def _standardize(x: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance; constant columns become zeros."""
-    std = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def _lasso_parents(gram: np.ndarray, preds: np.ndarray, target: int, n: int) -> np.ndarray:

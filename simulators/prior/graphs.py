@@ -6,6 +6,7 @@ from ``edges_per_var``; a d-node DAG has at most (d - 1) / 2 edges per variable.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,10 +34,10 @@ def is_acyclic(graph: np.ndarray) -> bool:
 
 
 @dataclass(frozen=True)
-class GraphFamily:
-    """Base class: draws the density, delegates the structure to ``_dag``."""
+class GraphFamily(ABC):
+    """A graph family: ``sample`` draws the density, each family the structure (``_dag``)."""
 
-    kind: ClassVar[str] = ""
+    kind: ClassVar[str]  # the name a spec's ``kind = ...`` selects
     edges_per_var: Range = (1.0, 2.0)
 
     def __post_init__(self) -> None:
@@ -59,8 +60,10 @@ class GraphFamily:
         dag, extra = self._dag(d, density, rng)
         return np.triu(dag, k=1), {"family": self.kind, "edges_per_var_target": round(density, 4), **extra}
 
+    @abstractmethod
     def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-        raise NotImplementedError
+        """A (d, d) bool adjacency with about ``density`` edges per variable (only its upper
+        triangle is kept) and the family's realized parameters."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class ErdosRenyi(GraphFamily):
 
     kind: ClassVar[str] = "erdos_renyi"
 
-    def _dag(self, d, density, rng):
+    def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         p = density / max_edges_per_var(d)
         return rng.random((d, d)) < p, {}
 
@@ -88,7 +91,7 @@ class ScaleFree(GraphFamily):
         if self.hubs not in ("causes", "effects"):
             raise InputError(f"scale_free.hubs must be 'causes' or 'effects', got {self.hubs!r}")
 
-    def _dag(self, d, density, rng):
+    def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         dag = np.zeros((d, d), dtype=bool)
         degree = np.zeros(d)
         for i in range(1, d):
@@ -118,7 +121,7 @@ class WattsStrogatz(GraphFamily):
         super().__post_init__()
         check_range(self.kind, "rewire", self.rewire, minimum=0.0, maximum=1.0)
 
-    def _dag(self, d, density, rng):
+    def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         k = max(1, min(stochastic_round(density, rng), max(1, (d - 1) // 2)))
         beta = float(draw(self.rewire, rng))
         adj = np.zeros((d, d), dtype=bool)
@@ -157,7 +160,7 @@ class StochasticBlock(GraphFamily):
         check_range(self.kind, "blocks", self.blocks, minimum=1, integer=True)
         check_range(self.kind, "in_out_ratio", self.in_out_ratio, minimum=1.0)
 
-    def _dag(self, d, density, rng):
+    def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         num_blocks = min(draw_int(self.blocks, rng), d)
         ratio = float(draw(self.in_out_ratio, rng))
         labels = rng.integers(num_blocks, size=d)
@@ -185,7 +188,7 @@ class Geometric(GraphFamily):
         super().__post_init__()
         check_range(self.kind, "dim", self.dim, minimum=1, integer=True)
 
-    def _dag(self, d, density, rng):
+    def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         dim = draw_int(self.dim, rng)
         points = rng.random((d, dim))
         rows, cols = np.triu_indices(d, k=1)

@@ -1,20 +1,32 @@
 """Mechanism families: how a variable depends on its parents and its noise.
 
-``build(k, rng)`` draws the parameters of one variable with k >= 1 parents and returns a
-function ``(parents (n, k) float64, noise (n,)) -> values (n,)`` vectorized over samples.
-Root variables are their noise; the sampler handles them.
+Every family is a ``Mechanism``: ``build(k, rng)`` draws the parameters of one variable with
+k >= 1 parents and returns a function ``(parents (n, k) float64, noise (n,)) -> values (n,)``
+vectorized over samples. Root variables are their noise; the sampler handles them.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import numpy as np
 
 from simulators.core.errors import InputError
+from simulators.core.zscore import zscore
 from simulators.prior.ranges import Range, check_range, draw, draw_int
 
 MechanismFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class Mechanism(ABC):
+    """A mechanism family; the subclasses are frozen dataclasses whose fields a spec sets."""
+
+    kind: ClassVar[str]  # the name a spec's ``kind = ...`` selects
+
+    @abstractmethod
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        """One variable's function of its k >= 1 parents and its noise, parameters drawn from ``rng``."""
 
 
 def _random_fourier(k: int, length_scale: float, output_scale: float, features: int,
@@ -36,15 +48,8 @@ def _random_fourier(k: int, length_scale: float, output_scale: float, features: 
     return f
 
 
-def _standardized(parents: np.ndarray) -> np.ndarray:
-    """Each parent column centred and scaled to unit standard deviation on the sample (constant
-    columns only centred)."""
-    std = parents.std(axis=0)
-    return (parents - parents.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
 @dataclass(frozen=True)
-class Linear:
+class Linear(Mechanism):
     """x = sum_i w_i * parent_i + noise, |w_i| uniform in ``weights`` with a random sign."""
 
     kind: ClassVar[str] = "linear"
@@ -59,7 +64,7 @@ class Linear:
 
 
 @dataclass(frozen=True)
-class RandomFourier:
+class RandomFourier(Mechanism):
     """Additive noise around a GP draw: x = f(parents) + noise, f from random Fourier features."""
 
     kind: ClassVar[str] = "rff"
@@ -80,7 +85,7 @@ class RandomFourier:
 
 
 @dataclass(frozen=True)
-class Heteroscedastic:
+class Heteroscedastic(Mechanism):
     """x = f(parents) + exp(g(parents)) * noise: the noise scale itself depends on the parents.
     f and g are independent GP draws (random Fourier features); ``noise_spread`` is g's output scale."""
 
@@ -114,7 +119,7 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 @dataclass(frozen=True)
-class MLP:
+class MLP(Mechanism):
     """x = MLP(parents) + noise with one random hidden layer. Parents are standardized on the
     sample first, so that the activation's nonlinearity is used whatever their raw scale."""
 
@@ -141,7 +146,7 @@ class MLP:
         w2 = rng.standard_normal(hidden) * (float(draw(self.output_scale, rng)) / np.sqrt(hidden))
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            return act(_standardized(parents) @ w1 + b1) @ w2 + noise
+            return act(zscore(parents) @ w1 + b1) @ w2 + noise
 
         return fn
 
@@ -152,7 +157,7 @@ def _normal_moment(p: int) -> float:
 
 
 @dataclass(frozen=True)
-class Polynomial:
+class Polynomial(Mechanism):
     """x = sum_i p_i(z_i) + noise: an additive model with one random polynomial of degree
     ``degree`` per standardized parent z_i. Quadratic terms make it non-monotone, so the effect
     can be uncorrelated with its cause and linear statistics (R², regression slopes) mislead."""
@@ -175,7 +180,7 @@ class Polynomial:
         scale = float(draw(self.output_scale, rng)) / np.sqrt(k)
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            z = _standardized(parents)
+            z = zscore(parents)
             # A soft clip at 3 standard deviations: heavy-tailed parents would otherwise give cubed
             # outliers that the next polynomial down the graph cubes again.
             z = 3.0 * np.tanh(z / 3.0)
@@ -185,5 +190,5 @@ class Polynomial:
         return fn
 
 
-MECHANISM_FAMILIES: dict[str, type] = {
+MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
     cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial)}

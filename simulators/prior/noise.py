@@ -2,6 +2,7 @@
 variance, times a per-variable scale drawn uniformly from ``scale``."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,10 +16,10 @@ _EULER_GAMMA = 0.5772156649015329
 
 
 @dataclass(frozen=True)
-class NoiseFamily:
-    """Base class: per-variable scales around a unit-variance shape given by ``_unit``."""
+class NoiseFamily(ABC):
+    """A noise family: ``sample`` draws per-variable scales, each family its unit-variance shape (``_unit``)."""
 
-    kind: ClassVar[str] = ""
+    kind: ClassVar[str]  # the name a spec's ``kind = ...`` selects
     scale: Range = (0.2, 2.0)
 
     def __post_init__(self) -> None:
@@ -29,15 +30,16 @@ class NoiseFamily:
         scales = draw(self.scale, rng, size=d)
         return self._unit(n, d, rng) * scales
 
+    @abstractmethod
     def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """(n, d) independent draws, each column with mean 0 and variance 1."""
 
 
 @dataclass(frozen=True)
 class Gaussian(NoiseFamily):
     kind: ClassVar[str] = "gaussian"
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((n, d))
 
 
@@ -47,7 +49,7 @@ class Laplace(NoiseFamily):
 
     kind: ClassVar[str] = "laplace"
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         return rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=(n, d))
 
 
@@ -57,7 +59,7 @@ class Uniform(NoiseFamily):
 
     kind: ClassVar[str] = "uniform"
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, d))
 
 
@@ -67,7 +69,7 @@ class Gumbel(NoiseFamily):
 
     kind: ClassVar[str] = "gumbel"
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         unit = (rng.gumbel(size=(n, d)) - _EULER_GAMMA) / (np.pi / np.sqrt(6.0))
         return unit * np.where(rng.random(d) < 0.5, -1.0, 1.0)
 
@@ -84,7 +86,7 @@ class StudentT(NoiseFamily):
         super().__post_init__()
         check_range(self.kind, "df", self.df, above=2.0)
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         df = draw(self.df, rng, size=d)
         return rng.standard_t(df, size=(n, d)) * np.sqrt((df - 2.0) / df)
 
@@ -104,7 +106,7 @@ class Mixture(NoiseFamily):
         check_range(self.kind, "components", self.components, minimum=1, integer=True)
         check_range(self.kind, "separation", self.separation, minimum=0.0)
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((n, d))
         for j in range(d):
             k = draw_int(self.components, rng)
@@ -130,7 +132,7 @@ class Power(NoiseFamily):
         if self.exponent[1] > 8.0:
             raise InputError(f"power.exponent must be <= 8 (float64 moments), got {list(self.exponent)}")
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         p = draw(self.exponent, rng, size=d)
         z = rng.standard_normal((n, d))
         # E|z|^(2p) = 2^p Gamma(p + 1/2) / sqrt(pi): the exact variance, so the unit shape is exact.
@@ -150,7 +152,7 @@ class Gamma(NoiseFamily):
         super().__post_init__()
         check_range(self.kind, "shape", self.shape, above=0.0)
 
-    def _unit(self, n, d, rng):
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         shape = draw(self.shape, rng, size=d)
         unit = (rng.gamma(shape, size=(n, d)) - shape) / np.sqrt(shape)
         return unit * np.where(rng.random(d) < 0.5, -1.0, 1.0)

@@ -9,6 +9,7 @@ import numpy as np
 
 from simulators.core.dataset import Dataset
 from simulators.core.errors import InputError
+from simulators.core.zscore import zscore
 from simulators.prior.sortability import r2_sortability, var_sortability
 from simulators.prior.spec import Spec, pick
 
@@ -51,7 +52,7 @@ def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, inte
                 kinds[j] = family.kind
                 column = family.build(parents.size, rng)(values[parents].T, noise[j])
             if internal:
-                column = _zscore(column)
+                column = zscore(column)
             if j in targets:
                 column = _intervene(column, regime, targets.index(j) + 1, shifts[targets.index(j)], rng)
             values[j] = column
@@ -60,7 +61,7 @@ def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, inte
     if not np.isfinite(raw).all() or (not standardize and np.abs(raw).max() > np.finfo(np.float32).max / 2):
         raise InputError(f"spec {spec.name}: simulated values overflow (d={d}); use smaller linear weights, "
                          "sparser graphs or internal_standardize_prob > 0")
-    x = (_zscore(raw) if standardize else raw).astype(np.float32)
+    x = (zscore(raw) if standardize else raw).astype(np.float32)
     mask = None
     if interventions:
         mask = np.zeros((n, d), dtype=bool)
@@ -125,11 +126,6 @@ def _intervene(column: np.ndarray, regime: np.ndarray, which: int, shift: float,
     column = column.copy()
     column[rows] = mean + sd * (shift + rng.standard_normal(int(rows.sum())))
     return column
-
-
-def _zscore(a: np.ndarray) -> np.ndarray:
-    std = a.std(axis=0)
-    return (a - a.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def _json_float(value: float) -> float | None:

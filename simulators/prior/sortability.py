@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulators.core.zscore import zscore
+
 # Relative tolerance for ties: standardized float32 data have variances 1 +- 1e-7, which must tie.
 _TIE = 1e-5
 
@@ -39,8 +41,7 @@ def r2_scores(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.shape[0] <= x.shape[1]:
         return np.ones(x.shape[1])
-    std = x.std(axis=0)
-    z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    z = zscore(x)
     corr = (z.T @ z) / x.shape[0]
     precision_diag = np.diag(np.linalg.pinv(corr, hermitian=True))
     with np.errstate(divide="ignore"):

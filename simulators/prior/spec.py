@@ -23,14 +23,15 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Generic, Mapping, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
 from simulators.core.errors import InputError
-from simulators.prior.graphs import GRAPH_FAMILIES
-from simulators.prior.mechanisms import MECHANISM_FAMILIES
-from simulators.prior.noise import NOISE_FAMILIES
+from simulators.core.toml_value import as_type
+from simulators.prior.graphs import GRAPH_FAMILIES, GraphFamily
+from simulators.prior.mechanisms import MECHANISM_FAMILIES, Mechanism
+from simulators.prior.noise import NOISE_FAMILIES, NoiseFamily
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("train", "test-in", "test-graph", "test-mechanism", "test-noise", "test-out")
@@ -43,15 +44,24 @@ _SECTION_KEYS = {"graph": {"families"}, "noise": {"families"},
 _TOP_KEYS = {"name", "description", "seed_salt", *_SECTION_KEYS}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+F = TypeVar("F", GraphFamily, Mechanism, NoiseFamily)
+
+
+class Weighted(NamedTuple, Generic[F]):
+    """One family of a spec's mixture and its relative probability (a pair: ``w, fam = entry``)."""
+
+    weight: float
+    family: F
+
 
 @dataclass(frozen=True)
 class Spec:
-    """A prior over SCMs. ``graphs``/``mechanisms``/``noises`` hold (weight, family) pairs."""
+    """A prior over SCMs: weighted mixtures of graph, mechanism and noise families."""
 
     name: str
-    graphs: tuple[tuple[float, Any], ...]
-    mechanisms: tuple[tuple[float, Any], ...]
-    noises: tuple[tuple[float, Any], ...]
+    graphs: tuple[Weighted[GraphFamily], ...]
+    mechanisms: tuple[Weighted[Mechanism], ...]
+    noises: tuple[Weighted[NoiseFamily], ...]
     description: str = ""
     seed_salt: int = 0
     mix_prob: float = 0.0
@@ -61,14 +71,14 @@ class Spec:
         """InputError if d < 2 or some graph family cannot reach its density on d nodes."""
         if d < 2:
             raise InputError(f"d must be >= 2, got {d}")
-        for _, family in self.graphs:
-            family.check_d(d)
+        for entry in self.graphs:
+            entry.family.check_d(d)
 
 
-def pick(families: tuple[tuple[float, Any], ...], rng: np.random.Generator) -> Any:
+def pick(families: Sequence[Weighted[F]], rng: np.random.Generator) -> F:
     """One family, with probability proportional to its weight."""
-    weights = np.array([w for w, _ in families])
-    return families[int(rng.choice(len(families), p=weights / weights.sum()))][1]
+    weights = np.array([entry.weight for entry in families])
+    return families[int(rng.choice(len(families), p=weights / weights.sum()))].family
 
 
 def load_spec(name_or_path: str) -> Spec:
@@ -125,8 +135,8 @@ def spec_from_dict(data: Mapping[str, Any], default_name: str = "spec") -> Spec:
 
 def spec_to_dict(spec: Spec) -> dict:
     """JSON/TOML-ready structure of a Spec; ``spec_from_dict`` reads it back to an equal Spec."""
-    def families(pairs):
-        return [{"kind": fam.kind, "weight": w, **_plain(dataclasses.asdict(fam))} for w, fam in pairs]
+    def families(entries: Sequence[Weighted]) -> list[dict]:
+        return [{"kind": e.family.kind, "weight": e.weight, **_plain(dataclasses.asdict(e.family))} for e in entries]
 
     return {
         "name": spec.name, "description": spec.description, "seed_salt": spec.seed_salt,
@@ -141,7 +151,7 @@ def _plain(fields: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
 
-def _family(section: str, index: int, entry: Any, registry: Mapping[str, type]) -> tuple[float, Any]:
+def _family(section: str, index: int, entry: Any, registry: Mapping[str, type]) -> Weighted:
     where = f"{section}.families[{index}]"
     if not isinstance(entry, Mapping):
         raise InputError(f"{where} must be a table")
@@ -156,7 +166,7 @@ def _family(section: str, index: int, entry: Any, registry: Mapping[str, type]) 
         raise InputError(f"{where}.weight must be a number > 0, got {weight!r}")
     kwargs = {key: _coerce(f"{where}.{key}", value, fields[key].default)
               for key, value in entry.items() if key in fields}
-    return float(weight), cls(**kwargs)
+    return Weighted(float(weight), cls(**kwargs))
 
 
 def _coerce(where: str, value: Any, default: Any) -> Any:
@@ -164,18 +174,16 @@ def _coerce(where: str, value: Any, default: Any) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, list) or not value:
             raise InputError(f"{where} must be a list, got {value!r}")
-        if isinstance(default[0], str):
-            return tuple(_typed(where, v, str) for v in value)
         return tuple(_typed(where, v, type(default[0])) for v in value)
     return _typed(where, value, type(default))
 
 
 def _typed(where: str, value: Any, kind: type) -> Any:
-    """``value`` as ``kind`` (an int is a float too); every number of a spec passes here."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-        raise InputError(f"{where} must be of type {kind.__name__}, got {value!r}")
+    """``value`` as ``kind`` (``as_type``'s rule), finite if a float; every number of a spec passes here."""
+    try:
+        value = as_type(value, kind)
+    except TypeError:
+        raise InputError(f"{where} must be of type {kind.__name__}, got {value!r}") from None
     # TOML allows nan and inf; no parameter means anything with them, and they would only
     # fail later, in the middle of writing a suite.
     if kind is float and not math.isfinite(value):

@@ -34,6 +34,7 @@ from simulators.storage.manifest import (FORMAT_VERSION, KIND, MANIFEST, SHARD_F
                                  shard_stem, summarize)
 from simulators.core.provenance import git_commit, package_versions
 from simulators.core.resources import Estimate, describe_size
+from simulators.core.sharding import check_shard
 from simulators.prior.sample import dataset_cost, sample_dataset
 from simulators.storage.shards import pack_shard, sha256_bytes
 from simulators.prior.spec import Spec, spec_to_dict
@@ -58,8 +59,8 @@ class SuitePlan:
     standardize: bool = True
     format: str = "npz"
 
-    def validate(self) -> None:
-        """InputError on any impossible setting, before anything is written."""
+    def __post_init__(self) -> None:
+        """InputError on any impossible setting: a plan that exists can be estimated and written."""
         if self.num_datasets < 1:
             raise InputError(f"num-datasets must be >= 1, got {self.num_datasets}")
         if self.n < 1:
@@ -72,7 +73,7 @@ class SuitePlan:
         if self.seed < 0:
             raise InputError(f"seed must be >= 0, got {self.seed}")
         if self.format not in FORMATS:
-            raise InputError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+            raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
 
     @property
     def shard_size(self) -> int:
@@ -156,11 +157,9 @@ def write_suite(plan: SuitePlan, out: Path, *, workers: int = 1, num_shards: int
     The first event reports what was already done. ``force`` rewrites this task's shards and
     replaces a different or complete suite; without it such a folder is an InputError.
     """
-    plan.validate()
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
-    if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise InputError(f"shard-index must be in 0..{num_shards - 1} for num-shards {num_shards}, got {shard_index}")
+    check_shard(num_shards, shard_index)
     out = Path(out)
     owned = [k for k in range(plan.num_shards) if k % num_shards == shard_index]
     # A folder this call creates, alone, is removed again if it fails before a shard is done.

@@ -1,0 +1,51 @@
+"""simulators/core helpers that both sides import: the z-score, the TOML value rule and the
+job-array shard bounds."""
+import re
+
+import numpy as np
+import pytest
+
+from simulators.core.errors import InputError
+from simulators.core.sharding import check_shard
+from simulators.core.toml_value import as_type
+from simulators.core.zscore import zscore
+
+
+def test_zscore_scales_each_column_and_only_centres_constant_ones():
+    x = np.column_stack([np.arange(10.0) * 3 + 5, np.full(10, 7.0)])
+    z = zscore(x)
+    assert np.allclose(z.mean(axis=0), 0.0) and np.isclose(z[:, 0].std(), 1.0)
+    assert (z[:, 1] == 0.0).all()
+    assert np.allclose(zscore(x[:, 0]), z[:, 0])  # one variable alone, as the sampler passes it
+
+
+@pytest.mark.parametrize("value, kind, expected", [
+    (3, float, 3.0), (2.5, float, 2.5), (3, int, 3), (True, bool, True), ("tanh", str, "tanh"),
+])
+def test_as_type_accepts_a_fitting_value_and_widens_int_to_float(value, kind, expected):
+    result = as_type(value, kind)
+    assert result == expected and type(result) is kind
+
+
+@pytest.mark.parametrize("value, kind", [
+    (True, int), (False, float), (1, bool), (0.0, bool), (2.5, int), ("3", int), (3, str), ([1], float),
+])
+def test_as_type_refuses_bools_as_numbers_numbers_as_bools_and_other_types(value, kind):
+    with pytest.raises(TypeError):
+        as_type(value, kind)
+
+
+@pytest.mark.parametrize("num_shards, shard_index, message", [
+    (0, 0, "--num-shards must be at least 1, got 0"),
+    (-3, 0, "--num-shards must be at least 1, got -3"),
+    (2, 2, "--shard-index must be in [0, 2), got 2"),
+    (2, -1, "--shard-index must be in [0, 2), got -1"),
+])
+def test_check_shard_refuses_a_task_outside_the_array(num_shards, shard_index, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        check_shard(num_shards, shard_index)
+
+
+def test_check_shard_accepts_every_task_of_the_array():
+    for index in range(3):
+        check_shard(3, index)
