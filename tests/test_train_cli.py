@@ -114,7 +114,7 @@ def test_load_model_accepts_checkpoint_files_and_run_folders(tmp_path):
     chunk = torch.randn(2, 16, 4)
 
     def orders(net):
-        return net.decode(net.readout(net.advance(net.init_memory(2, 4, "cpu"), chunk)))[0]
+        return net.decode(net.advance(net.init_memory(2, 4, "cpu"), chunk))[0]
 
     model.eval()
     expected = orders(model)

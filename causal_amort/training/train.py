@@ -288,7 +288,7 @@ def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_
             continue
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             memory = model.advance(memory, x[:, rows], chunk_mask)
-            loss = model.order_loss(model.readout(memory), graph, teacher)
+            loss = model.order_loss(memory, graph, teacher)
         segment = segment + loss / scored_chunks
         total += loss.detach()
         if (k + 1) % tbptt == 0 or k == chunks - 1:
@@ -311,9 +311,9 @@ def validate_orders(model: OrderModel, val: TaskBatch, chunk_size: int, device: 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             memory = model.advance(memory, x[:, start: start + chunk_size])
             if first is None:
-                first = model.decode(model.readout(memory))[0]
+                first = model.decode(memory)[0]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        last = model.decode(model.readout(memory))[0]
+        last = model.decode(memory)[0]
     graphs = val.graph.numpy()
 
     def mean_frac(orders: torch.Tensor) -> float:
