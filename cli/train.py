@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from cli.devices import resolve_device
 from cli.guard import guarded, warn
 from cli.progress import progress
 from cli.threads import THREADS
@@ -81,9 +80,8 @@ def train(
     # A resumed run starts from its own saved config unless --config names one.
     saved = out / CONFIG
     cfg = load_config(str(saved) if resume and config is None and saved.is_file() else (config or "tiny"), overrides)
-    dev = resolve_device(cfg.train.device)
 
-    events = train_run(cfg, out, resume=resume, force=force, device=dev)
+    events = train_run(cfg, out, resume=resume, force=force)
     started = next(events, None)
     if started is None:
         return  # a torchrun rank other than 0: it trains silently

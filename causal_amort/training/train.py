@@ -39,6 +39,7 @@ from causal_amort.training import run_folder
 from causal_amort.config import RunConfig, TrainConfig, config_to_dict
 from causal_amort.evaluation.metrics import frac_reversed
 from causal_amort.model.order_model import OrderModel
+from causal_amort.runtime.devices import resolve_device
 from causal_amort.training.task_data import TaskBatch, step_seeds, task_loader, task_source, validation_batch
 from simulators.core.errors import InputError
 
@@ -110,8 +111,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
     out = Path(out_dir)
     t, data = cfg.train, cfg.data
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    name = device or t.device
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    dev = torch.device(resolve_device(device or t.device))
     votes = None
     if world > 1:
         # nccl between GPUs, gloo between CPU processes.
