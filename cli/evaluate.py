@@ -14,9 +14,9 @@ from causal_amort.evaluation.evaluate import (FAST_BASELINES, EvalOptions, Evalu
 from causal_amort.evaluation.evaluate import evaluate as evaluate_datasets
 from causal_amort.evaluation.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
 from causal_amort.inference.pruning import describe_methods
+from causal_amort.runtime.devices import resolve_device
 from causal_amort.runtime.threads import use_threads
 from cli import csv_options
-from cli.devices import resolve_device
 from cli.guard import guarded, warn
 from cli.progress import announce, progress
 from cli.sharding import resolve_shard

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from cli.devices import resolve_device
+from cli.config_flags import ConfigFlag, config_options, flag_overrides
 from cli.guard import guarded, warn
 from cli.progress import progress
 from cli.threads import THREADS
@@ -16,41 +16,39 @@ from simulators.core.errors import InputError
 
 console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line in logs
 
-# Flags for the commonly changed keys; everything else goes through --set key=value.
-FLAG_KEYS = {
-    "steps": "train.steps", "device": "train.device", "batch_size": "data.batch_size", "lr": "train.lr",
-    "d_min": "data.d_min", "d_max": "data.d_max", "chunk_size": "data.chunk_size",
-    "chunks_min": "data.chunks_min", "chunks_max": "data.chunks_max", "tbptt": "train.tbptt",
-    "seed": "train.seed", "workers": "data.workers", "decoder": "model.decoder", "state": "model.state",
-}
+# The commonly changed config keys, each with its flag; every other key goes through --set key=value.
+FLAGS = (
+    ConfigFlag("--steps", "train.steps", int, "Optimizer steps in total"),
+    ConfigFlag("--device", "train.device", str, "auto, cpu, cuda or cuda:N"),
+    ConfigFlag("--batch-size", "data.batch_size", int, "Tasks per batch and rank"),
+    ConfigFlag("--lr", "train.lr", float, "Peak learning rate"),
+    ConfigFlag("--d-min", "data.d_min", int, "Fewest variables of a training task"),
+    ConfigFlag("--d-max", "data.d_max", int, "Most variables of a training task"),
+    ConfigFlag("--chunk-size", "data.chunk_size", int, "Rows per chunk"),
+    ConfigFlag("--chunks-min", "data.chunks_min", int, "Fewest chunks per task"),
+    ConfigFlag("--chunks-max", "data.chunks_max", int, "Most chunks per task"),
+    ConfigFlag("--tbptt", "train.tbptt", int, "Chunks a gradient flows back through"),
+    ConfigFlag("--seed", "train.seed", int, "Seed of everything random"),
+    ConfigFlag("--workers", "data.workers", int, "DataLoader worker processes"),
+    ConfigFlag("--decoder", "model.decoder", str, "causal or sort"),
+    ConfigFlag("--state", "model.state", str, "carry, none or average"),
+)
 
 
 @guarded
+@config_options(FLAGS)
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder, e.g. runs/NAME (never silently reused)."),
     config: Optional[str] = typer.Option(
         None, "--config", "-c", help="tiny, small, base, default-cpu (the shipped model's recipe) or a TOML file [default: tiny; on --resume: the run's own]."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps in total (train.steps)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Simulate training tasks from a preset or spec file."),
     data: Optional[Path] = typer.Option(None, "--data", help="Train on a stored suite or CSV folder instead of simulating."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (train.device)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint "
                                 "(starts fresh when there is none yet)."),
     force: bool = typer.Option(False, "--force", help="Delete the run in --out and start over."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Tasks per batch and rank (data.batch_size)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (train.lr)."),
-    d_min: Optional[int] = typer.Option(None, "--d-min", help="Fewest variables of a training task (data.d_min)."),
-    d_max: Optional[int] = typer.Option(None, "--d-max", help="Most variables of a training task (data.d_max)."),
-    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Rows per chunk (data.chunk_size)."),
-    chunks_min: Optional[int] = typer.Option(None, "--chunks-min", help="Fewest chunks per task (data.chunks_min)."),
-    chunks_max: Optional[int] = typer.Option(None, "--chunks-max", help="Most chunks per task (data.chunks_max)."),
-    tbptt: Optional[int] = typer.Option(None, "--tbptt", help="Chunks a gradient flows back through (train.tbptt)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of everything random (train.seed)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes (data.workers)."),
-    decoder: Optional[str] = typer.Option(None, "--decoder", help="causal or sort (model.decoder)."),
-    state: Optional[str] = typer.Option(None, "--state", help="carry, none or average (model.state)."),
     set_: list[str] = typer.Option([], "--set", help="Any config key, e.g. --set train.val_every=500; repeatable."),
     threads: int = THREADS,
+    **settings: object,  # one option per row of FLAGS (config_options)
 ) -> None:
     """Train the order model into a run folder.
 
@@ -70,10 +68,7 @@ def train(
     if preset is not None and data is not None:
         raise InputError("--preset and --data exclude each other: simulate from a preset or read a suite")
     overrides = _parse_sets(set_)
-    flags = {"steps": steps, "device": device, "batch_size": batch_size, "lr": lr, "d_min": d_min, "d_max": d_max,
-             "chunk_size": chunk_size, "chunks_min": chunks_min, "chunks_max": chunks_max, "tbptt": tbptt,
-             "seed": seed, "workers": workers, "decoder": decoder, "state": state}
-    overrides.update({FLAG_KEYS[name]: value for name, value in flags.items() if value is not None})
+    overrides.update(flag_overrides(FLAGS, settings))
     if preset is not None:
         overrides.update({"data.preset": preset, "data.suite": ""})
     if data is not None:
@@ -81,9 +76,8 @@ def train(
     # A resumed run starts from its own saved config unless --config names one.
     saved = out / CONFIG
     cfg = load_config(str(saved) if resume and config is None and saved.is_file() else (config or "tiny"), overrides)
-    dev = resolve_device(cfg.train.device)
 
-    events = train_run(cfg, out, resume=resume, force=force, device=dev)
+    events = train_run(cfg, out, resume=resume, force=force)
     started = next(events, None)
     if started is None:
         return  # a torchrun rank other than 0: it trains silently

@@ -66,19 +66,19 @@ def _decode_seconds(model, chunk_size: int, d: int, repeats: int) -> dict[str, f
 
     x = torch.from_numpy(np.random.default_rng(d).normal(size=(1, chunk_size, d)).astype(np.float32))
     with torch.no_grad():
-        readout = model.readout(model.advance(model.init_memory(1, d, "cpu"), x))
+        memory = model.advance(model.init_memory(1, d, "cpu"), x)
         seconds, orders = {}, {}
         for name, start in (("uncached", recompute(model.decoder.logits)), ("cached", model.decoder.begin)):
             costs = []
             for _ in range(repeats):
-                orders[name], cost = measured(lambda: beam_search(start, readout.tokens, 1, readout.pairs)[0])
+                orders[name], cost = measured(lambda: beam_search(start, memory.state, 1, memory.pairs)[0])
                 costs.append(cost.seconds)
             seconds[name] = min(costs)
         # Equal logits up to float32 rounding (measured along the cached order against one full
         # pass), so the orders can differ only where two candidates tie that closely.
         order = orders["cached"]
-        full = model.decoder.logits(readout.tokens, order[:, :-1], readout.pairs)
-        steps, error = model.decoder.begin(readout.tokens, readout.pairs), 0.0
+        full = model.decoder.logits(memory.state, order[:, :-1], memory.pairs)
+        steps, error = model.decoder.begin(memory.state, memory.pairs), 0.0
         for k in range(d):
             row = steps.next_logits()
             finite = torch.isfinite(row)

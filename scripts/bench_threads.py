@@ -115,12 +115,12 @@ def decode_worker(decodes: int, threads: int) -> float:
     model, cfg = load_model("default", "cpu")
     chunk = torch.from_numpy(np.random.default_rng(0).standard_normal((1, cfg.data.chunk_size, D), dtype=np.float32))
     with torch.no_grad():
-        state = model.readout(model.advance(model.init_memory(1, D, "cpu"), chunk))
-    model.decode(state)  # warm-up
+        memory = model.advance(model.init_memory(1, D, "cpu"), chunk)
+    model.decode(memory)  # warm-up
     times = []
     for _ in range(decodes):
         start = time.perf_counter()
-        model.decode(state)
+        model.decode(memory)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -44,11 +44,11 @@ def test_every_ablation_runs_end_to_end(decoder, state):
     graph = torch.diag(torch.ones(4), 1).expand(3, 5, 5)
     for rows in (20, 20, 7):
         memory = model.advance(memory, torch.randn(3, rows, 5, generator=gen))
-        loss = model.order_loss(model.readout(memory), graph, gen)
+        loss = model.order_loss(memory, graph, gen)
         assert torch.isfinite(loss)
         memory = model.detach(memory)
     assert memory.steps == 3
-    assert is_permutation(model.decode(model.readout(memory), beam=2)[0])
+    assert is_permutation(model.decode(memory, beam=2)[0])
 
 
 def test_state_modes_differ_as_documented():
@@ -61,10 +61,10 @@ def test_state_modes_differ_as_documented():
             memory = model.init_memory(1, 4, "cpu")
             for chunk in chunks:
                 memory = model.advance(memory, chunk)
-            states[mode] = model.readout(memory).tokens
+            states[mode] = memory.state
         # Each chunk read alone, from S_0.
         one_shot = models["none"]
-        alone = [one_shot.readout(one_shot.advance(one_shot.init_memory(1, 4, "cpu"), c)).tokens for c in chunks]
+        alone = [one_shot.advance(one_shot.init_memory(1, 4, "cpu"), c).state for c in chunks]
         torch.testing.assert_close(states["none"], alone[-1])
         torch.testing.assert_close(states["average"], torch.stack(alone).mean(0))
         assert not torch.allclose(states["carry"], states["none"])
@@ -104,8 +104,8 @@ def test_bf16_autocast_keeps_the_loss_float32():
     graph = torch.diag(torch.ones(5), 1).expand(2, 6, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         memory = model.advance(model.init_memory(2, 6, "cpu"), torch.randn(2, 16, 6, generator=gen))
-        loss = model.order_loss(model.readout(memory), graph, gen)
-        orders, _ = model.decode(model.readout(memory), beam=2)
+        loss = model.order_loss(memory, graph, gen)
+        orders, _ = model.decode(memory, beam=2)
     assert loss.dtype == torch.float32 and memory.state.dtype == torch.float32
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

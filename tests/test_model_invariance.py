@@ -16,11 +16,11 @@ def make_model(**overrides):
 
 
 def read(model, chunks, masks=None):
-    """Readout after streaming `chunks` (a list of (B, b, d) tensors)."""
+    """The state after streaming `chunks` (a list of (B, b, d) tensors)."""
     memory = model.init_memory(chunks[0].shape[0], chunks[0].shape[2], "cpu")
     for t, chunk in enumerate(chunks):
         memory = model.advance(memory, chunk, None if masks is None else masks[t])
-    return model.readout(memory).tokens
+    return memory.state
 
 
 def data(batch=2, rows=30, d=6, chunks=2, seed=0):

@@ -38,7 +38,7 @@ def predict(model, x, chunk):
         memory = model.init_memory(x.shape[0], x.shape[2], "cpu")
         for start in range(0, x.shape[1], chunk):
             memory = model.advance(memory, x[:, start : start + chunk])
-        return model.decode(model.readout(memory))[0]
+        return model.decode(memory)[0]
 
 
 def test_tiny_model_overfits_four_scms():
@@ -52,7 +52,7 @@ def test_tiny_model_overfits_four_scms():
         memory = model.init_memory(4, 5, "cpu")
         for start in (0, 100):  # two chunks, one loss and one update per chunk
             memory = model.advance(memory, x[:, start : start + 100])
-            loss = model.order_loss(model.readout(memory), graphs, gen)
+            loss = model.order_loss(memory, graphs, gen)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as the training configs do

@@ -37,7 +37,7 @@ def test_stream_yields_after_every_chunk_and_matches_the_manual_loop():
         memory = model.init_memory(1, 4, "cpu")
         for chunk in chunk_array(x, 20):
             memory = model.advance(memory, torch.tensor(chunk, dtype=torch.float32)[None])
-        orders, confidence = model.decode(model.readout(memory), beam=2)
+        orders, confidence = model.decode(memory, beam=2)
     assert np.array_equal(steps[-1].order, orders[0].numpy())
     np.testing.assert_allclose(steps[-1].confidence, confidence[0].numpy(), rtol=1e-5)
 

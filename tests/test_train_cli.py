@@ -6,16 +6,19 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import pytest
 import torch
+import typer
 from typer.testing import CliRunner
 
 from causal_amort.model import checkpoint as ckpt
-from causal_amort.config import load_config
+from causal_amort.config import SECTIONS, load_config
 from causal_amort.model.order_model import OrderModel
 from cli.app import app
+from cli.train import FLAGS
 from simulators.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +50,16 @@ def test_train_writes_config_metrics_provenance_and_checkpoints(tmp_path):
     assert starts[0]["step"] == 0 and "torch" in starts[0]["versions"]
     model, loaded = ckpt.load_model(out, "cpu")
     assert loaded == cfg and isinstance(model, OrderModel) and not model.training
+
+
+def test_every_config_flag_is_an_option_that_sets_an_existing_key():
+    command = typer.main.get_command(app).commands["train"]
+    options = {name: param for param in command.params for name in param.opts}
+    for row in FLAGS:
+        assert row.flag in options, row.flag
+        assert row.key in options[row.flag].help, row.flag
+        section, _, name = row.key.partition(".")
+        assert typing.get_type_hints(SECTIONS[section]).get(name) is row.type, row.key
 
 
 def test_warmup_longer_than_the_run_is_warned_once(tmp_path):
@@ -114,7 +127,7 @@ def test_load_model_accepts_checkpoint_files_and_run_folders(tmp_path):
     chunk = torch.randn(2, 16, 4)
 
     def orders(net):
-        return net.decode(net.readout(net.advance(net.init_memory(2, 4, "cpu"), chunk)))[0]
+        return net.decode(net.advance(net.init_memory(2, 4, "cpu"), chunk))[0]
 
     model.eval()
     expected = orders(model)

@@ -1,5 +1,6 @@
 """Training loop: exact resume, the batch stream, DDP on two gloo processes, metrics and config files."""
 import csv
+import math
 import os
 import socket
 
@@ -12,7 +13,8 @@ import torch.multiprocessing as mp
 from causal_amort.model import checkpoint as ckpt
 from causal_amort.config import load_config
 from causal_amort.training.task_data import TaskStream, task_loader, task_source
-from causal_amort.training.train import Finished, Logged, Started, lr_at, train_run
+from causal_amort.model.order_model import OrderModel
+from causal_amort.training.train import Finished, Logged, Started, build_optimizer, lr_at, train_run, train_step
 
 # A model and tasks small enough that a step takes tens of milliseconds on one core.
 SMALL = {"model.dim": 16, "model.heads": 2, "model.enc_layers": 1, "model.dec_layers": 1,
@@ -70,12 +72,46 @@ def test_training_changes_weights_and_keeps_the_best(tmp_path):
     best = ckpt.read_checkpoint(tmp_path / "run/checkpoints/best.json")
     assert best.step in (3, 6) and 0.0 <= best.metrics["val_frac_reversed"] <= 1.0
     torch.manual_seed(cfg.train.seed)
-    from causal_amort.model.order_model import OrderModel
     fresh = OrderModel(cfg.model).state_dict()
     trained = weights(tmp_path / "run/checkpoints/step-00000006.safetensors")
     assert any(not torch.equal(fresh[k], trained[k]) for k in fresh)
     # keep_checkpoints (3) bounds the step checkpoints; here both fit.
     assert [p.stem for p in ckpt.step_checkpoints(tmp_path / "run/checkpoints")] == ["step-00000003", "step-00000006"]
+
+
+def test_training_with_tbptt_2_learns_and_ends_elsewhere_than_tbptt_1(tmp_path):
+    def trained(tbptt):
+        cfg = small_cfg(**{"train.tbptt": tbptt, "data.chunks_min": 2, "train.steps": 3, "train.val_every": 0})
+        losses = [e.loss for e in train_run(cfg, tmp_path / f"tbptt{tbptt}") if isinstance(e, Logged)]
+        assert losses and all(math.isfinite(loss) and loss > 0 for loss in losses)
+        return weights(tmp_path / f"tbptt{tbptt}/checkpoints/step-00000003.safetensors")
+
+    torch.manual_seed(0)
+    fresh = OrderModel(small_cfg().model).state_dict()
+    two, one = trained(2), trained(1)
+    assert any(not torch.equal(fresh[k], two[k]) for k in fresh)
+    assert any(not torch.equal(one[k], two[k]) for k in one)  # same seed, same batches
+
+
+def _step_gradient(cfg, tbptt):
+    """The loss and the gradient of one training step (no update) on a fixed batch."""
+    torch.manual_seed(0)
+    model = OrderModel(cfg.model)
+    _, flat_grad = build_optimizer(model, cfg.train)
+    batch = task_source(cfg.data, seed=0).batch(0, 0)
+    loss = train_step(model, batch, torch.device("cpu"), cfg.data.chunk_size, tbptt,
+                      torch.Generator().manual_seed(0), bf16=False)
+    return loss, flat_grad.clone()
+
+
+@pytest.mark.parametrize("state, linked", [("carry", True), ("none", False)])
+def test_tbptt_2_sends_the_gradient_back_into_the_earlier_chunk(state, linked):
+    # "carry" feeds chunk 1's state into chunk 2's pass; under "none" nothing links the chunks.
+    cfg = small_cfg(**{"model.state": state, "data.chunks_min": 2, "data.chunks_max": 2})
+    loss_1, grad_1 = _step_gradient(cfg, tbptt=1)
+    loss_2, grad_2 = _step_gradient(cfg, tbptt=2)
+    assert torch.equal(loss_1, loss_2) and grad_1.abs().sum() > 0  # the same forward pass
+    assert torch.allclose(grad_1, grad_2, rtol=1e-5, atol=1e-8) is not linked
 
 
 def test_batch_stream_is_the_same_for_any_number_of_workers():

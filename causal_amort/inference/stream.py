@@ -102,7 +102,7 @@ def stream_orders(
                 if constraint is not None and constraint.shape != (x.shape[1],) * 2:
                     raise InputError(f"the constraint matrix is {tuple(constraint.shape)}, the data have "
                                      f"{x.shape[1]} variables")
-                order, confidence = model.decode(model.readout(memory), beam=beam, precede=constraint)
+                order, confidence = model.decode(memory, beam=beam, precede=constraint)
                 yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
 
 

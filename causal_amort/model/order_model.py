@@ -3,13 +3,16 @@
 One interface serves training and inference in every ablation:
 
     memory = model.init_memory(batch, d, device)
-    for chunk in chunks:                      # (B, b, d) raw values
+    for chunk in chunks:                                  # (B, b, d) raw values
         memory = model.advance(memory, chunk)
-        loss = model.order_loss(model.readout(memory), graph, generator)   # training
-        orders, confidence = model.decode(model.readout(memory))           # inference
-        memory = model.detach(memory)         # stop-gradient into earlier chunks
+        loss = model.order_loss(memory, graph, generator)   # training
+        orders, confidence = model.decode(memory)           # inference
+        memory = model.detach(memory)                     # stop-gradient into earlier chunks
 
-Two encoders (``cfg.encoder``): "cells" embeds every value of the chunk (encoder.py); "stats"
+The decoder reads the memory's state (variable tokens) and, from the stats encoder, its pair
+channel; `order_loss` and `decode` also take bare tokens (B, d, h), as when testing a decoder.
+
+Two encoders (``cfg.encoder``): "cells" embeds every value of the chunk (cells_encoder.py); "stats"
 adds the chunk to exact running sufficient statistics (sufficient.py) and reads their cues
 (cues.py) with a pair-biased transformer (stats_encoder.py). Time and memory of one step depend
 on the chunk size b and on d, never on the number of rows seen so far.
@@ -33,19 +36,11 @@ from causal_amort.model.targets import next_sets, random_topological_order
 
 
 @dataclass(frozen=True)
-class Readout:
-    """What the decoder reads: variable tokens (B, d, h) and, from the stats encoder, the pair
-    channel (B, d, d, hp) that its must-precede gate uses."""
-
-    tokens: Tensor
-    pairs: Tensor | None = None
-
-
-@dataclass(frozen=True)
 class Memory:
     """What the model carries from chunk to chunk: the state (B, d, h), the chunks seen, and for
-    the stats encoder the running statistics, the latest pair channel and (state "causal") the
-    per-chunk tokens so far (B, t, d, h)."""
+    the stats encoder the running statistics, the latest pair channel (B, d, d, hp) and (state
+    "causal") the per-chunk tokens so far (B, t, d, h). The decoder reads the state and the pair
+    channel, which its must-precede gate uses."""
 
     state: Tensor
     steps: int
@@ -58,8 +53,9 @@ def _detached(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.detach()
 
 
-def _as_readout(readout: Readout | Tensor) -> Readout:
-    return readout if isinstance(readout, Readout) else Readout(readout)
+def _decoder_inputs(memory: Memory | Tensor) -> tuple[Tensor, Tensor | None]:
+    """The variable tokens and pair channel that the decoder reads (bare tokens: no pair channel)."""
+    return (memory.state, memory.pairs) if isinstance(memory, Memory) else (memory, None)
 
 
 class OrderModel(nn.Module):
@@ -88,8 +84,8 @@ class OrderModel(nn.Module):
         """Read one chunk (B, b, d) of raw values; `mask` (B, b, d) bool marks intervened cells.
 
         ``encode=False`` only adds the chunk to the running statistics where `needs_every_chunk` is
-        False (elsewhere it is ignored); the readout is then stale until a chunk is read with
-        ``encode=True``, so decode only after such a chunk.
+        False (elsewhere it is ignored); the state and pair channel are then stale until a chunk is
+        read with ``encode=True``, so decode only after such a chunk.
 
         With S^(t) = S + U(S, evidence_t) one encoder pass:
         - "carry": S_t = S^(t) from S = S_{t-1}; the state accumulates evidence.
@@ -144,29 +140,24 @@ class OrderModel(nn.Module):
             pairs = memory.pairs + (pairs - memory.pairs) / steps
         return Memory(tokens, steps, stats, pairs, history)
 
-    def readout(self, memory: Memory) -> Readout:
-        """What the decoder reads: the state and, for the stats encoder, the pair channel."""
-        return Readout(memory.state, memory.pairs)
-
     def detach(self, memory: Memory) -> Memory:
         """The same memory with no gradient path into earlier chunks."""
         return replace(memory, state=memory.state.detach(), pairs=_detached(memory.pairs),
                        history=_detached(memory.history))
 
-    def order_loss(self, readout: Readout | Tensor, graph: Tensor, generator: torch.Generator) -> Tensor:
+    def order_loss(self, memory: Memory | Tensor, graph: Tensor, generator: torch.Generator) -> Tensor:
         """Mean over positions and batch of -log P(next variable lies in the next-set).
 
         Teacher forcing on one random valid topological order per graph (drawn with
         `generator`); the next-set at position k holds the unplaced variables whose parents
         are all placed, so every valid order of the graph scores a loss of zero at best.
         """
-        readout = _as_readout(readout)
-        state = readout.tokens
+        state, pairs = _decoder_inputs(memory)
         batch, d, _ = state.shape
         if graph.shape != (batch, d, d):
             raise ValueError(f"graph must be ({batch}, {d}, {d}), got {tuple(graph.shape)}")
         order = random_topological_order(graph, generator).to(state.device)
-        logits = self.decoder.logits(state, order[:, :-1], readout.pairs)
+        logits = self.decoder.logits(state, order[:, :-1], pairs)
         allowed = next_sets(graph.to(state.device), order)
         with float32_region(logits):
             logits = logits.float()
@@ -175,11 +166,11 @@ class OrderModel(nn.Module):
             return (mass_all - mass_next).mean()
 
     @torch.no_grad()
-    def decode(self, readout: Readout | Tensor, beam: int = 1,
+    def decode(self, memory: Memory | Tensor, beam: int = 1,
                precede: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Orders (B, d) long, causes first, and the per-position probability of each pick.
 
         ``precede`` (d, d) or (B, d, d) bool, True at [i, j] when i must come before j, is prior
         knowledge that every order honours (see causal_amort.inference.constraints)."""
-        readout = _as_readout(readout)
-        return beam_search(self.decoder.begin, readout.tokens, beam, readout.pairs, precede)
+        state, pairs = _decoder_inputs(memory)
+        return beam_search(self.decoder.begin, state, beam, pairs, precede)

@@ -1,6 +1,7 @@
 """A training run's folder: refusal to overwrite, the resolved config, provenance, metrics.csv.
 
-Layout (see DESIGN.md): ``config.toml``, ``provenance.json``, ``metrics.csv``, ``checkpoints/``.
+Layout (see docs/architecture.md): ``config.toml``, ``provenance.json``, ``metrics.csv``,
+``checkpoints/`` (written by saver.CheckpointSaver).
 """
 from __future__ import annotations
 

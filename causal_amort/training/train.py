@@ -17,7 +17,7 @@ gradients are averaged with one all-reduce per optimizer step before clipping an
 which is DistributedDataParallel's arithmetic. DDP's wrapper itself does not fit: it expects
 one forward() per backward with every parameter used, while a step here runs K forward and
 backward passes through init_memory/advance/order_loss, and S_0 only sees the first chunk.
-Rank 0 alone logs, validates and writes checkpoints.
+Rank 0 alone logs, validates and writes checkpoints (when and which: saver.CheckpointSaver).
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ from causal_amort.training import run_folder
 from causal_amort.config import RunConfig, TrainConfig, config_to_dict
 from causal_amort.evaluation.metrics import frac_reversed
 from causal_amort.model.order_model import OrderModel
+from causal_amort.runtime.devices import resolve_device
+from causal_amort.training.saver import CheckpointSaver, discard_best, last_checkpoint
 from causal_amort.training.task_data import TaskBatch, step_seeds, task_loader, task_source, validation_batch
 from simulators.core.errors import InputError
 
@@ -110,42 +112,21 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
     out = Path(out_dir)
     t, data = cfg.train, cfg.data
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    name = device or t.device
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-    votes = None
-    if world > 1:
-        # nccl between GPUs, gloo between CPU processes.
-        if dev.type == "cuda":
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-        # Control messages (start verdict, the per-step "stop?" vote) go over gloo on the CPU:
-        # over NCCL the host would wait for the GPU every step.
-        votes = dist.new_group(backend="gloo")
+    dev = torch.device(resolve_device(device or t.device))
+    dev, votes = _init_distributed(dev) if world > 1 else (dev, None)
     stop = _StopFlag()
     try:
         stop.install()  # before setup, so that a signal during setup still ends in a checkpoint
         latest = _start_point(out, cfg, resume=resume, force=force, rank=rank, world=world, group=votes)
         source = task_source(data, t.seed)  # reads and checks the spec or suite: refuse early
 
-        # --- model and optimizer -------------------------------------------------------
+        # --- model, optimizer, checkpoints ----------------------------------------------
         torch.manual_seed(t.seed)
         model = OrderModel(cfg.model).to(dev)
         optimizer, flat_grad = build_optimizer(model, t)
         params = [p for group in optimizer.param_groups for p in group["params"]]
-
-        start, best, elapsed_before = 0, math.inf, 0.0
-        if latest is not None:
-            state = ckpt.read_checkpoint(latest, train_state=True)
-            ckpt.load_weights(model, state.json_path, dev)
-            try:
-                optimizer.load_state_dict(state.train_state["optimizer"])
-            except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-                raise InputError(f"checkpoint {latest} has a corrupted optimizer state ({exc})") from None
-            start = state.step
-            saved_best = state.metrics.get("best_val_frac_reversed")
-            best = math.inf if saved_best is None else saved_best  # None: not validated yet
-            elapsed_before = state.metrics.get("elapsed_s", 0.0)
+        saver = CheckpointSaver(out, cfg, model, optimizer, world)
+        start, elapsed_before = saver.restore(latest, dev) if latest is not None else (0, 0.0)
         if world > 1:
             for tensor in model.state_dict().values():
                 dist.broadcast(tensor, 0)  # identical weights everywhere, whatever each rank did
@@ -193,7 +174,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
                 stopping = bool(flag.item())
             last = done == t.steps
             validate = validating and (done % t.val_every == 0 or last)
-            checkpoint = stopping or last or (t.checkpoint_every > 0 and done % t.checkpoint_every == 0)
+            checkpoint = saver.due(done, last=last, stopping=stopping)
             # Validation and checkpoints get a metrics row too, so that throughput excludes their time.
             log = done % t.log_every == 0 or last or validate or checkpoint
             if log:
@@ -219,20 +200,10 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
                                     "samples_per_s": samples_per_s, "val_frac_reversed": frac_last,
                                     "val_frac_reversed_first": frac_first, "elapsed_s": elapsed})
                     yield event
-                if validate and frac_last < best:
-                    best = frac_last
-                    path = ckpt.save_checkpoint(out / run_folder.CHECKPOINTS, ckpt.BEST, model, cfg, done,
-                                                metrics={"val_frac_reversed": frac_last,
-                                                         "val_frac_reversed_first": frac_first})
+                if validate and (path := saver.save_best(done, frac_last, frac_first)) is not None:
                     yield Saved(done, path, best=True)
                 if checkpoint:
-                    path = ckpt.save_checkpoint(
-                        out / run_folder.CHECKPOINTS, ckpt.step_stem(done), model, cfg, done,
-                        metrics={"best_val_frac_reversed": best if best < math.inf else None,
-                                 "elapsed_s": elapsed, "world_size": world},
-                        train_state={"optimizer": optimizer.state_dict()})
-                    ckpt.prune_checkpoints(out / run_folder.CHECKPOINTS, t.keep_checkpoints)
-                    yield Saved(done, path, best=False)
+                    yield Saved(done, saver.save_last(done, elapsed), best=False)
                 if log:
                     clock = time.perf_counter()  # throughput excludes validation and checkpoint time
             if stopping:
@@ -243,6 +214,18 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
         stop.uninstall()
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _init_distributed(dev: torch.device) -> tuple[torch.device, dist.ProcessGroup]:
+    """Join the torchrun job: this rank's device, and the gloo group for control messages."""
+    # nccl between GPUs, gloo between CPU processes.
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    # Control messages (start verdict, the per-step "stop?" vote) go over gloo on the CPU:
+    # over NCCL the host would wait for the GPU every step.
+    return dev, dist.new_group(backend="gloo")
 
 
 def build_optimizer(model: OrderModel, t: TrainConfig) -> tuple[torch.optim.AdamW, torch.Tensor]:
@@ -288,7 +271,7 @@ def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_
             continue
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             memory = model.advance(memory, x[:, rows], chunk_mask)
-            loss = model.order_loss(model.readout(memory), graph, teacher)
+            loss = model.order_loss(memory, graph, teacher)
         segment = segment + loss / scored_chunks
         total += loss.detach()
         if (k + 1) % tbptt == 0 or k == chunks - 1:
@@ -311,9 +294,9 @@ def validate_orders(model: OrderModel, val: TaskBatch, chunk_size: int, device: 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             memory = model.advance(memory, x[:, start: start + chunk_size])
             if first is None:
-                first = model.decode(model.readout(memory))[0]
+                first = model.decode(memory)[0]
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        last = model.decode(model.readout(memory))[0]
+        last = model.decode(memory)[0]
     graphs = val.graph.numpy()
 
     def mean_frac(orders: torch.Tensor) -> float:
@@ -340,8 +323,7 @@ def _start_point(out: Path, cfg: RunConfig, *, resume: bool, force: bool, rank: 
         if not ok.item() and rank != 0:
             raise InputError("rank 0 refused to start (see its message)")
         if rank != 0 and resume:
-            steps = ckpt.step_checkpoints(out / run_folder.CHECKPOINTS)
-            latest = steps[-1] if steps else None
+            latest = last_checkpoint(out)
     if refusal is not None:
         raise refusal
     return latest
@@ -357,15 +339,12 @@ def _prepare(out: Path, cfg: RunConfig, *, resume: bool, force: bool) -> Path | 
         if changed:
             raise InputError(f"cannot resume {out} with a different {sorted(changed)[0]} "
                              f"(changeable on resume: {', '.join(sorted(RESUMABLE_CHANGES))})")
-        steps = ckpt.step_checkpoints(out / run_folder.CHECKPOINTS)
-        latest = steps[-1] if steps else None
+        latest = last_checkpoint(out)
     step = ckpt.read_checkpoint(latest).step if latest is not None else 0
     # Rows logged after the checkpoint are logged again by the resumed run.
     run_folder.MetricsLog(out).truncate_after(step)
     if latest is None:
-        # A start from scratch (also --resume before any checkpoint) must not inherit a stale best.
-        for stale in (out / run_folder.CHECKPOINTS).glob(f"{ckpt.BEST}.*"):
-            stale.unlink()
+        discard_best(out)  # a start from scratch (also --resume before any checkpoint)
     run_folder.write_config(out, cfg)
     run_folder.record_provenance(out, step)
     return latest
