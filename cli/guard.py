@@ -14,7 +14,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable)
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr and return the Exit to raise."""
     # escape: messages quote user input and ranges such as "[low, high]", which are not markup.
     err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True)
@@ -34,10 +34,10 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
-            raise fail(str(exc), 2) from None
+            raise _fail(str(exc), 2) from None
         except OSError as exc:
-            raise fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1) from None
+            raise _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 1) from None
         except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+            raise _fail("interrupted", 130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -31,7 +31,7 @@ FLAGS = (
     ConfigFlag("--seed", "train.seed", int, "Seed of everything random"),
     ConfigFlag("--workers", "data.workers", int, "DataLoader worker processes"),
     ConfigFlag("--decoder", "model.decoder", str, "causal or sort"),
-    ConfigFlag("--state", "model.state", str, "carry, none or average"),
+    ConfigFlag("--state", "model.state", str, "carry, none, average or causal"),
 )
 
 
