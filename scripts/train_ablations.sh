@@ -3,21 +3,29 @@
 # data stream and seed (d = 2..100 log-uniform, 1..4 chunks of 250 rows), and one arm per changed
 # factor with exactly that budget of steps, on one core each (OMP_NUM_THREADS=1):
 #   encoder: stats (control) vs cells;  state: none (control) vs carry, causal, average;
-#   decoder: causal (control) vs sort.
+#   decoder: causal (control) vs sort;  cues: with (control) vs without the score-matching cues.
 # The arms with a learned state take a loss after every chunk (train.loss_chunks = all), as the
 # seed paper trains them; the control needs only the last (its state is the statistics).
-#   bash scripts/train_ablations.sh               # writes runs/abl-{control,cells,carry,causal,average,sort}
+#   bash scripts/train_ablations.sh                          # every arm: runs/abl-{control,noscore,...}
+#   STEPS=1500 ARMS="control noscore" bash scripts/train_ablations.sh   # some arms, another budget
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-250}
+ARMS=${ARMS:-"control noscore sort carry causal average cells"}
+OUT=${OUT:-runs}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 common=(--steps "$STEPS" --chunks-max 4 --set train.warmup_steps=25 --set train.val_every=100
         --set train.checkpoint_every=100 --force)
-amort train --config default-cpu "${common[@]}" --out runs/abl-control
-amort train --config default-cpu "${common[@]}" --decoder sort --out runs/abl-sort
-for state in carry causal average; do
-  amort train --config default-cpu "${common[@]}" --state "$state" --set train.loss_chunks=all --out "runs/abl-$state"
+for arm in $ARMS; do
+  case "$arm" in
+    control) amort train --config default-cpu "${common[@]}" --out "$OUT/abl-control" ;;
+    noscore) amort train --config default-cpu "${common[@]}" --set model.score_cues=false --out "$OUT/abl-noscore" ;;
+    sort) amort train --config default-cpu "${common[@]}" --decoder sort --out "$OUT/abl-sort" ;;
+    carry|causal|average)
+      amort train --config default-cpu "${common[@]}" --state "$arm" --set train.loss_chunks=all --out "$OUT/abl-$arm" ;;
+    # The cells encoder reads every value: its own chunk size (50 rows) and d range (2..50), as shipped in v3.
+    cells) amort train --config cells-cpu --steps "$STEPS" --chunks-max 10 --set train.warmup_steps=25 \
+             --set train.val_every=100 --set train.checkpoint_every=100 --force --out "$OUT/abl-cells" ;;
+    *) echo "unknown arm $arm" >&2; exit 2 ;;
+  esac
 done
-# The cells encoder reads every value: its own chunk size (50 rows) and d range (2..50), as shipped in v3.
-amort train --config cells-cpu --steps "$STEPS" --chunks-max 10 --set train.warmup_steps=25 --set train.val_every=100 \
-  --set train.checkpoint_every=100 --force --out runs/abl-cells
