@@ -53,23 +53,13 @@ def _zscore(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     return torch.where(constant, 0.0, z).float()
 
 
-def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
-    """(B, b, K, d) float32 features of raw values x (B, b, d) under a fixed centre and scale.
+def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """Features and their derivatives, each (B, b, K, d) float32, of raw values x (B, b, d) under a
+    fixed centre and scale. The derivatives are with respect to the z-score, by the chain rule
+    through the soft clip: d phi / dz = phi'(s) ds/dz.
 
     Feature-major (K before d): stacking whole (B, b, d) blocks is a cheap copy, and the Gram
     matrix is then indexed [k * d + i, l * d + j]."""
-    z = _zscore(x, center, scale)
-    s = z / torch.sqrt(1.0 + (z / CLIP) ** 2)
-    s2 = s * s
-    gauss = torch.exp(-0.5 * s2)
-    feats = [s, s2, s2 * s, torch.tanh(s), torch.log(torch.cosh(s)), s * gauss,
-             torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)]
-    return torch.stack(feats, dim=2)
-
-
-def basis_derivatives(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
-    """(B, b, K, d) float32 derivatives of every basis feature with respect to the z-score, in the
-    layout of `basis_features` (the chain rule through the soft clip: d phi/dz = phi'(s) ds/dz)."""
     z = _zscore(x, center, scale)
     q = 1.0 + (z / CLIP) ** 2
     s = z / torch.sqrt(q)
@@ -77,9 +67,11 @@ def basis_derivatives(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     t = torch.tanh(s)
     gauss = torch.exp(-0.5 * s2)
     bump_hi, bump_lo = torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)
+    feats = [s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo]
     per_s = [torch.ones_like(s), 2 * s, 3 * s2, 1.0 - t * t, t, (1 - s2) * gauss, -(s - 1.5) * bump_hi,
              -(s + 1.5) * bump_lo]  # phi'(s) in BASIS order
-    return torch.stack(per_s, dim=2) * (q ** -1.5)[:, :, None]  # ds/dz = (1 + (z/c)^2)^-3/2
+    ds_dz = q ** -1.5
+    return torch.stack(feats, dim=2), torch.stack(per_s, dim=2) * ds_dz[:, :, None]
 
 
 @dataclass
@@ -129,7 +121,7 @@ class RunningStats:
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
         batch, b, d = chunk.shape
-        phi = basis_features(chunk, self.center, self.scale)  # (B, b, K, d)
+        phi, deriv = basis_features(chunk, self.center, self.scale)  # (B, b, K, d) each
         flat = phi.reshape(batch, b, K * d)
         if mask is None:
             weighted, observed = flat, float(b)
@@ -139,11 +131,12 @@ class RunningStats:
         gram = self.gram + (weighted.transpose(1, 2) @ flat).double()
         sums = self.sums + weighted.sum(dim=1).view(batch, K, d).transpose(1, 2).double()
         count = self.count + observed
-        # Derivative sums for the score-matching cues, over the same rows as the features.
-        deriv = basis_derivatives(chunk, self.center, self.scale)  # (B, b, K, d)
-        deriv_w = deriv if mask is None else deriv * observational[:, :, None, None]
-        deriv_sums = self.deriv_sums + deriv_w.sum(dim=1).transpose(1, 2).double()
-        deriv_gram = self.deriv_gram + torch.einsum("brki,brli->bikl", deriv_w, deriv).double()
+        # Derivative sums for the score-matching cues, over the same rows as the features; rows last
+        # (B, d, K, b), so that the per-variable K x K products are one batched matmul (3x an einsum).
+        rows_last = deriv.permute(0, 3, 2, 1).contiguous()
+        rows_last_w = rows_last if mask is None else rows_last * observational[:, None, None, :]
+        deriv_sums = self.deriv_sums + rows_last_w.sum(dim=-1).double()
+        deriv_gram = self.deriv_gram + (rows_last_w @ rows_last.transpose(-1, -2)).double()
         int_count, int_sums = self.int_count, self.int_sums
         if mask is not None:
             m = mask.float()
