@@ -250,3 +250,20 @@ def test_leaving_a_variable_out_equals_refitting_without_it():
         # The ridge depends on the number of features (1e-3 + 0.02 dK / n), so they agree to ~1%.
         downdated = (v[0, keep, 0] + 1e-6) * torch.exp(p[0, keep, j, 0]) - 1e-6
         torch.testing.assert_close(downdated, refit[0, :, 0], rtol=2e-2, atol=1e-4)
+
+
+def test_statistics_without_derivatives_give_the_same_base_cues_and_refuse_the_score_cues():
+    """A model without the score-matching cues skips the derivative sums; nothing else changes."""
+    from causal_amort.model.cues import score_matching_cues
+    x = skewed()
+    full = stream_stats(x, [100, 100])
+    lean = RunningStats.start(x[:, :100], derivatives=False)
+    for chunk in x.split(100, dim=1):
+        lean = lean.add(chunk)
+    assert lean.deriv_sums is None and lean.deriv_gram is None and lean.fresh().deriv_gram is None
+    for got, want in zip(compute_cues(lean), compute_cues(full)):
+        torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="track derivatives"):
+        score_matching_cues(lean)
+    memory = make_model(score_cues=False).init_memory(2, 5, "cpu")
+    assert make_model(score_cues=False).advance(memory, x[:, :100]).stats.deriv_sums is None

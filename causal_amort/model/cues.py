@@ -63,7 +63,7 @@ def _ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
 
 
 def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
-    """SCORE's leaf test (Rolland et al. 2022) in streamed form: (B, d, 2) and (B, d, d, 2), unscaled.
+    """SCORE's leaf test (Rolland et al. 2022) in streamed form: (B, d, 2) and (B, d, d, 2) float32, unscaled.
 
     The score grad log p(z) of the z-scores is fitted by score matching (Hyvarinen 2005) as an
     additive function of all variables' basis features: for a linear-in-parameters model the
@@ -77,6 +77,8 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     i look like a leaf), and the variance of the cross entry d s_i / d z_j (its nonlinear
     interaction with j, the edge signal DAS reads off the Hessian).
     """
+    if stats.deriv_sums is None:
+        raise ValueError("score-matching cues need running statistics that track derivatives")
     batch, d = stats.count.shape[0], stats.d
     n = stats.count.clamp_min(1.0)[:, None]
     dk = d * K
@@ -117,7 +119,7 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     cross_var = hessian_spread(-coef.transpose(1, 2) * inv_sd[:, None, :], deriv_cov[:, None])
     per_variable = torch.stack([hess_var, hess_mean], dim=-1)
     pairs = torch.stack([torch.log((hess_var_without + 1e-6) / (hess_var[:, :, None] + 1e-6)), cross_var], dim=-1)
-    return per_variable.double(), pairs.double()
+    return per_variable, pairs
 
 
 def compute_cues(stats: RunningStats, score: bool = False) -> tuple[Tensor, Tensor]:

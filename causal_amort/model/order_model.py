@@ -116,7 +116,7 @@ class OrderModel(nn.Module):
 
     def _advance_stats(self, memory: Memory, chunk: Tensor, mask: Tensor | None, s0: Tensor, steps: int,
                        encode: bool) -> Memory:
-        stats = memory.stats if memory.stats is not None else RunningStats.start(chunk)
+        stats = memory.stats if memory.stats is not None else RunningStats.start(chunk, derivatives=self.cfg.score_cues)
         stats = stats.add(chunk, mask)
         if not encode and not self.needs_every_chunk:
             return replace(memory, steps=steps, stats=stats)

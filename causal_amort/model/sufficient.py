@@ -53,10 +53,10 @@ def _zscore(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     return torch.where(constant, 0.0, z).float()
 
 
-def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-    """Features and their derivatives, each (B, b, K, d) float32, of raw values x (B, b, d) under a
-    fixed centre and scale. The derivatives are with respect to the z-score, by the chain rule
-    through the soft clip: d phi / dz = phi'(s) ds/dz.
+def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool = True) -> tuple[Tensor, Tensor | None]:
+    """Features and (when asked) their derivatives, each (B, b, K, d) float32, of raw values x
+    (B, b, d) under a fixed centre and scale. The derivatives are with respect to the z-score, by
+    the chain rule through the soft clip: d phi / dz = phi'(s) ds/dz.
 
     Feature-major (K before d): stacking whole (B, b, d) blocks is a cheap copy, and the Gram
     matrix is then indexed [k * d + i, l * d + j]."""
@@ -67,11 +67,13 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor) -> tuple[Tensor, Te
     t = torch.tanh(s)
     gauss = torch.exp(-0.5 * s2)
     bump_hi, bump_lo = torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)
-    feats = [s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo]
+    feats = torch.stack([s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo], dim=2)
+    if not derivatives:
+        return feats, None
     per_s = [torch.ones_like(s), 2 * s, 3 * s2, 1.0 - t * t, t, (1 - s2) * gauss, -(s - 1.5) * bump_hi,
              -(s + 1.5) * bump_lo]  # phi'(s) in BASIS order
     ds_dz = q ** -1.5
-    return torch.stack(feats, dim=2), torch.stack(per_s, dim=2) * ds_dz[:, :, None]
+    return feats, torch.stack(per_s, dim=2) * ds_dz[:, :, None]
 
 
 @dataclass
@@ -81,7 +83,8 @@ class RunningStats:
     ``count`` (B,), ``sums`` (B, d, K), ``gram`` (B, Kd, Kd) over observational rows, feature-major
     (entry [k * d + i, l * d + j] sums phi_k(x_i) phi_l(x_j));
     ``deriv_sums`` (B, d, K) the sums of each feature's derivative and ``deriv_gram`` (B, d, K, K) of
-    their products within a variable, over observational rows;
+    their products within a variable, over observational rows (None when not tracked: only the
+    score-matching cues read them);
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
     standardization fixed by the first chunk.
@@ -92,8 +95,8 @@ class RunningStats:
     count: Tensor
     sums: Tensor
     gram: Tensor
-    deriv_sums: Tensor
-    deriv_gram: Tensor
+    deriv_sums: Tensor | None
+    deriv_gram: Tensor | None
     int_count: Tensor
     int_sums: Tensor
 
@@ -102,8 +105,9 @@ class RunningStats:
         return self.sums.shape[1]
 
     @classmethod
-    def start(cls, first_chunk: Tensor) -> "RunningStats":
-        """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d)."""
+    def start(cls, first_chunk: Tensor, derivatives: bool = True) -> "RunningStats":
+        """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d); ``derivatives``
+        says whether to track the derivative sums (a third of the cost of `add`)."""
         batch, _, d = first_chunk.shape
         center, scale = robust_center_scale(first_chunk)
 
@@ -111,17 +115,20 @@ class RunningStats:
             return torch.zeros(*shape, dtype=torch.float64, device=first_chunk.device)
 
         return cls(center, scale, zeros(batch), zeros(batch, d, K), zeros(batch, d * K, d * K),
-                   zeros(batch, d, K), zeros(batch, d, K, K), zeros(batch, d), zeros(batch, d, d, K))
+                   zeros(batch, d, K) if derivatives else None, zeros(batch, d, K, K) if derivatives else None,
+                   zeros(batch, d), zeros(batch, d, d, K))
 
     def fresh(self) -> "RunningStats":
         """Empty sums with the same standardization (for per-chunk statistics)."""
-        sums = {f.name: torch.zeros_like(getattr(self, f.name)) for f in fields(self) if f.name not in ("center", "scale")}
-        return RunningStats(self.center, self.scale, **sums)
+        sums = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("center", "scale")}
+        return RunningStats(self.center, self.scale, **{k: None if v is None else torch.zeros_like(v)
+                                                        for k, v in sums.items()})
 
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
         batch, b, d = chunk.shape
-        phi, deriv = basis_features(chunk, self.center, self.scale)  # (B, b, K, d) each
+        tracked = self.deriv_sums is not None
+        phi, deriv = basis_features(chunk, self.center, self.scale, tracked)  # (B, b, K, d) each
         flat = phi.reshape(batch, b, K * d)
         if mask is None:
             weighted, observed = flat, float(b)
@@ -131,12 +138,14 @@ class RunningStats:
         gram = self.gram + (weighted.transpose(1, 2) @ flat).double()
         sums = self.sums + weighted.sum(dim=1).view(batch, K, d).transpose(1, 2).double()
         count = self.count + observed
-        # Derivative sums for the score-matching cues, over the same rows as the features; rows last
-        # (B, d, K, b), so that the per-variable K x K products are one batched matmul (3x an einsum).
-        rows_last = deriv.permute(0, 3, 2, 1).contiguous()
-        rows_last_w = rows_last if mask is None else rows_last * observational[:, None, None, :]
-        deriv_sums = self.deriv_sums + rows_last_w.sum(dim=-1).double()
-        deriv_gram = self.deriv_gram + (rows_last_w @ rows_last.transpose(-1, -2)).double()
+        deriv_sums, deriv_gram = self.deriv_sums, self.deriv_gram
+        if tracked:
+            # Derivative sums for the score-matching cues, over the same rows as the features; rows
+            # last (B, d, K, b), so that the per-variable K x K products are one batched matmul.
+            rows_last = deriv.permute(0, 3, 2, 1).contiguous()
+            rows_last_w = rows_last if mask is None else rows_last * observational[:, None, None, :]
+            deriv_sums = deriv_sums + rows_last_w.sum(dim=-1).double()
+            deriv_gram = deriv_gram + (rows_last_w @ rows_last.transpose(-1, -2)).double()
         int_count, int_sums = self.int_count, self.int_sums
         if mask is not None:
             m = mask.float()
