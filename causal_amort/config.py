@@ -85,6 +85,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     device: str = "auto"
     bf16: bool = False
+    init: str = ""  # weights a fresh run starts from ("default", a checkpoint or a run folder); "": random
 
 
 @dataclass

@@ -32,6 +32,8 @@ FLAGS = (
     ConfigFlag("--workers", "data.workers", int, "DataLoader worker processes"),
     ConfigFlag("--decoder", "model.decoder", str, "causal or sort"),
     ConfigFlag("--state", "model.state", str, "carry, none, average or causal"),
+    ConfigFlag("--init", "train.init", str, "Start from these weights (default, a checkpoint or a run folder) "
+               "instead of random ones, to fine-tune; a resumed run continues from its own checkpoint"),
 )
 
 

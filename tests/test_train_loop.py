@@ -79,6 +79,28 @@ def test_training_changes_weights_and_keeps_the_best(tmp_path):
     assert [p.stem for p in ckpt.step_checkpoints(tmp_path / "run/checkpoints")] == ["step-00000003", "step-00000006"]
 
 
+def test_init_starts_a_fresh_run_from_given_weights(tmp_path):
+    list(train_run(small_cfg(), tmp_path / "base"))
+    base = weights(tmp_path / "base/checkpoints/best.safetensors")  # what a run folder stands for
+    # One step at a negligible learning rate: a run started from the base keeps its weights, while
+    # a run from random weights (same seed) does not have them.
+    tune = {"train.steps": 1, "train.warmup_steps": 0, "train.lr": 1e-12, "train.val_every": 0}
+    list(train_run(small_cfg(**tune, **{"train.init": str(tmp_path / "base")}), tmp_path / "tuned"))
+    list(train_run(small_cfg(**tune), tmp_path / "fresh"))
+    tuned = weights(tmp_path / "tuned/checkpoints/step-00000001.safetensors")
+    fresh = weights(tmp_path / "fresh/checkpoints/step-00000001.safetensors")
+    assert all(torch.allclose(tuned[k], base[k], atol=1e-6) for k in base)
+    assert not all(torch.allclose(fresh[k], base[k], atol=1e-3) for k in base)
+
+
+def test_init_from_another_network_is_refused_before_the_run_folder_is_made(tmp_path):
+    list(train_run(small_cfg(**{"train.steps": 1, "train.val_every": 0}), tmp_path / "base"))
+    cfg = small_cfg(**{"model.dim": 32, "train.init": str(tmp_path / "base")})
+    with pytest.raises(ckpt.InputError, match="model.dim is 16, this run's is 32"):
+        list(train_run(cfg, tmp_path / "other"))
+    assert not (tmp_path / "other").exists()
+
+
 def test_training_with_tbptt_2_learns_and_ends_elsewhere_than_tbptt_1(tmp_path):
     def trained(tbptt):
         cfg = small_cfg(**{"train.tbptt": tbptt, "data.chunks_min": 2, "train.steps": 3, "train.val_every": 0})

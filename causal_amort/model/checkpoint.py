@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 from pickle import UnpicklingError  # what torch.load(weights_only=True) raises; nothing is unpickled
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import safetensors
 import safetensors.torch
 import torch
 
-from causal_amort.config import RunConfig, config_from_dict, config_to_dict
+from causal_amort.config import ModelConfig, RunConfig, config_from_dict, config_to_dict
 from causal_amort.model.order_model import OrderModel
 from simulators.core.atomic import atomic_path, atomic_write_text
 from simulators.core.errors import InputError
@@ -172,6 +172,19 @@ def load_model(path_or_default: str | Path, device: torch.device | str = "cpu") 
     model = OrderModel(ckpt.config.model)
     load_weights(model, ckpt.json_path, "cpu")
     return model.to(device).eval(), ckpt.config
+
+
+def init_checkpoint(source: str | Path, model_cfg: ModelConfig) -> Path:
+    """The checkpoint JSON of ``source`` (what `load_model` accepts) for a run to start from: it must
+    hold weights of the same network, ``model_cfg``; InputError otherwise (load it with `load_weights`)."""
+    ckpt = read_checkpoint(resolve_checkpoint(source))
+    differ = [f.name for f in fields(ModelConfig)
+              if getattr(ckpt.config.model, f.name) != getattr(model_cfg, f.name)]
+    if differ:
+        key = differ[0]
+        raise InputError(f"cannot start from {source}: its model.{key} is {getattr(ckpt.config.model, key)!r}, "
+                         f"this run's is {getattr(model_cfg, key)!r} (the network must be the same)")
+    return ckpt.json_path
 
 
 def _json_of(path: Path) -> Path:
