@@ -5,7 +5,9 @@
 #   encoder: stats (control) vs cells;  state: none (control) vs carry, causal, average;
 #   decoder: causal (control) vs sort;  cues: with (control) vs without the score-matching cues.
 # The arms with a learned state take a loss after every chunk (train.loss_chunks = all), as the
-# seed paper trains them; the control needs only the last (its state is the statistics).
+# seed paper trains them; the control needs only the last (its state is the statistics). The
+# causal arm's gradient reaches every earlier chunk (tbptt 4 = the most chunks), which trains all
+# prefixes of a task in one pass (OrderModel.advance_prefixes).
 #   bash scripts/train_ablations.sh                          # every arm: runs/abl-{control,noscore,...}
 #   STEPS=1500 ARMS="control noscore" bash scripts/train_ablations.sh   # some arms, another budget
 set -euo pipefail
@@ -21,8 +23,11 @@ for arm in $ARMS; do
     control) amort train --config default-cpu "${common[@]}" --out "$OUT/abl-control" ;;
     noscore) amort train --config default-cpu "${common[@]}" --set model.score_cues=false --out "$OUT/abl-noscore" ;;
     sort) amort train --config default-cpu "${common[@]}" --decoder sort --out "$OUT/abl-sort" ;;
-    carry|causal|average)
+    carry|average)
       amort train --config default-cpu "${common[@]}" --state "$arm" --set train.loss_chunks=all --out "$OUT/abl-$arm" ;;
+    causal)
+      amort train --config default-cpu "${common[@]}" --state causal --set train.loss_chunks=all --tbptt 4 \
+        --out "$OUT/abl-causal" ;;
     # The cells encoder reads every value: its own chunk size (50 rows) and d range (2..50), as shipped in v3.
     cells) amort train --config cells-cpu --steps "$STEPS" --chunks-max 10 --set train.warmup_steps=25 \
              --set train.val_every=100 --set train.checkpoint_every=100 --force --out "$OUT/abl-cells" ;;

@@ -179,6 +179,44 @@ def test_streaming_matches_running_each_prefix_alone(state):
         assert memory.history.shape == (1, 3, 5, 32)
 
 
+def test_prefix_sums_equal_adding_the_chunks_one_by_one():
+    x = skewed(rows=300).view(2, 3, 100, 5)
+    mask = torch.zeros(x.shape, dtype=torch.bool)
+    mask[:, 1, 20:60, 2] = True
+    start = RunningStats.start(x[:, 0])
+    prefixes, running = start.prefixes(x, mask), start
+    for t in range(3):
+        running = running.add(x[:, t], mask[:, t])
+        for field in ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums"):
+            torch.testing.assert_close(getattr(prefixes, field)[2 * t: 2 * t + 2], getattr(running, field), **TOL)
+
+
+def test_causal_state_trains_every_prefix_in_one_pass_as_chunk_by_chunk():
+    """One pass over all prefixes gives each prefix's memory, loss and gradient (through every
+    earlier chunk's token) as the chunk-by-chunk loop without detaching does."""
+    x = skewed(rows=300).view(2, 3, 100, 5)
+    graph = torch.ones(5, 5).triu(1).expand(2, 5, 5)  # one topological order: the teacher is fixed
+    model = make_model(state="causal").train()
+    one_pass = model.advance_prefixes(x)
+    model.order_loss(one_pass, graph.repeat(3, 1, 1), torch.Generator()).backward()
+    fast = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    memory, loss = model.init_memory(2, 5, "cpu"), 0.0
+    for t in range(3):
+        memory = model.advance(memory, x[:, t])
+        torch.testing.assert_close(one_pass.state[2 * t: 2 * t + 2], memory.state, **TOL)
+        torch.testing.assert_close(one_pass.pairs[2 * t: 2 * t + 2], memory.pairs, **TOL)
+        loss = loss + model.order_loss(memory, graph, torch.Generator()) / 3
+    loss.backward()
+    assert fast.keys() == {name for name, p in model.named_parameters() if p.grad is not None}
+    assert model.time_mixer.attn.kv.weight.grad.abs().sum() > 0  # past tokens take part
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            torch.testing.assert_close(fast[name], p.grad, **TOL, msg=name)
+    with pytest.raises(ValueError, match="state 'causal'"):
+        make_model(state="carry").advance_prefixes(x)
+
+
 def test_state_none_skips_the_network_on_chunks_nobody_decodes():
     model = make_model(state="none")
     assert not model.needs_every_chunk and make_model(state="carry").needs_every_chunk

@@ -79,6 +79,16 @@ def test_training_changes_weights_and_keeps_the_best(tmp_path):
     assert [p.stem for p in ckpt.step_checkpoints(tmp_path / "run/checkpoints")] == ["step-00000003", "step-00000006"]
 
 
+@pytest.mark.parametrize("tbptt", [1, 3])
+def test_causal_state_trains_with_a_loss_after_every_chunk(tmp_path, tbptt):
+    """tbptt >= the chunks of a task: one pass over every prefix; below it, chunk by chunk."""
+    cfg = small_cfg(**{"model.encoder": "stats", "model.state": "causal", "train.loss_chunks": "all",
+                       "train.tbptt": tbptt, "data.chunks_min": 3, "train.steps": 2, "train.val_every": 0})
+    events = list(train_run(cfg, tmp_path / "run"))
+    losses = [e.loss for e in events if isinstance(e, Logged)]
+    assert losses and all(math.isfinite(v) and v > 0 for v in losses)
+
+
 def test_init_starts_a_fresh_run_from_given_weights(tmp_path):
     list(train_run(small_cfg(), tmp_path / "base"))
     base = weights(tmp_path / "base/checkpoints/best.safetensors")  # what a run folder stands for

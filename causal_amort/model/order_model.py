@@ -140,6 +140,24 @@ class OrderModel(nn.Module):
             pairs = memory.pairs + (pairs - memory.pairs) / steps
         return Memory(tokens, steps, stats, pairs, history)
 
+    def advance_prefixes(self, chunks: Tensor, mask: Tensor | None = None) -> Memory:
+        """The memory after every prefix of ``chunks`` (B, T, b, d) in one pass (state "causal"): a
+        batch of T * B whose row t * B + i is what `advance` over chunks 0..t of task i gives, with
+        the gradient reaching every earlier chunk's token. The causal mask over chunks makes this
+        one pass, as the seed paper trains; its `order_loss` takes the graphs repeated T times. For
+        scoring and decoding: it holds no chunk history, so it is not advanced further."""
+        if self.cfg.encoder != "stats" or self.cfg.state != "causal":
+            raise ValueError("advance_prefixes needs the stats encoder with state 'causal'")
+        batch, steps, _, d = chunks.shape
+        stats = RunningStats.start(chunks[:, 0], derivatives=self.cfg.score_cues).prefixes(chunks, mask)
+        with torch.no_grad(), float32_region(chunks):
+            var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues)
+        tokens = self.encoder.embed(var_cues).view(steps, batch, d, -1)
+        mixed = self.time_mixer.every_prefix(tokens.transpose(0, 1)).transpose(0, 1)
+        base = self.s0 + mixed.reshape(steps * batch, d, -1)
+        state, pairs = self.encoder(base, var_cues, pair_cues)
+        return Memory(state, steps, stats, pairs)
+
     def detach(self, memory: Memory) -> Memory:
         """The same memory with no gradient path into earlier chunks."""
         return replace(memory, state=memory.state.detach(), pairs=_detached(memory.pairs),

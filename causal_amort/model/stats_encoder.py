@@ -70,6 +70,14 @@ class TimeMixer(nn.Module):
         out = self.attn(seq[:, -1:], seq)
         return out.view(batch, d, h)
 
+    def every_prefix(self, history: Tensor) -> Tensor:
+        """history (B, T, d, h) -> (B, T, d, h): entry t is `forward` of history[:, :t + 1], all T
+        at once under a causal mask over chunks (how training scores every prefix in one pass)."""
+        batch, steps, d, h = history.shape
+        seq = self.norm(history.transpose(1, 2).reshape(batch * d, steps, h))
+        out = self.attn(seq, causal=True)
+        return out.view(batch, d, steps, h).transpose(1, 2)
+
 
 class StatsEncoder(nn.Module):
     """U(S, cues): returns variable tokens (B, d, h) (the state plus its update) and the pair channel."""

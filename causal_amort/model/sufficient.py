@@ -120,9 +120,33 @@ class RunningStats:
 
     def fresh(self) -> "RunningStats":
         """Empty sums with the same standardization (for per-chunk statistics)."""
-        sums = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("center", "scale")}
         return RunningStats(self.center, self.scale, **{k: None if v is None else torch.zeros_like(v)
-                                                        for k, v in sums.items()})
+                                                        for k, v in self._sums().items()})
+
+    def _sums(self) -> dict[str, Tensor | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("center", "scale")}
+
+    def prefixes(self, chunks: Tensor, mask: Tensor | None = None) -> "RunningStats":
+        """The sums after each prefix of T more chunks, in one pass: ``chunks`` (B, T, b, d) (``mask``
+        likewise) give a batch of T * B, whose row t * B + i is what t + 1 calls of `add` give for row i."""
+        batch, steps, b, d = chunks.shape
+
+        def tiled(t: Tensor) -> Tensor:  # row t * B + i holds row i
+            return t.repeat(steps, *([1] * (t.ndim - 1)))
+
+        def time_major(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.transpose(0, 1).reshape(steps * batch, b, d)
+
+        empty = {k: None if v is None else tiled(torch.zeros_like(v)) for k, v in self._sums().items()}
+        per_chunk = RunningStats(tiled(self.center), tiled(self.scale), **empty).add(time_major(chunks), time_major(mask))
+        summed = {}
+        for name, base in self._sums().items():
+            if base is not None:
+                running = getattr(per_chunk, name).view(steps, *base.shape).cumsum(dim=0)
+                summed[name] = (running + base).view(steps * batch, *base.shape[1:])
+            else:
+                summed[name] = None
+        return RunningStats(per_chunk.center, per_chunk.scale, **summed)
 
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
