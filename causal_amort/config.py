@@ -16,6 +16,7 @@ from pathlib import Path
 
 import tomli_w
 
+from causal_amort.model.cues import CUE_GROUPS
 from simulators.core.errors import InputError
 from simulators.core.toml_value import as_type
 
@@ -45,6 +46,11 @@ class ModelConfig:
     encoder: str = "cells"  # "cells": per-cell axial encoder; "stats": streamed sufficient statistics
     pair_dim: int = 32  # width of the stats encoder's pair channel
     score_cues: bool = False  # stats encoder: add the streamed score-matching leaf test to the cues
+    drop_cues: str = ""  # stats encoder ablation: cue groups set to zero, comma-separated (cues.CUE_GROUPS)
+
+    @property
+    def dropped_cue_groups(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.drop_cues.split(",") if g.strip())
 
 
 @dataclass
@@ -209,6 +215,9 @@ def _validate(cfg: RunConfig) -> None:
         (m.encoder in ENCODERS, f"model.encoder must be one of {', '.join(ENCODERS)}, got {m.encoder!r}"),
         (m.pair_dim >= 1, "model.pair_dim must be >= 1"),
         (m.state != "causal" or m.encoder == "stats", "model.state = causal needs model.encoder = stats"),
+        (set(m.dropped_cue_groups) <= set(CUE_GROUPS),
+         f"model.drop_cues takes cue groups among {', '.join(CUE_GROUPS)}, got {m.drop_cues!r}"),
+        (not m.drop_cues or m.encoder == "stats", "model.drop_cues needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),

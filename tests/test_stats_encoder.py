@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from causal_amort.config import ModelConfig
-from causal_amort.model.cues import DIRECTED_PAIR_CUES, PLAIN_PAIR_CUES, SCORE_PAIR_CUES, SCORE_VARIABLE_CUES, \
-    VARIABLE_CUES, compute_cues, num_cues
+from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.stream import chunk_array, stream_orders
 from causal_amort.model.sufficient import K, RunningStats
@@ -39,13 +38,11 @@ def stream_stats(x, sizes, mask=None):
 
 
 def pair_cue(pairs, name):
-    names = [f"{c}[i,j]" for c in DIRECTED_PAIR_CUES] + [f"{c}[j,i]" for c in DIRECTED_PAIR_CUES] + list(PLAIN_PAIR_CUES)
-    names += [f"{c}[i,j]" for c in SCORE_PAIR_CUES] + [f"{c}[j,i]" for c in SCORE_PAIR_CUES]
-    return pairs[..., names.index(name)]
+    return pairs[..., cue_columns(score=True)[1].index(name)]
 
 
 def variable_cue(var_cues, name):
-    return var_cues[..., (VARIABLE_CUES + SCORE_VARIABLE_CUES).index(name)]
+    return var_cues[..., cue_columns(score=True)[0].index(name)]
 
 
 def test_chunk_sums_equal_one_pass_over_all_rows():
@@ -215,6 +212,23 @@ def test_causal_state_trains_every_prefix_in_one_pass_as_chunk_by_chunk():
             torch.testing.assert_close(fast[name], p.grad, **TOL, msg=name)
     with pytest.raises(ValueError, match="state 'causal'"):
         make_model(state="carry").advance_prefixes(x)
+
+
+def test_every_cue_but_bookkeeping_has_one_group_and_a_dropped_group_reads_as_zeros():
+    variable, pair = cue_columns(score=True)
+    assert (len(variable), len(pair)) == num_cues(True)
+    members = [cue for group in CUE_GROUPS.values() for cue in group]
+    assert len(members) == len(set(members))
+    assert {name.split("[")[0] for name in variable + pair} - set(members) == {"log_rows", "constant"}
+    x = skewed(batch=1)
+    full, ablated = make_model(score_cues=True), make_model(score_cues=True, drop_cues="lingam, score")
+    stats = RunningStats.start(x).add(x)
+    (v, p), (v_cut, p_cut) = full._cues(stats), ablated._cues(stats)
+    gone = [k for k, name in enumerate(pair) if name.split("[")[0] in CUE_GROUPS["lingam"] + CUE_GROUPS["score"]]
+    assert (p_cut[..., gone] == 0).all() and p[..., gone].abs().sum() > 0
+    kept = [k for k in range(len(pair)) if k not in gone]
+    torch.testing.assert_close(p_cut[..., kept], p[..., kept])
+    assert ablated.state_dict().keys() == full.state_dict().keys()  # same network, same checkpoints
 
 
 def test_state_none_skips_the_network_on_chunks_nobody_decodes():

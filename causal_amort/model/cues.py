@@ -34,6 +34,35 @@ SCORE_VARIABLE_CUES = ("score_hess_var", "score_hess_mean")
 SCORE_PAIR_CUES = ("score_hess_var_without", "score_cross_var")  # directed, like DIRECTED_PAIR_CUES
 
 
+# Every cue but the bookkeeping ones (log_rows, constant) by the classical method it comes from:
+# the groups an ablation can switch off (``model.drop_cues``) to measure what each adds.
+CUE_GROUPS = {
+    "moments": ("skew", "excess_kurtosis", "negentropy", "mean_logcosh", "mean_gauss1"),
+    "regression": ("r2_linear", "r2_additive", "r2_additive_gain", "r2_basis", "r2_basis_gain"),
+    "heteroscedasticity": ("hetero_mean", "hetero_var"),
+    "lingam": ("residual_negentropy", "lingam_cumulant", "lingam_skew", "lingam_tanh", "direct_lingam"),
+    "correlation": ("corr", "abs_corr", "partial_corr"),
+    "interventions": ("intervened_fraction", "shift_mean_under_do", "shift_var_under_do"),
+    "score": SCORE_VARIABLE_CUES + SCORE_PAIR_CUES,
+}
+
+
+def cue_columns(score: bool) -> tuple[list[str], list[str]]:
+    """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i])."""
+    variable = list(VARIABLE_CUES) + (list(SCORE_VARIABLE_CUES) if score else [])
+    pair = [f"{c}[i,j]" for c in DIRECTED_PAIR_CUES] + [f"{c}[j,i]" for c in DIRECTED_PAIR_CUES] + list(PLAIN_PAIR_CUES)
+    if score:
+        pair += [f"{c}[i,j]" for c in SCORE_PAIR_CUES] + [f"{c}[j,i]" for c in SCORE_PAIR_CUES]
+    return variable, pair
+
+
+def kept_columns(dropped_groups: tuple[str, ...], score: bool) -> tuple[Tensor, Tensor]:
+    """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
+    dropped = {cue for group in dropped_groups for cue in CUE_GROUPS[group]}
+    return tuple(torch.tensor([float(name.split("[")[0] not in dropped) for name in names])
+                 for names in cue_columns(score))
+
+
 def num_cues(score: bool) -> tuple[int, int]:
     """(per-variable, pair) cue counts the encoder reads, with or without the score-matching cues."""
     extra_v, extra_p = (len(SCORE_VARIABLE_CUES), 2 * len(SCORE_PAIR_CUES)) if score else (0, 0)

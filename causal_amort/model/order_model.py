@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from causal_amort.model.attention import float32_region
 from causal_amort.config import ModelConfig
-from causal_amort.model.cues import compute_cues
+from causal_amort.model.cues import compute_cues, kept_columns
 from causal_amort.model.decoder import build_decoder
 from causal_amort.model.decoding import beam_search
 from causal_amort.model.cells_encoder import ChunkEncoder
@@ -69,6 +69,11 @@ class OrderModel(nn.Module):
         self.encoder = StatsEncoder(cfg) if cfg.encoder == "stats" else ChunkEncoder(cfg)
         self.time_mixer = TimeMixer(cfg) if cfg.state == "causal" else None
         self.decoder = build_decoder(cfg)
+        if cfg.encoder == "stats":
+            # Cue groups an ablation drops read as zeros (not saved: the config says which).
+            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, cfg.score_cues)
+            self.register_buffer("keep_var", keep_var, persistent=False)
+            self.register_buffer("keep_pair", keep_pair, persistent=False)
 
     def init_memory(self, batch: int, d: int, device: torch.device | str) -> Memory:
         """The memory before any data: S_0 for every variable."""
@@ -124,7 +129,7 @@ class OrderModel(nn.Module):
         # Cues are data, not parameters: no gradient, and float32 whatever autocast does.
         with torch.no_grad(), float32_region(chunk):
             evidence = stats.fresh().add(chunk, mask) if mode == "average" else stats
-            var_cues, pair_cues = compute_cues(evidence, self.cfg.score_cues)
+            var_cues, pair_cues = self._cues(evidence)
         history = None
         if mode == "carry":
             base = memory.state
@@ -151,12 +156,19 @@ class OrderModel(nn.Module):
         batch, steps, _, d = chunks.shape
         stats = RunningStats.start(chunks[:, 0], derivatives=self.cfg.score_cues).prefixes(chunks, mask)
         with torch.no_grad(), float32_region(chunks):
-            var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues)
+            var_cues, pair_cues = self._cues(stats)
         tokens = self.encoder.embed(var_cues).view(steps, batch, d, -1)
         mixed = self.time_mixer.every_prefix(tokens.transpose(0, 1)).transpose(0, 1)
         base = self.s0 + mixed.reshape(steps * batch, d, -1)
         state, pairs = self.encoder(base, var_cues, pair_cues)
         return Memory(state, steps, stats, pairs)
+
+    def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
+        """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""
+        var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues)
+        if self.cfg.drop_cues:
+            var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
+        return var_cues, pair_cues
 
     def detach(self, memory: Memory) -> Memory:
         """The same memory with no gradient path into earlier chunks."""
