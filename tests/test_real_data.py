@@ -1,0 +1,50 @@
+"""scripts/real_data.py: the cdt wheel's tables become CSV folders that `amort eval` scores."""
+import importlib.util
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from simulators.storage.io import iter_datasets
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "real_data.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("real_data", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_wheel(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 1, 40)
+    b = a**3 + 0.05 * rng.normal(size=40)
+    cyto = "praf,pmek,p44/42\n" + "\n".join(",".join(f"{v:.4f}" for v in row) for row in rng.normal(size=(30, 3)))
+    files = {
+        "cyto_full_data.csv": cyto + "\n",
+        "cyto_full_target.csv": '"Cause","Effect"\n"praf","pmek"\n"pmek","p44/42"\n',
+        "Tuebingen_pairs.csv": "SampleID,A,B\n" + f"pair1,{' '.join(map(str, a))},{' '.join(map(str, b))}\n"
+                               + f"pair2,{' '.join(map(str, b))},{' '.join(map(str, a))}\n",
+        "Tuebingen_targets.csv": "SampleID,Target\npair1,1.0\npair2,-1.0\n",
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr("cdt/data/resources/" + name, text)
+    return path
+
+
+def test_tables_become_csv_folders_with_their_true_edges(tmp_path):
+    script = load_script()
+    with zipfile.ZipFile(fake_wheel(tmp_path / "cdt.whl")) as archive:
+        script.write_sachs(archive, tmp_path / "sachs")
+        assert script.write_tuebingen(archive, tmp_path / "tuebingen") == 2
+    sachs = list(iter_datasets(tmp_path / "sachs"))
+    assert len(sachs) == 1 and sachs[0].x.shape == (30, 3) and sachs[0].names == ["praf", "pmek", "p44/42"]
+    assert sachs[0].graph.tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
+    pairs = {ds.name: ds for ds in iter_datasets(tmp_path / "tuebingen")}
+    assert sorted(pairs) == ["pair0001", "pair0002"]
+    # pair1: A causes B; pair2 holds the same columns swapped, with the direction swapped too.
+    assert pairs["pair0001"].graph.tolist() == [[0, 1], [0, 0]] and pairs["pair0002"].graph.tolist() == [[0, 0], [1, 0]]
+    np.testing.assert_allclose(pairs["pair0001"].x[:, ::-1], pairs["pair0002"].x)
