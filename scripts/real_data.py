@@ -13,7 +13,9 @@ out of the Causal Discovery Toolbox's wheel (cdt 0.6.0, MIT licence), which bund
   observational data: a known approximation, as in most papers that use this table.
 - `tuebingen`: the Tuebingen cause-effect pairs (Mooij et al. 2016, JMLR 17: 1), 99 pairs of
   real variables (d = 2), each with its known direction; a method's mean fraction of reversed
-  edges over the folder is its error rate in telling cause from effect.
+  edges over the folder is its error rate in telling cause from effect. The wheel stores every
+  pair cause first, so a method that kept the column order (or broke ties by it) would look
+  perfect: each pair's columns are written in a seeded random order (`--seed`).
 
 These are for reporting only: the default model is never chosen or tuned on them.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import random
 import subprocess
 import sys
 import tempfile
@@ -58,8 +61,10 @@ def write_sachs(archive: zipfile.ZipFile, out: Path) -> None:
     _write(out / "sachs.edges.csv", ["cause", "effect"], edges[1:])
 
 
-def write_tuebingen(archive: zipfile.ZipFile, out: Path) -> int:
-    """One CSV per pair (columns A, B) and its edge; returns the number of pairs."""
+def write_tuebingen(archive: zipfile.ZipFile, out: Path, seed: int = 0) -> int:
+    """One CSV per pair (columns A and B, in a random order drawn from ``seed``) and its edge;
+    returns the number of pairs."""
+    rng = random.Random(seed)
     pairs = {row[0]: row[1:] for row in _rows(archive, "Tuebingen_pairs.csv")[1:]}
     targets = {row[0]: float(row[1]) for row in _rows(archive, "Tuebingen_targets.csv")[1:]}
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +73,9 @@ def write_tuebingen(archive: zipfile.ZipFile, out: Path) -> int:
         if len(xs) != len(ys):
             raise ValueError(f"{name}: {len(xs)} values of A but {len(ys)} of B")
         stem = f"pair{int(name.removeprefix('pair')):04d}"
-        _write(out / f"{stem}.csv", ["A", "B"], [list(r) for r in zip(xs, ys)])
+        columns = [("A", xs), ("B", ys)]
+        rng.shuffle(columns)
+        _write(out / f"{stem}.csv", [c[0] for c in columns], [list(r) for r in zip(columns[0][1], columns[1][1])])
         edge = ["A", "B"] if targets[name] > 0 else ["B", "A"]
         _write(out / f"{stem}.edges.csv", ["cause", "effect"], [edge])
     return len(pairs)
@@ -78,12 +85,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder for sachs/ and tuebingen/")
     parser.add_argument("--wheel", type=Path, help="a cdt-0.6.0 wheel already downloaded (else pip downloads it)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pairs' column orders")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or download_wheel(Path(tmp))
         with zipfile.ZipFile(wheel) as archive:
             write_sachs(archive, args.out / "sachs")
-            count = write_tuebingen(archive, args.out / "tuebingen")
+            count = write_tuebingen(archive, args.out / "tuebingen", args.seed)
     print(f"wrote {args.out / 'sachs'} (1 dataset) and {args.out / 'tuebingen'} ({count} pairs)")
 
 
