@@ -93,6 +93,14 @@ def test_unknown_config_key_is_refused(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_init_from_another_network_or_nothing_is_refused(tmp_path, finished_run):
+    _one_line_error(amort_train("--out", tmp_path / "a", "--init", finished_run, "--steps", 1, *SMALL,
+                                "--set", "model.dim=32"), "model.dim is 16, this run's is 32")
+    _one_line_error(amort_train("--out", tmp_path / "b", "--init", tmp_path / "none.safetensors", "--steps", 1),
+                    "does not exist")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_changing_the_model_on_resume_is_refused(finished_run):
     _one_line_error(amort_train("--out", finished_run, "--resume", *SMALL, "--set", "model.dim=32"), "model.dim")
 

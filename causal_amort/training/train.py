@@ -38,7 +38,6 @@ from causal_amort.model import checkpoint as ckpt
 from causal_amort.training import run_folder
 from causal_amort.config import RunConfig, TrainConfig, config_to_dict
 from causal_amort.evaluation.metrics import frac_reversed
-from causal_amort.model.checkpoint import init_checkpoint, load_weights
 from causal_amort.model.order_model import OrderModel
 from causal_amort.runtime.devices import resolve_device
 from causal_amort.training.saver import CheckpointSaver, discard_best, last_checkpoint
@@ -118,7 +117,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
     stop = _StopFlag()
     try:
         stop.install()  # before setup, so that a signal during setup still ends in a checkpoint
-        init = init_checkpoint(t.init, cfg.model) if t.init else None  # refuse before touching the run folder
+        init = ckpt.init_checkpoint(t.init, cfg.model) if t.init else None  # refuse before touching the run folder
         latest = _start_point(out, cfg, resume=resume, force=force, rank=rank, world=world, group=votes)
         source = task_source(data, t.seed)  # reads and checks the spec or suite: refuse early
 
@@ -126,7 +125,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
         torch.manual_seed(t.seed)
         model = OrderModel(cfg.model).to(dev)
         if init is not None and latest is None:
-            load_weights(model, init, dev)  # fine-tuning; a resumed run has its own weights
+            ckpt.load_weights(model, init, dev)  # fine-tuning; a resumed run has its own weights
         optimizer, flat_grad = build_optimizer(model, t)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         saver = CheckpointSaver(out, cfg, model, optimizer, world)
