@@ -5,7 +5,7 @@
     amort eval --data runs/real/sachs --data runs/real/tuebingen --out runs/eval-real \
         --baselines random,varsort,r2sort,lingam,score,nogam
 
-Nothing is stored in this repository and nothing is installed or imported: the files are read
+Nothing is stored in this repository and nothing of cdt is installed or imported: the files are read
 out of the Causal Discovery Toolbox's wheel (cdt 0.6.0, MIT licence), which bundles
 - `sachs`: flow cytometry of 11 phosphoproteins in human T cells, 7466 rows, with the 18-edge
   consensus network (Sachs et al. 2005, Science 308: 523). The rows pool several
@@ -31,6 +31,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
+from simulators.core.dataset import Dataset
+from simulators.storage.csvio import write_csv_dataset
+
 WHEEL = "cdt==0.6.0"
 RESOURCES = "cdt/data/resources/"
 
@@ -47,18 +52,17 @@ def _rows(archive: zipfile.ZipFile, name: str) -> list[list[str]]:
         return list(csv.reader(io.TextIOWrapper(raw, encoding="utf-8")))
 
 
-def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+def _dataset(name: str, names: list[str], rows: list[list[str]], edges: list[list[str]]) -> Dataset:
+    graph = np.zeros((len(names), len(names)), dtype=np.uint8)
+    for cause, effect in edges:
+        graph[names.index(cause), names.index(effect)] = 1
+    return Dataset(name, np.asarray(rows, dtype=np.float32), graph, names)
 
 
 def write_sachs(archive: zipfile.ZipFile, out: Path) -> None:
     data, edges = _rows(archive, "cyto_full_data.csv"), _rows(archive, "cyto_full_target.csv")
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "sachs.csv", data[0], data[1:])
-    _write(out / "sachs.edges.csv", ["cause", "effect"], edges[1:])
+    write_csv_dataset(out, _dataset("sachs", data[0], data[1:], edges[1:]))
 
 
 def write_tuebingen(archive: zipfile.ZipFile, out: Path, seed: int = 0) -> int:
@@ -72,12 +76,11 @@ def write_tuebingen(archive: zipfile.ZipFile, out: Path, seed: int = 0) -> int:
         xs, ys = a.split(), b.split()
         if len(xs) != len(ys):
             raise ValueError(f"{name}: {len(xs)} values of A but {len(ys)} of B")
-        stem = f"pair{int(name.removeprefix('pair')):04d}"
         columns = [("A", xs), ("B", ys)]
         rng.shuffle(columns)
-        _write(out / f"{stem}.csv", [c[0] for c in columns], [list(r) for r in zip(columns[0][1], columns[1][1])])
         edge = ["A", "B"] if targets[name] > 0 else ["B", "A"]
-        _write(out / f"{stem}.edges.csv", ["cause", "effect"], [edge])
+        write_csv_dataset(out, _dataset(f"pair{int(name.removeprefix('pair')):04d}", [c[0] for c in columns],
+                                        list(zip(columns[0][1], columns[1][1])), [edge]))
     return len(pairs)
 
 

@@ -263,7 +263,7 @@ def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_
     size, n, d = x.shape
     chunks = n // chunk_size
     scored_chunks = 1 if last_only else chunks
-    if model.cfg.state == "causal" and model.cfg.encoder == "stats" and not last_only and tbptt >= chunks:
+    if model.cfg.state == "causal" and not last_only and tbptt >= chunks:  # (causal implies the stats encoder)
         # The causal state scores the prediction after every prefix of chunks in one pass, the
         # gradient reaching every earlier chunk (the loop below would give the same loss, chunk by chunk).
         rows = x[:, : chunks * chunk_size].view(size, chunks, chunk_size, d)
