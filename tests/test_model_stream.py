@@ -42,6 +42,21 @@ def test_stream_yields_after_every_chunk_and_matches_the_manual_loop():
     np.testing.assert_allclose(steps[-1].confidence, confidence[0].numpy(), rtol=1e-5)
 
 
+def test_inference_settings_hold_inside_steps_only():
+    """The inference settings are thread-local: the caller's code between steps must not run
+    in inference mode or with oneDNN switched off."""
+    model = make_model()
+    x = np.random.default_rng(3).standard_normal((60, 4))
+    before = torch.backends.mkldnn.enabled
+    seen = []
+    for _ in stream_orders(model, chunk_array(x, 20), device="cpu"):
+        seen.append((torch.is_inference_mode_enabled(), torch.backends.mkldnn.enabled))
+    assert seen == [(False, before)] * 3
+    with pytest.raises(InputError):  # a failing stream restores them too
+        list(stream_orders(model, [x[:20], x[:20, :3]], device="cpu"))
+    assert not torch.is_inference_mode_enabled() and torch.backends.mkldnn.enabled == before
+
+
 def test_one_row_chunks_and_constant_columns_stay_finite():
     model = make_model()
     x = np.random.default_rng(1).standard_normal((3, 5))

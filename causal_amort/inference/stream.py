@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from causal_amort.model.order_model import OrderModel
+from causal_amort.runtime.inference_mode import inference
 from simulators.core.errors import InputError
 
 
@@ -70,7 +71,8 @@ def stream_orders(
     last chunk is always decoded (one chunk of lookahead tells which is last).
     `masks`, when given, yields one (b, d) bool intervention mask per chunk. ``precede`` (d, d)
     bool, True at [i, j] when i must come before j, is honoured by every order (see
-    causal_amort.inference.constraints). The model is put in eval mode; no gradients are kept.
+    causal_amort.inference.constraints). The model is put in eval mode and runs under
+    `runtime.inference_mode.inference` (no autograd state at all, torch's native CPU kernels).
     """
     if beam < 1:
         raise InputError(f"beam must be >= 1, got {beam}")
@@ -82,28 +84,31 @@ def stream_orders(
     chunk_iter = iter(chunks)
     upcoming = next(chunk_iter, None)
     index = 0
-    with torch.no_grad():
-        while upcoming is not None:
-            chunk, upcoming = upcoming, next(chunk_iter, None)
-            x = _as_chunk(chunk, index, None if memory is None else memory.state.shape[1])
-            mask = None
-            if mask_iter is not None:
-                mask = _as_mask(next(mask_iter, None), x.shape, index)
-                mask = torch.from_numpy(mask).to(device)[None]
+    # The inference settings hold while the model runs, never across a yield: they are
+    # thread-local, and the caller's own code runs between the steps.
+    while upcoming is not None:
+        chunk, upcoming = upcoming, next(chunk_iter, None)
+        x = _as_chunk(chunk, index, None if memory is None else memory.state.shape[1])
+        mask = None
+        if mask_iter is not None:
+            mask = torch.from_numpy(_as_mask(next(mask_iter, None), x.shape, index)).to(device)[None]
+        index += 1
+        decode = upcoming is None or decode_at is None or decode_at(index)
+        if decode and constraint is not None and constraint.shape != (x.shape[1],) * 2:
+            raise InputError(f"the constraint matrix is {tuple(constraint.shape)}, the data have "
+                             f"{x.shape[1]} variables")
+        with inference():
             if memory is None:
                 memory = model.init_memory(1, x.shape[1], device)
-            index += 1
-            decode = upcoming is None or decode_at is None or decode_at(index)
             # A model whose state follows from its running statistics needs no network pass
             # on chunks that are not decoded: streaming then costs the sums alone.
             memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask, encode=decode)
             n_seen += x.shape[0]
             if decode:
-                if constraint is not None and constraint.shape != (x.shape[1],) * 2:
-                    raise InputError(f"the constraint matrix is {tuple(constraint.shape)}, the data have "
-                                     f"{x.shape[1]} variables")
                 order, confidence = model.decode(memory, beam=beam, precede=constraint)
-                yield StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
+                step = StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())
+        if decode:
+            yield step
 
 
 def _as_chunk(chunk: np.ndarray, index: int, d: int | None) -> np.ndarray:

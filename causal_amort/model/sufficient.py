@@ -54,25 +54,28 @@ def _zscore(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
 
 
 def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool = True) -> tuple[Tensor, Tensor | None]:
-    """Features and (when asked) their derivatives, each (B, b, K, d) float32, of raw values x
-    (B, b, d) under a fixed centre and scale. The derivatives are with respect to the z-score, by
+    """Features (B, K, d, b) and (when asked) their derivatives (B, d, K, b), float32, of raw values
+    x (B, b, d) under a fixed centre and scale. The derivatives are with respect to the z-score, by
     the chain rule through the soft clip: d phi / dz = phi'(s) ds/dz.
 
-    Feature-major (K before d): stacking whole (B, b, d) blocks is a cheap copy, and the Gram
-    matrix is then indexed [k * d + i, l * d + j]."""
-    z = _zscore(x, center, scale)
+    Rows last: every feature is computed on the transposed chunk, so stacking whole (B, d, b) blocks
+    is a plain copy, the features are feature-major (B, K * d, b) with no further copy (the Gram
+    matrix is then indexed [k * d + i, l * d + j]), and the derivatives are already laid out for the
+    per-variable K x K products (one batched matmul)."""
+    z = _zscore(x, center, scale).transpose(1, 2).contiguous()  # (B, d, b)
     q = 1.0 + (z / CLIP) ** 2
-    s = z / torch.sqrt(q)
+    r = torch.rsqrt(q)
+    s = z * r
     s2 = s * s
     t = torch.tanh(s)
     gauss = torch.exp(-0.5 * s2)
     bump_hi, bump_lo = torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)
-    feats = torch.stack([s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo], dim=2)
+    feats = torch.stack([s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo], dim=1)
     if not derivatives:
         return feats, None
     per_s = [torch.ones_like(s), 2 * s, 3 * s2, 1.0 - t * t, t, (1 - s2) * gauss, -(s - 1.5) * bump_hi,
              -(s + 1.5) * bump_lo]  # phi'(s) in BASIS order
-    ds_dz = q ** -1.5
+    ds_dz = r * r * r  # q ** -1.5
     return feats, torch.stack(per_s, dim=2) * ds_dz[:, :, None]
 
 
@@ -152,27 +155,26 @@ class RunningStats:
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
         batch, b, d = chunk.shape
         tracked = self.deriv_sums is not None
-        phi, deriv = basis_features(chunk, self.center, self.scale, tracked)  # (B, b, K, d) each
-        flat = phi.reshape(batch, b, K * d)
+        phi, deriv = basis_features(chunk, self.center, self.scale, tracked)  # (B, K, d, b), (B, d, K, b)
+        flat = phi.view(batch, K * d, b)
         if mask is None:
             weighted, observed = flat, float(b)
         else:
             observational = (~mask.any(dim=2)).float()
-            weighted, observed = flat * observational[:, :, None], observational.sum(dim=1).double()
-        gram = self.gram + (weighted.transpose(1, 2) @ flat).double()
-        sums = self.sums + weighted.sum(dim=1).view(batch, K, d).transpose(1, 2).double()
+            weighted, observed = flat * observational[:, None, :], observational.sum(dim=1).double()
+        gram = self.gram + (weighted @ flat.transpose(1, 2)).double()
+        sums = self.sums + weighted.sum(dim=2).view(batch, K, d).transpose(1, 2).double()
         count = self.count + observed
         deriv_sums, deriv_gram = self.deriv_sums, self.deriv_gram
         if tracked:
-            # Derivative sums for the score-matching cues, over the same rows as the features; rows
-            # last (B, d, K, b), so that the per-variable K x K products are one batched matmul.
-            rows_last = deriv.permute(0, 3, 2, 1).contiguous()
-            rows_last_w = rows_last if mask is None else rows_last * observational[:, None, None, :]
-            deriv_sums = deriv_sums + rows_last_w.sum(dim=-1).double()
-            deriv_gram = deriv_gram + (rows_last_w @ rows_last.transpose(-1, -2)).double()
+            # Derivative sums for the score-matching cues, over the same rows as the features; the
+            # per-variable K x K products are one batched matmul over rows.
+            deriv_w = deriv if mask is None else deriv * observational[:, None, None, :]
+            deriv_sums = deriv_sums + deriv_w.sum(dim=-1).double()
+            deriv_gram = deriv_gram + (deriv_w @ deriv.transpose(-1, -2)).double()
         int_count, int_sums = self.int_count, self.int_sums
         if mask is not None:
             m = mask.float()
             int_count = int_count + m.sum(dim=1).double()
-            int_sums = int_sums + torch.einsum("brj,brki->bjik", m, phi).double()
+            int_sums = int_sums + torch.einsum("brj,bkir->bjik", m, phi).double()
         return RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums)
