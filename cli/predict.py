@@ -48,7 +48,8 @@ def predict(
     """Predict the causal order of a CSV file's columns.
 
     Uses a trained model (--model, default: the shipped one). The file is streamed in chunks,
-    so files larger than memory work; on a terminal a progress bar follows the reading. Prints
+    so files larger than memory work (with two CPUs or more, one of them parses ahead of the
+    model); on a terminal a progress bar follows the reading. Prints
     the order with the model's confidence at each position (the probability it gave the
     variable it placed). Prior knowledge (--require, --tiers, --first, --last) is honoured
     exactly; contradictory constraints or unknown names are refused.
@@ -57,10 +58,14 @@ def predict(
     from causal_amort.inference.constraints import Constraints, read_tiers
     from causal_amort.inference.predict import predict_csv
     from causal_amort.inference.pruning import check_prune_method
-    from causal_amort.runtime.threads import use_threads
+    from causal_amort.runtime.threads import apply_threads, use_threads
     from simulators.core.errors import InputError
 
-    use_threads(threads)
+    choice = use_threads(threads)
+    # With two CPUs or more, one parses the file ahead of the model and torch keeps the rest.
+    read_ahead = choice.threads >= 2
+    if read_ahead:
+        apply_threads(choice.threads - 1)
     check_prune_method(prune)
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as order.json")
@@ -74,7 +79,8 @@ def predict(
             advance(note=f"{done.rows:,} rows", completed=done.bytes_read, total=done.bytes_total)
 
         result = predict_csv(csv_file, net, dag=dag, prune=prune, drop_missing=drop_missing, beam=beam,
-                             constraints=constraints, fmt=fmt, on_progress=report)
+                             constraints=constraints, fmt=fmt, on_progress=report,
+                             read_ahead_chunks=2 if read_ahead else 0)
     table = Table(title=f"causal order of {csv_file.name} ({result.rows} rows"
                   + (f", {result.dropped_rows} dropped" if result.dropped_rows else "") + "), causes first")
     table.add_column("position", justify="right")

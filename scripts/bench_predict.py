@@ -1,10 +1,13 @@
 """Benchmark `amort predict` end to end against what pandas needs just to parse the same file.
 
 Writes CSV files of a random linear SCM into a temporary folder (10^6 x 20 and 2000 x 500 by
-default), then times, one after the other in one run and on one thread each:
-  - `pandas.read_csv` of the file (the floor: parsing alone, pandas already imported),
-  - the library's `predict_csv` on the loaded model (what predict does after start-up),
-  - `amort predict FILE --model M` as a user runs it (a fresh process: imports and model loading count).
+default), then times, one after the other in one run:
+  - `pandas.read_csv` of the file (the floor: parsing alone, pandas already imported, one thread),
+  - the library's `predict_csv` on the loaded model (what predict does after start-up), torch on one
+    thread: parsing, then the model, in turn ("library"), and with the parser one chunk ahead in a
+    second thread ("ahead"),
+  - `amort predict FILE --model M --threads 2` as a user runs it on two CPUs (a fresh process:
+    imports and model loading count; one CPU parses ahead, torch has the other).
 Targets (issue 10): predict costs at most 3x the parse on 10^6 x 20; 2000 x 500 is ordered in <= 60 s.
 
     .venv/bin/python scripts/bench_predict.py                      # the shipped default model
@@ -46,8 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     apply_threads(1)  # this process, and through the environment the `amort predict` children
     model = load_model(args.model, device="cpu")
-    print(f"amort predict vs pandas.read_csv, model={args.model}, one thread each")
-    print(f"{'n x d':>12} {'MB':>7} {'parse s':>8} {'library s':>10} {'ratio':>6} {'CLI s':>7} {'ratio':>6}")
+    print(f"amort predict vs pandas.read_csv, model={args.model}, torch on one thread")
+    print(f"{'n x d':>12} {'MB':>7} {'parse s':>8} {'library s':>10} {'ratio':>6} {'ahead s':>8} {'ratio':>6} "
+          f"{'CLI s':>7} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             n, d = (int(v) for v in size.lower().split("x"))
@@ -60,11 +64,14 @@ def main() -> None:
             predict_csv(path, model)
             library = time.perf_counter() - start
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "cli", "predict", str(path), "--model", args.model],
+            predict_csv(path, model, read_ahead_chunks=2)
+            ahead = time.perf_counter() - start
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "cli", "predict", str(path), "--model", args.model, "--threads", "2"],
                            check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
             predict = time.perf_counter() - start
             print(f"{size:>12} {path.stat().st_size / 1e6:>7.1f} {parse:>8.2f} {library:>10.2f} {library / parse:>6.2f} "
-                  f"{predict:>7.2f} {predict / parse:>6.2f}", flush=True)
+                  f"{ahead:>8.2f} {ahead / parse:>6.2f} {predict:>7.2f} {predict / parse:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

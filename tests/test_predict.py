@@ -1,6 +1,7 @@
 """`amort predict` on a user's CSV: the order, the JSON, the DAG, and every bad input -> exit 2."""
 import gzip
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from typer.testing import CliRunner
 from causal_amort.model.checkpoint import save_checkpoint
 from causal_amort.config import load_config
 from causal_amort.model.order_model import OrderModel
-from causal_amort.inference.predict import Reservoir
+from causal_amort.inference.api import load_model
+from causal_amort.inference.predict import Reservoir, predict_csv, read_ahead
+from simulators.core.errors import InputError
 from cli.app import app
 
 runner = CliRunner()
@@ -155,3 +158,51 @@ def test_progress_on_a_terminal(tmp_path, ckpt, monkeypatch):
     size = data.stat().st_size
     assert "reading data.csv.gz" in result.output and "75 rows" in result.output
     assert f"{size}/{size} bytes" in result.output  # the compressed file, read to the end
+
+
+def _read_ahead_threads():
+    return [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+
+def test_read_ahead_yields_everything_in_order_and_raises_where_the_source_failed():
+    assert list(read_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield from (1, 2, 3)
+        raise InputError("line 4 is bad")
+
+    got = []
+    with pytest.raises(InputError, match="line 4 is bad"):
+        for item in read_ahead(failing(), depth=1):
+            got.append(item)
+    assert got == [1, 2, 3] and not _read_ahead_threads()
+
+
+def test_read_ahead_stopped_early_closes_its_source_and_thread():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.set()
+
+    stream = read_ahead(endless(), depth=2)
+    assert next(stream) == 0
+    stream.close()  # what an error in the consumer, or dropping the iterator, does
+    assert closed.is_set() and not _read_ahead_threads()
+
+
+def test_read_ahead_gives_the_same_prediction_and_the_same_errors(tmp_path, ckpt):
+    model = load_model(ckpt, device="cpu")
+    data = _csv(tmp_path / "data.csv", n=203)
+    plain = predict_csv(data, model, dag=True)
+    ahead = predict_csv(data, model, dag=True, read_ahead_chunks=2)
+    assert (ahead.order, ahead.rows, ahead.edges) == (plain.order, plain.rows, plain.edges)
+    np.testing.assert_allclose(ahead.confidence, plain.confidence)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(data.read_text() + "1.0,oops,2.0\n")
+    with pytest.raises(InputError, match="not numeric"):
+        predict_csv(bad, model, read_ahead_chunks=2)
+    assert not _read_ahead_threads()
