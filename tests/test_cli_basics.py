@@ -51,3 +51,11 @@ def test_help_at_80_columns_shows_every_option_and_default_in_full():
             assert _flat(help_text) in shown, (name, param.name)  # the help, its [default: ...] included
             if getattr(param, "show_default", None) is not False and param.default not in (None, False, [], ()):
                 assert "[default: " in help_text, (name, param.name)
+
+
+def test_start_up_leaves_scipy_and_scikit_learn_unloaded():
+    """Every `amort` command imports the whole CLI; scipy and scikit-learn (about 0.6 s) are
+    imported only where a baseline, a pruning or a metric uses them."""
+    code = "import sys, cli.app; print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -6,9 +6,6 @@ variable indices, causes first. Edge weights are ignored, only the support count
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.stats import kendalltau
 
 # Strongly connected components up to this size get the exact minimum (2^k subsets, ~1 s at 20).
 EXACT_MIN_NODES = 20
@@ -65,6 +62,9 @@ def min_reversed(graph: np.ndarray) -> tuple[int, bool]:
     of Eades, Lin & Smyth (1993), an upper bound on its minimum (then ``exact`` is False).
     """
     g = _support(graph)
+    from scipy.sparse import csr_matrix  # scipy where used: it would cost every CLI start-up
+    from scipy.sparse.csgraph import connected_components
+
     count, labels = connected_components(csr_matrix(g), directed=True, connection="strong")
     total, exact = 0, True
     for label in np.flatnonzero(np.bincount(labels, minlength=count) > 1):
@@ -152,6 +152,8 @@ def order_agreement(a: np.ndarray, b: np.ndarray) -> float:
     pos_a, pos_b = np.empty_like(a), np.empty_like(b)
     pos_a[a] = np.arange(a.size)
     pos_b[b] = np.arange(b.size)
+    from scipy.stats import kendalltau  # scipy where used: it would cost every CLI start-up
+
     return float((1.0 + kendalltau(pos_a, pos_b).statistic) / 2.0)
 
 

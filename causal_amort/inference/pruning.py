@@ -15,9 +15,6 @@ one). Each variable is regressed on its predecessors and only the selected ones 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-from sklearn.linear_model import lars_path_gram
-from sklearn.preprocessing import SplineTransformer
 
 from causal_amort.evaluation.metrics import check_order
 from simulators.core.errors import InputError
@@ -82,6 +79,8 @@ def _lasso_parents(gram: np.ndarray, preds: np.ndarray, target: int, n: int) -> 
     Each support on the path is scored with its least-squares refit: the shrunken lasso fit
     inflates the RSS of the true support and makes BIC add spurious parents.
     """
+    from sklearn.linear_model import lars_path_gram  # where used: it would cost every CLI start-up
+
     g = gram[np.ix_(preds, preds)]
     xy = gram[preds, target]
     yy = gram[target, target]
@@ -115,6 +114,8 @@ def _cam_parents(blocks: list[np.ndarray], y: np.ndarray, cutoff: float) -> np.n
 
     None when the rows cannot support the spline fit (the caller falls back to lasso).
     """
+    from scipy import stats  # scipy and scikit-learn where used: they would cost every CLI start-up
+
     n, k = y.shape[0], len(blocks)
     sizes = np.array([b.shape[1] for b in blocks])
     design = np.hstack(blocks)
@@ -151,6 +152,9 @@ def _spline_block(col: np.ndarray) -> np.ndarray:
     Directions without variance (a constant or few-valued parent) are dropped, so the block
     has full column rank and its size is the test's degrees of freedom.
     """
+    from scipy import stats
+    from sklearn.preprocessing import SplineTransformer
+
     if np.ptp(col) == 0:
         return np.zeros((col.shape[0], 0))
     u = stats.rankdata(col)[:, None] / (col.shape[0] + 1)

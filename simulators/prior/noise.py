@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import gammaln
 
 from simulators.core.errors import InputError
 from simulators.prior.ranges import Range, check_range, draw, draw_int
@@ -133,6 +132,8 @@ class Power(NoiseFamily):
             raise InputError(f"power.exponent must be <= 8 (float64 moments), got {list(self.exponent)}")
 
     def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+        from scipy.special import gammaln  # scipy where used: it would cost every CLI start-up
+
         p = draw(self.exponent, rng, size=d)
         z = rng.standard_normal((n, d))
         # E|z|^(2p) = 2^p Gamma(p + 1/2) / sqrt(pi): the exact variance, so the unit shape is exact.
