@@ -152,7 +152,8 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also stream 10^6 rows (d=20) through the model")
     parser.add_argument("--decode", type=int, nargs="*", metavar="D",
                         help="only time one greedy decode, uncached vs cached, at these d (default 20 100 500)")
-    parser.add_argument("--repeats", type=int, default=3, help="--decode: best of this many runs")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per method and cell, the median reported (--decode: the best)")
     parser.add_argument("--overhead", action="store_true",
                         help="only time `amort eval` on 16 datasets (d = 20) against its methods' own seconds")
     args = parser.parse_args()
@@ -166,13 +167,14 @@ def main() -> None:
     model, chunk_size, model_name = _load_model(args.model)
     spec = load_spec("test-in")
     print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}")
-    print(f"{'d':>4} {'n':>6} {'method':>8} {'seconds':>10}")
+    print(f"{'d':>4} {'n':>6} {'method':>8} {'seconds':>10}  (median of {args.repeats} runs)")
     seconds: dict[tuple[int, int, str], float] = {}
     for d in args.d:
         for n in sorted(args.n):
             data = sample_dataset(spec, d, n, np.random.default_rng([d, n]))
             _model_seconds(model, chunk_array(data.x[:chunk_size], chunk_size), chunk_size)  # warm-up
-            seconds[d, n, "amort"] = _model_seconds(model, chunk_array(data.x, chunk_size), chunk_size)
+            seconds[d, n, "amort"] = float(np.median([_model_seconds(model, chunk_array(data.x, chunk_size), chunk_size)
+                                                      for _ in range(args.repeats)]))
             print(f"{d:>4} {n:>6} {'amort':>8} {seconds[d, n, 'amort']:>10.4f}", flush=True)
             for name in args.baselines:
                 smaller = [m for m in args.n if m < n and (d, m, name) in seconds]
@@ -182,15 +184,18 @@ def main() -> None:
                     estimate = seconds[d, smaller[-1], name] * (n / smaller[-1]) ** power
                     print(f"{d:>4} {n:>6} {name:>8} {'skipped':>10}  (estimated {estimate:.0f} s > --limit)")
                     continue
-                rng = np.random.default_rng(0)
+                runs = []
                 try:
-                    _, cost = measured(lambda: BASELINES[name].fit_order(data.x, rng), time_limit_s=args.limit)
+                    for _ in range(args.repeats):
+                        rng = np.random.default_rng(0)
+                        runs.append(measured(lambda: BASELINES[name].fit_order(data.x, rng),
+                                             time_limit_s=args.limit)[1].seconds)
                 except TimeLimitExceeded:
                     print(f"{d:>4} {n:>6} {name:>8} {'timeout':>10}  (> {args.limit:g} s)")
                     seconds[d, n, name] = float("inf")  # larger n is then skipped, not rerun
                     continue
-                seconds[d, n, name] = cost.seconds
-                print(f"{d:>4} {n:>6} {name:>8} {cost.seconds:>10.4f}", flush=True)
+                seconds[d, n, name] = float(np.median(runs))
+                print(f"{d:>4} {n:>6} {name:>8} {seconds[d, n, name]:>10.4f}", flush=True)
     print("\nratios (baseline seconds / model seconds, same run):")
     for (d, n, name), value in seconds.items():
         if name in ("score", "nogam", "lingam") and value < float("inf"):
