@@ -4,7 +4,8 @@
 # factor with exactly that budget of steps, on one core each (OMP_NUM_THREADS=1):
 #   encoder: stats (control) vs cells;  state: none (control) vs carry, causal, average;
 #   decoder: causal (control) vs sort;  cues: with (control) vs without the score-matching cues;
-#   each cue group of causal_amort/model/cues.py (CUE_GROUPS) read as zeros: arm no-GROUP, e.g. no-lingam.
+#   each cue group of causal_amort/model/cues.py (CUE_GROUPS) read as zeros: arm no-GROUP, e.g. no-lingam;
+#   basis: base (control) vs wide (model.basis = wide: sines and cosines added to the summed features).
 # The arms with a learned state take a loss after every chunk (train.loss_chunks = all), as the
 # seed paper trains them; the control needs only the last (its state is the statistics). The
 # causal arm's gradient reaches every earlier chunk (tbptt 4 = the most chunks), which trains all
@@ -32,6 +33,7 @@ for arm in $ARMS; do
     # The cells encoder reads every value: its own chunk size (50 rows) and d range (2..50), as shipped in v3.
     cells) amort train --config cells-cpu --steps "$STEPS" --chunks-max 10 --set train.warmup_steps=25 \
              --set train.val_every=100 --set train.checkpoint_every=100 --force --out "$OUT/abl-cells" ;;
+    wide) amort train --config default-cpu "${common[@]}" --set model.basis=wide --out "$OUT/abl-wide" ;;
     no-*) amort train --config default-cpu "${common[@]}" --set "model.drop_cues=${arm#no-}" --out "$OUT/abl-$arm" ;;
     *) echo "unknown arm $arm" >&2; exit 2 ;;
   esac

@@ -67,6 +67,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.decoder": "rnn"}, "model.decoder"),
         ({"model.encoder": "stats", "model.drop_cues": "lingam,astrology"}, "model.drop_cues"),
         ({"model.encoder": "cells", "model.drop_cues": "lingam"}, "model.drop_cues needs"),
+        ({"model.encoder": "stats", "model.basis": "fourier"}, "model.basis must be one of base, wide"),
+        ({"model.encoder": "cells", "model.basis": "wide"}, "model.basis needs"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
         ({"data.d_min": 9, "data.d_max": 4}, "d_min"),
     ],

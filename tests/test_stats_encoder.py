@@ -8,7 +8,7 @@ from causal_amort.config import ModelConfig
 from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.stream import chunk_array, stream_orders
-from causal_amort.model.sufficient import K, RunningStats
+from causal_amort.model.sufficient import BASES, K, RunningStats, basis_features, robust_center_scale
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 STATES = ["carry", "none", "average", "causal"]
@@ -28,8 +28,8 @@ def skewed(batch=2, rows=200, d=5, seed=0):
     return mixed * torch.logspace(-2, 2, d) + torch.linspace(-50, 50, d)
 
 
-def stream_stats(x, sizes, mask=None):
-    stats, start = RunningStats.start(x[:, : sizes[0]]), 0
+def stream_stats(x, sizes, mask=None, basis="base"):
+    stats, start = RunningStats.start(x[:, : sizes[0]], basis=basis), 0
     for size in sizes:
         rows = slice(start, start + size)
         stats = stats.add(x[:, rows], None if mask is None else mask[:, rows])
@@ -45,38 +45,54 @@ def variable_cue(var_cues, name):
     return var_cues[..., cue_columns(score=True)[0].index(name)]
 
 
-def test_chunk_sums_equal_one_pass_over_all_rows():
+@pytest.mark.parametrize("basis", BASES)
+def test_chunk_sums_equal_one_pass_over_all_rows(basis):
     x = skewed(rows=300)
     mask = torch.zeros(x.shape, dtype=torch.bool)
     mask[:, 200:260, 1] = True
-    chunked = stream_stats(x, [100, 37, 163], mask)
-    one_pass = RunningStats.start(x[:, :100]).add(x, mask)
+    chunked = stream_stats(x, [100, 37, 163], mask, basis)
+    one_pass = RunningStats.start(x[:, :100], basis=basis).add(x, mask)
     for field in ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums"):
         torch.testing.assert_close(getattr(chunked, field), getattr(one_pass, field), rtol=1e-4, atol=1e-4)
-    assert chunked.gram.shape == (2, 5 * K, 5 * K) and chunked.gram.dtype == torch.float64
+    k = len(BASES[basis])
+    assert chunked.gram.shape == (2, 5 * k, 5 * k) and chunked.gram.dtype == torch.float64 and chunked.k == k
     assert chunked.count.tolist() == [240.0, 240.0] and chunked.int_count[:, 1].tolist() == [60.0, 60.0]
 
 
-@pytest.mark.parametrize("score", [False, True])
-def test_cues_are_invariant_to_shift_scale_and_row_order(score):
+@pytest.mark.parametrize("basis", BASES)
+def test_feature_derivatives_are_the_derivatives_in_the_z_score(basis):
+    """What the score-matching cues read as d phi / dz, against central differences of phi."""
+    x = skewed(batch=1, rows=64, d=3).double()
+    center, scale = robust_center_scale(x)
+    eps = 1e-3
+    phi, deriv = basis_features(x, center, scale, True, basis)
+    up, _ = basis_features(x + eps * scale, center, scale, False, basis)
+    down, _ = basis_features(x - eps * scale, center, scale, False, basis)
+    numeric = ((up - down) / (2 * eps)).double()  # (B, K, d, b), in z units
+    assert phi.shape[1] == len(BASES[basis]) and deriv.shape == (1, 3, len(BASES[basis]), 64)
+    torch.testing.assert_close(deriv.double().permute(0, 2, 1, 3), numeric, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("score,basis", [(False, "base"), (True, "base"), (True, "wide")])
+def test_cues_are_invariant_to_shift_scale_and_row_order(score, basis):
     x = skewed().double()  # so that the moved copy below is exact up to float64 rounding
-    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100]), score)
+    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100], basis=basis), score)
     assert (var_cues.shape[-1], pair_cues.shape[-1]) == num_cues(score)
     assert var_cues.shape[:-1] == (2, 5) and pair_cues.shape[:-1] == (2, 5, 5)
     moved = x * torch.tensor([3.0, 0.01, 250.0, 1.0, 7.5]) - torch.tensor([1e3, -4.0, 0.5, 9.0, 2.0])
     for other in (moved, torch.cat([x[:, :100].flip(1), x[:, 100:][:, torch.randperm(100)]], dim=1)):
-        v, p = compute_cues(stream_stats(other, [100, 100]), score)
+        v, p = compute_cues(stream_stats(other, [100, 100], basis=basis), score)
         torch.testing.assert_close(v, var_cues, **TOL)
         torch.testing.assert_close(p, pair_cues, **TOL)
 
 
-@pytest.mark.parametrize("state", STATES)
-def test_permuting_variables_permutes_cues_state_and_order(state):
-    model = make_model(state=state, score_cues=state == "none")
+@pytest.mark.parametrize("state,basis", [(s, "base") for s in STATES] + [("none", "wide")])
+def test_permuting_variables_permutes_cues_state_and_order(state, basis):
+    model = make_model(state=state, score_cues=state == "none", basis=basis)
     x = skewed()
     perm = torch.tensor([3, 0, 4, 1, 2])
-    v, p = compute_cues(stream_stats(x, [100, 100]), True)
-    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100]), True)
+    v, p = compute_cues(stream_stats(x, [100, 100], basis=basis), True)
+    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100], basis=basis), True)
     torch.testing.assert_close(vp, v[:, perm], **TOL)
     torch.testing.assert_close(pp, p[:, perm][:, :, perm], **TOL)
     with torch.no_grad():
@@ -93,8 +109,9 @@ def test_permuting_variables_permutes_cues_state_and_order(state):
         assert torch.equal(perm[order_perm], order)
 
 
+@pytest.mark.parametrize("basis", BASES)
 @pytest.mark.parametrize("case", ["cauchy", "constant", "d2", "few_rows", "discrete"])
-def test_cues_and_orders_are_finite_on_hard_data(case):
+def test_cues_and_orders_are_finite_on_hard_data(case, basis):
     gen = torch.Generator().manual_seed(1)
     x = torch.distributions.Cauchy(0.0, 1.0).sample((1, 400, 4)) * 1e20 if case == "cauchy" else \
         torch.randn(1, 400, 4, generator=gen)
@@ -106,12 +123,12 @@ def test_cues_and_orders_are_finite_on_hard_data(case):
         x = x[:, :3]
     if case == "discrete":
         x = (x > 1.5).float()  # MAD of 0: the scale falls back to the mean absolute deviation
-    v, p = compute_cues(stream_stats(x, [x.shape[1]]), True)
+    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis), True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
         assert variable_cue(v, "score_hess_var")[0, 2] == 0
-    model = make_model(score_cues=True)
+    model = make_model(score_cues=True, basis=basis)
     steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
     assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
     assert np.isfinite(steps[-1].confidence).all()
@@ -176,11 +193,12 @@ def test_streaming_matches_running_each_prefix_alone(state):
         assert memory.history.shape == (1, 3, 5, 32)
 
 
-def test_prefix_sums_equal_adding_the_chunks_one_by_one():
+@pytest.mark.parametrize("basis", BASES)
+def test_prefix_sums_equal_adding_the_chunks_one_by_one(basis):
     x = skewed(rows=300).view(2, 3, 100, 5)
     mask = torch.zeros(x.shape, dtype=torch.bool)
     mask[:, 1, 20:60, 2] = True
-    start = RunningStats.start(x[:, 0])
+    start = RunningStats.start(x[:, 0], basis=basis)
     prefixes, running = start.prefixes(x, mask), start
     for t in range(3):
         running = running.add(x[:, t], mask[:, t])

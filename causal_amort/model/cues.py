@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from causal_amort.model.sufficient import GAUSS1, K, LOGCOSH, S, S2, S3, TANH, RunningStats
+from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, S3, TANH, RunningStats
 
 _EPS = 1e-9
 VARIABLE_CUES = ("skew", "excess_kurtosis", "negentropy", "mean_logcosh", "mean_gauss1", "r2_linear",
@@ -108,7 +108,7 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     """
     if stats.deriv_sums is None:
         raise ValueError("score-matching cues need running statistics that track derivatives")
-    batch, d = stats.count.shape[0], stats.d
+    batch, d, K = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)[:, None]
     dk = d * K
     mean = (stats.sums / n[:, :, None]).transpose(1, 2).reshape(batch, dk)  # feature-major
@@ -154,7 +154,7 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
 def compute_cues(stats: RunningStats, score: bool = False) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`)."""
-    batch, d = stats.count.shape[0], stats.d
+    batch, d, K = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)
     mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
     # Raw second moments of the features as [i, k, j, l] (a view of the feature-major Gram).

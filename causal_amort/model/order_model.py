@@ -121,7 +121,7 @@ class OrderModel(nn.Module):
 
     def _advance_stats(self, memory: Memory, chunk: Tensor, mask: Tensor | None, s0: Tensor, steps: int,
                        encode: bool) -> Memory:
-        stats = memory.stats if memory.stats is not None else RunningStats.start(chunk, derivatives=self.cfg.score_cues)
+        stats = memory.stats if memory.stats is not None else RunningStats.start(chunk, self.cfg.score_cues, self.cfg.basis)
         stats = stats.add(chunk, mask)
         if not encode and not self.needs_every_chunk:
             return replace(memory, steps=steps, stats=stats)
@@ -154,7 +154,7 @@ class OrderModel(nn.Module):
         if self.cfg.encoder != "stats" or self.cfg.state != "causal":
             raise ValueError("advance_prefixes needs the stats encoder with state 'causal'")
         batch, steps, _, d = chunks.shape
-        stats = RunningStats.start(chunks[:, 0], derivatives=self.cfg.score_cues).prefixes(chunks, mask)
+        stats = RunningStats.start(chunks[:, 0], self.cfg.score_cues, self.cfg.basis).prefixes(chunks, mask)
         with torch.no_grad(), float32_region(chunks):
             var_cues, pair_cues = self._cues(stats)
         tokens = self.encoder.embed(var_cues).view(steps, batch, d, -1)

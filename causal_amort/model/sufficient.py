@@ -8,7 +8,9 @@ discrete data; a constant column becomes all zeros). The z-score is then soft-cl
 of the distribution keeps its shape. From s come K bounded features (``BASIS``): three powers
 (for moments up to order 6 through the Gram matrix), the nonlinearities of the pairwise LiNGAM
 and DirectLiNGAM measures (tanh, log cosh, s exp(-s^2/2)) and two Gaussian bumps, which with
-the rest make a small regression basis.
+the rest make a small regression basis. The ``wide`` basis (``BASES``) appends sines and cosines
+of s at two frequencies (``WIDE_FREQUENCIES``), for mechanisms that wiggle faster than the
+small basis can follow; the cues read K off the sums, so either basis feeds the same network.
 
 Per chunk we add, over the observational rows (no intervened cell), the count, the feature sums
 (d, K) and the Gram matrix of all features (dK x dK); for the streamed score-matching leaf test
@@ -30,6 +32,8 @@ CLIP = 4.0
 # Feature order; cues.py refers to these positions by name.
 BASIS = ("s", "s2", "s3", "tanh", "logcosh", "gauss1", "bump_hi", "bump_lo")
 K = len(BASIS)
+WIDE_FREQUENCIES = (1.5, 3.0)
+BASES = {"base": BASIS, "wide": BASIS + tuple(f"{f}{w:g}" for w in WIDE_FREQUENCIES for f in ("sin", "cos"))}
 S, S2, S3, TANH, LOGCOSH, GAUSS1 = range(6)
 _MAD_TO_SD = 1.4826
 _MEAN_AD_TO_SD = 1.2533
@@ -53,7 +57,8 @@ def _zscore(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     return torch.where(constant, 0.0, z).float()
 
 
-def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool = True) -> tuple[Tensor, Tensor | None]:
+def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool = True,
+                   basis: str = "base") -> tuple[Tensor, Tensor | None]:
     """Features (B, K, d, b) and (when asked) their derivatives (B, d, K, b), float32, of raw values
     x (B, b, d) under a fixed centre and scale. The derivatives are with respect to the z-score, by
     the chain rule through the soft clip: d phi / dz = phi'(s) ds/dz.
@@ -61,7 +66,7 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool =
     Rows last: every feature is computed on the transposed chunk, so stacking whole (B, d, b) blocks
     is a plain copy, the features are feature-major (B, K * d, b) with no further copy (the Gram
     matrix is then indexed [k * d + i, l * d + j]), and the derivatives are already laid out for the
-    per-variable K x K products (one batched matmul)."""
+    per-variable K x K products (one batched matmul). ``basis`` names the features (``BASES``)."""
     z = _zscore(x, center, scale).transpose(1, 2).contiguous()  # (B, d, b)
     q = 1.0 + (z / CLIP) ** 2
     r = torch.rsqrt(q)
@@ -70,11 +75,17 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool =
     t = torch.tanh(s)
     gauss = torch.exp(-0.5 * s2)
     bump_hi, bump_lo = torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)
-    feats = torch.stack([s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo], dim=1)
+    values = [s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo]
+    waves = [(w, torch.sin(w * s), torch.cos(w * s)) for w in WIDE_FREQUENCIES] if basis == "wide" else []
+    for _, sin, cos in waves:
+        values += [sin, cos]
+    feats = torch.stack(values, dim=1)
     if not derivatives:
         return feats, None
     per_s = [torch.ones_like(s), 2 * s, 3 * s2, 1.0 - t * t, t, (1 - s2) * gauss, -(s - 1.5) * bump_hi,
-             -(s + 1.5) * bump_lo]  # phi'(s) in BASIS order
+             -(s + 1.5) * bump_lo]  # phi'(s) in BASES order
+    for w, sin, cos in waves:
+        per_s += [w * cos, -w * sin]
     ds_dz = r * r * r  # q ** -1.5
     return feats, torch.stack(per_s, dim=2) * ds_dz[:, :, None]
 
@@ -90,7 +101,7 @@ class RunningStats:
     score-matching cues read them);
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
-    standardization fixed by the first chunk.
+    standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length).
     """
 
     center: Tensor
@@ -102,32 +113,40 @@ class RunningStats:
     deriv_gram: Tensor | None
     int_count: Tensor
     int_sums: Tensor
+    basis: str = "base"
 
     @property
     def d(self) -> int:
         return self.sums.shape[1]
 
+    @property
+    def k(self) -> int:
+        """Features per variable."""
+        return self.sums.shape[2]
+
     @classmethod
-    def start(cls, first_chunk: Tensor, derivatives: bool = True) -> "RunningStats":
+    def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base") -> "RunningStats":
         """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d); ``derivatives``
-        says whether to track the derivative sums (a third of the cost of `add`)."""
+        says whether to track the derivative sums (a third of the cost of `add`); ``basis`` names
+        the features (``BASES``)."""
         batch, _, d = first_chunk.shape
+        k = len(BASES[basis])
         center, scale = robust_center_scale(first_chunk)
 
         def zeros(*shape: int) -> Tensor:
             return torch.zeros(*shape, dtype=torch.float64, device=first_chunk.device)
 
-        return cls(center, scale, zeros(batch), zeros(batch, d, K), zeros(batch, d * K, d * K),
-                   zeros(batch, d, K) if derivatives else None, zeros(batch, d, K, K) if derivatives else None,
-                   zeros(batch, d), zeros(batch, d, d, K))
+        return cls(center, scale, zeros(batch), zeros(batch, d, k), zeros(batch, d * k, d * k),
+                   zeros(batch, d, k) if derivatives else None, zeros(batch, d, k, k) if derivatives else None,
+                   zeros(batch, d), zeros(batch, d, d, k), basis)
 
     def fresh(self) -> "RunningStats":
         """Empty sums with the same standardization (for per-chunk statistics)."""
         return RunningStats(self.center, self.scale, **{k: None if v is None else torch.zeros_like(v)
-                                                        for k, v in self._sums().items()})
+                                                        for k, v in self._sums().items()}, basis=self.basis)
 
     def _sums(self) -> dict[str, Tensor | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("center", "scale")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("center", "scale", "basis")}
 
     def prefixes(self, chunks: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """The sums after each prefix of T more chunks, in one pass: ``chunks`` (B, T, b, d) (``mask``
@@ -141,7 +160,8 @@ class RunningStats:
             return None if t is None else t.transpose(0, 1).reshape(steps * batch, b, d)
 
         empty = {k: None if v is None else tiled(torch.zeros_like(v)) for k, v in self._sums().items()}
-        per_chunk = RunningStats(tiled(self.center), tiled(self.scale), **empty).add(time_major(chunks), time_major(mask))
+        per_chunk = RunningStats(tiled(self.center), tiled(self.scale), **empty, basis=self.basis).add(
+            time_major(chunks), time_major(mask))
         summed = {}
         for name, base in self._sums().items():
             if base is not None:
@@ -149,21 +169,22 @@ class RunningStats:
                 summed[name] = (running + base).view(steps * batch, *base.shape[1:])
             else:
                 summed[name] = None
-        return RunningStats(per_chunk.center, per_chunk.scale, **summed)
+        return RunningStats(per_chunk.center, per_chunk.scale, **summed, basis=self.basis)
 
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
         batch, b, d = chunk.shape
         tracked = self.deriv_sums is not None
-        phi, deriv = basis_features(chunk, self.center, self.scale, tracked)  # (B, K, d, b), (B, d, K, b)
-        flat = phi.view(batch, K * d, b)
+        phi, deriv = basis_features(chunk, self.center, self.scale, tracked, self.basis)  # (B, K, d, b), (B, d, K, b)
+        k = phi.shape[1]
+        flat = phi.view(batch, k * d, b)
         if mask is None:
             weighted, observed = flat, float(b)
         else:
             observational = (~mask.any(dim=2)).float()
             weighted, observed = flat * observational[:, None, :], observational.sum(dim=1).double()
         gram = self.gram + (weighted @ flat.transpose(1, 2)).double()
-        sums = self.sums + weighted.sum(dim=2).view(batch, K, d).transpose(1, 2).double()
+        sums = self.sums + weighted.sum(dim=2).view(batch, k, d).transpose(1, 2).double()
         count = self.count + observed
         deriv_sums, deriv_gram = self.deriv_sums, self.deriv_gram
         if tracked:
@@ -177,4 +198,5 @@ class RunningStats:
             m = mask.float()
             int_count = int_count + m.sum(dim=1).double()
             int_sums = int_sums + torch.einsum("brj,bkir->bjik", m, phi).double()
-        return RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums)
+        return RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums,
+                            self.basis)
