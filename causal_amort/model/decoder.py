@@ -146,10 +146,11 @@ class PointerDecoder(nn.Module):
 
 
 class PointerSteps:
-    """DecodeSteps of a PointerDecoder with caches: the variables' cross-attention keys and values
-    and pointer keys, the must-precede matrix, and each layer's keys and values of the positions
-    placed so far. A step runs the decoder on one new position only, and the gate's "waiting"
-    mass loses the placed variable's column instead of being summed again."""
+    """DecodeSteps of a PointerDecoder with caches: the variables' cross-attention keys and values,
+    their embeddings as placed positions, the pointer's query weights folded into its keys, the
+    must-precede matrix, and each layer's keys and values of the positions placed so far. A step
+    runs the decoder on one new position only, and the gate's "waiting" mass loses the placed
+    variable's column instead of being summed again."""
 
     def __init__(self, decoder: PointerDecoder, state: Tensor, pairs: Tensor | None) -> None:
         n, d, h = state.shape
@@ -160,9 +161,13 @@ class PointerSteps:
         self.x = decoder.start.expand(n, 1, h)
         self.placed = torch.zeros(n, d, dtype=torch.bool, device=state.device)
         self.rows = torch.arange(n, device=state.device)
+        self.embedded = decoder.embed_placed(self.variables).float()  # what `advance` feeds the next step
         with float32_region(state):
             variables = self.variables.float()
-            self.keys = decoder.pointer_keys(variables)
+            keys = decoder.pointer_keys(variables) * h**-0.5
+            # pointer(out, keys) = (W out + b) @ keys: one product per step with W and b folded in.
+            self.pointer_weight = decoder.query.weight.t().float() @ keys  # (N, h, d)
+            self.pointer_bias = decoder.query.bias.float() @ keys  # (N, d)
             self.beliefs = decoder.must_precede(variables, pairs)
             # Nothing is placed yet: every variable counts towards what each one waits for.
             self.waiting = torch.ones(n, 1, d, device=state.device) @ self.beliefs.transpose(1, 2)
@@ -174,7 +179,8 @@ class PointerSteps:
             x = layer.step(x, past, cross, unplaced)
         out = self.decoder.norm_out(x)
         with float32_region(out):
-            logits = self.decoder.pointer(out.float(), self.keys) - self.gate * self.waiting
+            logits = torch.baddbmm(self.pointer_bias[:, None] - self.gate * self.waiting, out.float(),
+                                   self.pointer_weight)
             return logits.squeeze(1).masked_fill(self.placed, float("-inf"))
 
     def advance(self, parent: Tensor | None, var: Tensor) -> None:
@@ -184,7 +190,7 @@ class PointerSteps:
             self.waiting = self.waiting[parent]
         self.placed = mark_placed(self.placed, parent, var)
         self.waiting = self.waiting - self.beliefs[self.rows, :, var][:, None]
-        self.x = self.decoder.embed_placed(self.variables[self.rows, var][:, None]).float()
+        self.x = self.embedded[self.rows, var][:, None]
 
 
 class SortDecoder(nn.Module):

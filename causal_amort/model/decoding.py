@@ -74,6 +74,8 @@ def beam_search(start: StartFn, state: Tensor, beam: int = 1, pairs: Tensor | No
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
+    if beam == 1:
+        return _greedy(start, state, pairs, precede)
     batch, d, _ = state.shape
     device = state.device
     states = state.repeat_interleave(beam, dim=0)
@@ -96,9 +98,7 @@ def beam_search(start: StartFn, state: Tensor, beam: int = 1, pairs: Tensor | No
     for k in range(d):
         logits = steps.next_logits().float()
         if pending is not None:
-            logits = logits.masked_fill(pending > 0, float("-inf"))
-            if bool(torch.isneginf(logits).all(dim=-1).any()):
-                raise ValueError("the must-precede constraints leave no variable to place: they hold a cycle")
+            logits = _constrained(logits, pending)
         logp = torch.log_softmax(logits, dim=-1).view(batch, beam, d)
         top, flat = (score[:, :, None] + logp.double()).view(batch, beam * d).topk(beam, dim=1)
         parent, var = flat // d, flat % d
@@ -121,3 +121,42 @@ def beam_search(start: StartFn, state: Tensor, beam: int = 1, pairs: Tensor | No
     orders = prefix[rows[:, 0], best]
     confidence = step_logp[rows[:, 0], best].exp()
     return orders, confidence
+
+
+def _constrained(logits: Tensor, pending: Tensor) -> Tensor:
+    """``logits`` with the variables whose required predecessors are unplaced at -inf."""
+    logits = logits.masked_fill(pending > 0, float("-inf"))
+    if bool(torch.isneginf(logits).all(dim=-1).any()):
+        raise ValueError("the must-precede constraints leave no variable to place: they hold a cycle")
+    return logits
+
+
+def _greedy(start: StartFn, state: Tensor, pairs: Tensor | None, precede: Tensor | None) -> tuple[Tensor, Tensor]:
+    """`beam_search` with beam 1: the argmax at every position, with none of the beam's bookkeeping
+    (each step of a greedy decode is a handful of tiny ops, so the bookkeeping was a fifth of it).
+    The last position needs no network pass: one variable is left, with probability 1."""
+    batch, d, _ = state.shape
+    device = state.device
+    steps = start(state, pairs)
+    rows = torch.arange(batch, device=device)
+    pending = None
+    if precede is not None:
+        precede = precede.to(device=device, dtype=torch.bool).expand(batch, d, d)
+        pending = precede.sum(dim=1)
+    orders = torch.empty(batch, d, dtype=torch.long, device=device)
+    step_logp = torch.zeros(batch, d, device=device)
+    placed = torch.zeros(batch, d, dtype=torch.bool, device=device)
+    for k in range(d - 1):
+        logits = steps.next_logits().float()
+        if pending is not None:
+            logits = _constrained(logits, pending)
+        logp = torch.log_softmax(logits, dim=-1)
+        var = logp.argmax(dim=-1)
+        orders[:, k] = var
+        step_logp[:, k] = logp[rows, var]
+        placed[rows, var] = True
+        steps.advance(None, var)
+        if pending is not None:
+            pending = pending - precede[rows, var].long()
+    orders[:, d - 1] = (~placed).long().argmax(dim=-1)  # the one variable left
+    return orders, step_logp.exp()
