@@ -111,6 +111,15 @@ def test_init_from_another_network_is_refused_before_the_run_folder_is_made(tmp_
     assert not (tmp_path / "other").exists()
 
 
+def test_init_may_change_what_the_network_reads_but_not_its_weights(tmp_path):
+    """Fine-tuning onto another basis (or with cue groups dropped) keeps every weight's shape."""
+    list(train_run(small_cfg(**{"model.encoder": "stats", "train.steps": 1, "train.val_every": 0}), tmp_path / "base"))
+    wide = {"model.encoder": "stats", "model.basis": "wide", "train.steps": 1, "train.val_every": 0,
+            "train.init": str(tmp_path / "base")}
+    events = list(train_run(small_cfg(**wide), tmp_path / "wide"))
+    assert [e.loss for e in events if isinstance(e, Logged)]
+
+
 def test_training_with_tbptt_2_learns_and_ends_elsewhere_than_tbptt_1(tmp_path):
     def trained(tbptt):
         cfg = small_cfg(**{"train.tbptt": tbptt, "data.chunks_min": 2, "train.steps": 3, "train.val_every": 0})

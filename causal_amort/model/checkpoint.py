@@ -174,12 +174,18 @@ def load_model(path_or_default: str | Path, device: torch.device | str = "cpu") 
     return model.to(device).eval(), ckpt.config
 
 
+# Model settings that change what the network reads or how it trains, not its weights: a run may
+# start from weights trained under other values (fine-tuning onto another basis, say).
+NOT_WEIGHTS = ("basis", "drop_cues", "dropout")
+
+
 def init_checkpoint(source: str | Path, model_cfg: ModelConfig) -> Path:
     """The checkpoint JSON of ``source`` (what `load_model` accepts) for a run to start from: it must
-    hold weights of the same network, ``model_cfg``; InputError otherwise (load it with `load_weights`)."""
+    hold weights of the same network, ``model_cfg`` (up to `NOT_WEIGHTS`); InputError otherwise
+    (load it with `load_weights`)."""
     ckpt = read_checkpoint(resolve_checkpoint(source))
-    differ = [f.name for f in fields(ModelConfig)
-              if getattr(ckpt.config.model, f.name) != getattr(model_cfg, f.name)]
+    differ = [f.name for f in fields(ModelConfig) if f.name not in NOT_WEIGHTS
+              and getattr(ckpt.config.model, f.name) != getattr(model_cfg, f.name)]
     if differ:
         key = differ[0]
         raise InputError(f"cannot start from {source}: its model.{key} is {getattr(ckpt.config.model, key)!r}, "
