@@ -8,7 +8,7 @@ from causal_amort.config import ModelConfig
 from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.stream import chunk_array, stream_orders
-from causal_amort.model.sufficient import BASES, K, RunningStats, basis_features, robust_center_scale
+from causal_amort.model.sufficient import BASES, RunningStats, basis_features, robust_center_scale
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 STATES = ["carry", "none", "average", "causal"]
@@ -311,7 +311,7 @@ def test_leaving_a_variable_out_equals_refitting_without_it():
     v, p = score_matching_cues(stats)
     for j in range(4):
         keep = [i for i in range(4) if i != j]
-        idx = torch.tensor([k * 4 + i for k in range(K) for i in keep])
+        idx = torch.tensor([k * 4 + i for k in range(stats.k) for i in keep])
         sub = replace(stats, center=stats.center[..., keep], scale=stats.scale[..., keep], sums=stats.sums[:, keep],
                       gram=stats.gram[:, idx][:, :, idx], deriv_sums=stats.deriv_sums[:, keep],
                       deriv_gram=stats.deriv_gram[:, keep],

@@ -31,7 +31,6 @@ from torch import Tensor
 CLIP = 4.0
 # Feature order; cues.py refers to these positions by name.
 BASIS = ("s", "s2", "s3", "tanh", "logcosh", "gauss1", "bump_hi", "bump_lo")
-K = len(BASIS)
 WIDE_FREQUENCIES = (1.5, 3.0)
 BASES = {"base": BASIS, "wide": BASIS + tuple(f"{f}{w:g}" for w in WIDE_FREQUENCIES for f in ("sin", "cos"))}
 S, S2, S3, TANH, LOGCOSH, GAUSS1 = range(6)
