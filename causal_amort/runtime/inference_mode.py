@@ -6,6 +6,8 @@
 - oneDNN off: with it on, an elementwise op such as GELU on a (1, 1, 64) tensor sets up a oneDNN
   primitive per call (8 us against 1.2 us for torch's native kernel, one thread). The big
   matmuls of the running statistics go to BLAS either way. Measured in docs/benchmarks.md.
+  The oneDNN switch is process-wide (inference mode is per thread): another thread computing
+  on CPU meanwhile runs without oneDNN too, which changes its speed, not its results.
 """
 from __future__ import annotations
 
