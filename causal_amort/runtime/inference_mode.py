@@ -7,7 +7,8 @@
   primitive per call (8 us against 1.2 us for torch's native kernel, one thread). The big
   matmuls of the running statistics go to BLAS either way. Measured in docs/benchmarks.md.
   The oneDNN switch is process-wide (inference mode is per thread): another thread computing
-  on CPU meanwhile runs without oneDNN too, which changes its speed, not its results.
+  on CPU meanwhile runs without oneDNN too, which changes its speed and float rounding, not what
+  it computes.
 """
 from __future__ import annotations
 
