@@ -1,4 +1,5 @@
 """`amort predict` on a user's CSV: the order, the JSON, the DAG, and every bad input -> exit 2."""
+import gc
 import gzip
 import json
 import threading
@@ -206,3 +207,22 @@ def test_read_ahead_gives_the_same_prediction_and_the_same_errors(tmp_path, ckpt
     with pytest.raises(InputError, match="not numeric"):
         predict_csv(bad, model, read_ahead_chunks=2)
     assert not _read_ahead_threads()
+
+
+def test_an_error_in_the_model_stops_the_read_ahead_at_once(tmp_path, ckpt, monkeypatch):
+    model = load_model(ckpt, device="cpu")
+    data = _csv(tmp_path / "data.csv", n=203)
+
+    def failing_order(chunks, *args, **kwargs):
+        next(iter(chunks))
+        raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(model, "order", failing_order)
+    gc.disable()  # no collection may close the generators behind the test's back
+    try:
+        with pytest.raises(RuntimeError, match="the model failed") as raised:
+            predict_csv(data, model, read_ahead_chunks=1)
+        running = _read_ahead_threads()  # while the traceback still holds every frame
+    finally:
+        gc.enable()
+    assert raised.value and not running

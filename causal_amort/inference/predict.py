@@ -9,6 +9,7 @@ for much of their work), so on two CPUs parsing and the statistics overlap.
 from __future__ import annotations
 
 import itertools
+from contextlib import closing
 import queue
 import threading
 from dataclasses import dataclass
@@ -130,13 +131,16 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     with a CPU to spare beside torch's threads."""
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
-    parsed: Iterable[np.ndarray] = stream_csv(path, model.read_rows(), fmt=fmt, drop_missing=drop_missing,
+    parsed: Iterator[np.ndarray] = stream_csv(path, model.read_rows(), fmt=fmt, drop_missing=drop_missing,
                                               summary=summary, on_progress=on_progress)
     if read_ahead_chunks > 0:
         parsed = read_ahead(parsed, read_ahead_chunks)
-    chunks = _checked(_tee(parsed, reservoir), path, summary, model.chunk_size)
-    first = next(chunks)  # the header is read by now; an empty file fails its checks here
-    result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam)
+    # Closed however the model ends: the file (and a read-ahead thread) go at once, not when the
+    # garbage collector finds a traceback's frames.
+    with closing(parsed):
+        chunks = _checked(_tee(parsed, reservoir), path, summary, model.chunk_size)
+        first = next(chunks)  # the header is read by now; an empty file fails its checks here
+        result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam)
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
                             rows=summary.rows, dropped_rows=summary.dropped)
