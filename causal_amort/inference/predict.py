@@ -9,9 +9,9 @@ for much of their work), so on two CPUs parsing and the statistics overlap.
 from __future__ import annotations
 
 import itertools
-from contextlib import closing
 import queue
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
