@@ -17,6 +17,7 @@ from pathlib import Path
 import tomli_w
 
 from causal_amort.model.cues import CUE_GROUPS
+from causal_amort.model.kernel_cues import MIN_ROWS
 from causal_amort.model.sufficient import BASES
 from simulators.core.errors import InputError
 from simulators.core.toml_value import as_type
@@ -49,6 +50,7 @@ class ModelConfig:
     score_cues: bool = False  # stats encoder: add the streamed score-matching leaf test to the cues
     drop_cues: str = ""  # stats encoder ablation: cue groups set to zero, comma-separated (cues.CUE_GROUPS)
     basis: str = "base"  # stats encoder: the features summed per variable, sufficient.BASES ("wide" adds waves)
+    kernel_rows: int = 0  # stats encoder: rows sampled for the kernel score cues (kernel_cues.py); 0: none
 
     @property
     def dropped_cue_groups(self) -> tuple[str, ...]:
@@ -222,6 +224,9 @@ def _validate(cfg: RunConfig) -> None:
         (not m.drop_cues or m.encoder == "stats", "model.drop_cues needs model.encoder = stats"),
         (m.basis in BASES, f"model.basis must be one of {', '.join(BASES)}, got {m.basis!r}"),
         (m.basis == "base" or m.encoder == "stats", "model.basis needs model.encoder = stats"),
+        (m.kernel_rows == 0 or m.kernel_rows >= MIN_ROWS,
+         f"model.kernel_rows must be 0 (no kernel score cues) or at least {MIN_ROWS}"),
+        (m.kernel_rows == 0 or m.encoder == "stats", "model.kernel_rows needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),

@@ -34,6 +34,7 @@ for arm in $ARMS; do
     cells) amort train --config cells-cpu --steps "$STEPS" --chunks-max 10 --set train.warmup_steps=25 \
              --set train.val_every=100 --set train.checkpoint_every=100 --force --out "$OUT/abl-cells" ;;
     wide) amort train --config default-cpu "${common[@]}" --set model.basis=wide --out "$OUT/abl-wide" ;;
+    kernel) amort train --config default-cpu "${common[@]}" --set model.kernel_rows=128 --out "$OUT/abl-kernel" ;;
     no-*) amort train --config default-cpu "${common[@]}" --set "model.drop_cues=${arm#no-}" --out "$OUT/abl-$arm" ;;
     *) echo "unknown arm $arm" >&2; exit 2 ;;
   esac

@@ -47,38 +47,57 @@ def ridge_solve(gram: torch.Tensor, eta: float, rhs: torch.Tensor) -> torch.Tens
     return torch.linalg.solve_triangular(chol.transpose(-1, -2), half, upper=True)
 
 
-def _kernel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """z-scores of x, the kernel K = exp(-|z_i - z_k|^2 / 2s^2) / s on them and the width s."""
-    z = (x - x.mean(dim=0)) / _scale(x)
+def _kernel(x: torch.Tensor, weight: torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """z-scores of x (..., n, d), the kernel K = exp(-|z_i - z_k|^2 / 2s^2) / s on them, the width s
+    (..., 1, 1) and the scale of each variable (..., 1, d). ``weight`` (..., n) of 0 / 1 leaves rows
+    out: their z, kernel rows and columns are 0, and the scale is that of the rows kept."""
+    if weight is None:
+        scale = _scale(x)
+        z = (x - x.mean(dim=-2, keepdim=True)) / scale
+        sq = sq_distances(z, z)
+        s = median_sq_width(sq).sqrt()[..., None, None]
+        return z, torch.exp(-sq / (2 * s * s)) / s, s, scale
+    w = weight[..., :, None]
+    rows = w.sum(dim=-2, keepdim=True).clamp_min(1.0)
+    mean = (x * w).sum(dim=-2, keepdim=True) / rows
+    std = (((x - mean) ** 2 * w).sum(dim=-2, keepdim=True) / rows).sqrt()
+    scale = torch.where(std > 0, std, torch.ones_like(std))
+    z = (x - mean) / scale * w
     sq = sq_distances(z, z)
-    s = float(median_sq_width(sq).sqrt())
-    return z, torch.exp(-sq / (2 * s * s)) / s, s
+    pair = w * weight[..., None, :]
+    # Median of the distances between kept rows (the others are NaN to nanmedian).
+    med = torch.where(pair > 0, sq, torch.nan).flatten(-2).nanmedian(dim=-1).values
+    mean_sq = (sq * pair).flatten(-2).sum(-1) / pair.flatten(-2).sum(-1).clamp_min(1.0)
+    s = torch.where(med > 0, med, mean_sq.clamp_min(1e-12)).sqrt()[..., None, None]
+    return z, torch.exp(-sq / (2 * s * s)) / s * pair, s, scale
 
 
 def _scale(x: torch.Tensor) -> torch.Tensor:
-    """Per-variable standard deviation (1 for a constant column)."""
-    std = x.std(dim=0, correction=0)
+    """Per-variable standard deviation (1 for a constant column), (..., 1, d)."""
+    std = x.std(dim=-2, correction=0, keepdim=True)
     return torch.where(std > 0, std, torch.ones_like(std))
 
 
 def stein_score(x: torch.Tensor, eta: float = 1e-3) -> torch.Tensor:
     """Estimate of grad log p at the n samples x (n, d) -> (n, d)."""
-    z, k, s = _kernel(x)
-    return ridge_solve(k, eta, _nabla_k(z, k, s)) / _scale(x)
+    z, k, s, scale = _kernel(x)
+    return ridge_solve(k, eta, _nabla_k(z, k, s)) / scale
 
 
-def stein_hessian_diag(x: torch.Tensor, eta: float = 1e-3) -> torch.Tensor:
-    """Estimate of the diagonal of the Hessian of log p at the n samples x (n, d) -> (n, d)."""
-    z, k, s = _kernel(x)
-    rowsum = k.sum(dim=1, keepdim=True)
+def stein_hessian_diag(x: torch.Tensor, eta: float = 1e-3, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Estimate of the diagonal of the Hessian of log p at the n samples x (..., n, d) -> (..., n, d);
+    ``weight`` (..., n) of 0 / 1 says which rows count (the others' entries are meaningless)."""
+    z, k, s, scale = _kernel(x, weight)
+    rowsum = k.sum(dim=-1, keepdim=True)
     kz = k @ z
     # sum_i K[k, i] * (-1/s^2 + (z_kj - z_ij)^2 / s^4), expanded so that no n x n x d tensor is built.
     nabla2 = -rowsum / s**2 + (z * z * rowsum - 2 * z * kz + k @ (z * z)) / s**4
-    solved = ridge_solve(k, eta, torch.cat([_nabla_k(z, k, s), nabla2], dim=1))
-    grad, hess = solved.split(x.shape[1], dim=1)
-    return (hess - grad * grad) / _scale(x) ** 2
+    solved = ridge_solve(k, eta, torch.cat([_nabla_k(z, k, s), nabla2], dim=-1))
+    grad, hess = solved.split(x.shape[-1], dim=-1)
+    return (hess - grad * grad) / scale**2
 
 
-def _nabla_k(z: torch.Tensor, k: torch.Tensor, s: float) -> torch.Tensor:
+def _nabla_k(z: torch.Tensor, k: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """-sum_i grad_{z_i} K(z_i, z_k) for each sample k, the right side of the Stein identity."""
-    return -(z * k.sum(dim=1, keepdim=True) - k @ z) / s**2
+    return -(z * k.sum(dim=-1, keepdim=True) - k @ z) / s**2

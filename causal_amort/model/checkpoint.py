@@ -123,8 +123,10 @@ def read_checkpoint(path: Path, *, train_state: bool = False) -> Checkpoint:
     return Checkpoint(json_path=json_path, step=step, config=cfg, metrics=metrics, train_state=state)
 
 
-def load_weights(model: torch.nn.Module, json_path: Path, device: torch.device | str = "cpu") -> None:
-    """Load the weights of checkpoint ``json_path`` into ``model``; InputError when missing or corrupted."""
+def load_weights(model: torch.nn.Module, json_path: Path, device: torch.device | str = "cpu",
+                 missing_ok: tuple[str, ...] = ()) -> None:
+    """Load the weights of checkpoint ``json_path`` into ``model``; InputError when missing or corrupted.
+    Parameters whose names start with a prefix in ``missing_ok`` may be absent (they keep their values)."""
     weights = json_path.parent / f"{json_path.stem}.safetensors"
     try:
         missing, unexpected = safetensors.torch.load_model(model, str(weights), strict=False, device=str(device))
@@ -132,6 +134,7 @@ def load_weights(model: torch.nn.Module, json_path: Path, device: torch.device |
         raise InputError(f"checkpoint {json_path} has no weights ({weights.name} is missing)") from None
     except (OSError, RuntimeError, ValueError, safetensors.SafetensorError) as exc:
         raise InputError(f"checkpoint weights {weights} are corrupted ({_one_line(exc)})") from None
+    missing = [name for name in missing if not name.startswith(missing_ok)] if missing_ok else missing
     if missing or unexpected:
         raise InputError(f"checkpoint weights {weights} do not fit the model in its JSON "
                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
@@ -177,15 +180,25 @@ def load_model(path_or_default: str | Path, device: torch.device | str = "cpu") 
 # Model settings that change what the network reads or how it trains, not its weights: a run may
 # start from weights trained under other values (fine-tuning onto another basis, say).
 NOT_WEIGHTS = ("basis", "drop_cues", "dropout")
+# Settings whose weights a run may start without (the source has them off, 0): the block the setting
+# adds, named by this prefix, starts as the model builds it (zero output: the network starts as its
+# source). Between two non-zero values the weights are the same.
+ADDED_WEIGHTS = {"kernel_rows": "encoder.kernel_in."}
 
 
 def init_checkpoint(source: str | Path, model_cfg: ModelConfig) -> Path:
     """The checkpoint JSON of ``source`` (what `load_model` accepts) for a run to start from: it must
-    hold weights of the same network, ``model_cfg`` (up to `NOT_WEIGHTS`); InputError otherwise
-    (load it with `load_weights`)."""
+    hold weights of the same network, ``model_cfg`` (up to `NOT_WEIGHTS` and `ADDED_WEIGHTS`);
+    InputError otherwise (load it with `load_weights`, ``missing_ok`` = the `ADDED_WEIGHTS` prefixes)."""
     ckpt = read_checkpoint(resolve_checkpoint(source))
-    differ = [f.name for f in fields(ModelConfig) if f.name not in NOT_WEIGHTS
-              and getattr(ckpt.config.model, f.name) != getattr(model_cfg, f.name)]
+
+    def fits(name: str) -> bool:
+        theirs, ours = getattr(ckpt.config.model, name), getattr(model_cfg, name)
+        if name in ADDED_WEIGHTS:
+            return theirs == 0 or ours != 0
+        return name in NOT_WEIGHTS or theirs == ours
+
+    differ = [f.name for f in fields(ModelConfig) if not fits(f.name)]
     if differ:
         key = differ[0]
         raise InputError(f"cannot start from {source}: its model.{key} is {getattr(ckpt.config.model, key)!r}, "

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import Tensor
 
+from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
 from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, S3, TANH, RunningStats
 
 _EPS = 1e-9
@@ -44,29 +45,33 @@ CUE_GROUPS = {
     "correlation": ("corr", "abs_corr", "partial_corr"),
     "interventions": ("intervened_fraction", "shift_mean_under_do", "shift_var_under_do"),
     "score": SCORE_VARIABLE_CUES + SCORE_PAIR_CUES,
+    "kernel_score": KERNEL_VARIABLE_CUES,
 }
 
 
-def cue_columns(score: bool) -> tuple[list[str], list[str]]:
-    """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i])."""
+def cue_columns(score: bool, kernel: bool = False) -> tuple[list[str], list[str]]:
+    """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i]);
+    ``score`` / ``kernel``: with the streamed score-matching / the kernel score cues."""
     variable = list(VARIABLE_CUES) + (list(SCORE_VARIABLE_CUES) if score else [])
+    variable += list(KERNEL_VARIABLE_CUES) if kernel else []
     pair = [f"{c}[i,j]" for c in DIRECTED_PAIR_CUES] + [f"{c}[j,i]" for c in DIRECTED_PAIR_CUES] + list(PLAIN_PAIR_CUES)
     if score:
         pair += [f"{c}[i,j]" for c in SCORE_PAIR_CUES] + [f"{c}[j,i]" for c in SCORE_PAIR_CUES]
     return variable, pair
 
 
-def kept_columns(dropped_groups: tuple[str, ...], score: bool) -> tuple[Tensor, Tensor]:
+def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False) -> tuple[Tensor, Tensor]:
     """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
     dropped = {cue for group in dropped_groups for cue in CUE_GROUPS[group]}
     return tuple(torch.tensor([float(name.split("[")[0] not in dropped) for name in names])
-                 for names in cue_columns(score))
+                 for names in cue_columns(score, kernel))
 
 
-def num_cues(score: bool) -> tuple[int, int]:
-    """(per-variable, pair) cue counts the encoder reads, with or without the score-matching cues."""
-    extra_v, extra_p = (len(SCORE_VARIABLE_CUES), 2 * len(SCORE_PAIR_CUES)) if score else (0, 0)
-    return (len(VARIABLE_CUES) + extra_v, 2 * len(DIRECTED_PAIR_CUES) + len(PLAIN_PAIR_CUES) + extra_p)
+def num_cues(score: bool, kernel: bool = False) -> tuple[int, int]:
+    """(per-variable, pair) cue counts the encoder reads, with or without the score-matching and the
+    kernel score cues."""
+    variable, pair = cue_columns(score, kernel)
+    return len(variable), len(pair)
 
 
 def _signed_log(x: Tensor) -> Tensor:
@@ -151,9 +156,10 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     return per_variable, pairs
 
 
-def compute_cues(stats: RunningStats, score: bool = False) -> tuple[Tensor, Tensor]:
+def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
-    ``score`` appends the score-matching cues (`score_matching_cues`)."""
+    ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
+    cues of the row sample (kernel_cues.py)."""
     batch, d, K = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)
     mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
@@ -288,6 +294,8 @@ def compute_cues(stats: RunningStats, score: bool = False) -> tuple[Tensor, Tens
         score_var, score_pairs = score_matching_cues(stats)
         per_variable.append(torch.where(constant[..., None], 0.0, score_var))
         pairs += [score_pairs, score_pairs.transpose(1, 2)]
+    if kernel:
+        per_variable.append(torch.where(constant[..., None], 0.0, kernel_score_cues(stats).to(mean.dtype)))
     not_self = (~eye)[None, :, :, None]
     dead = (constant[:, :, None] | constant[:, None, :])[..., None]
     pairs = torch.where(dead, 0.0, torch.cat(pairs, dim=-1) * not_self)

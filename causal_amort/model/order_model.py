@@ -71,7 +71,7 @@ class OrderModel(nn.Module):
         self.decoder = build_decoder(cfg)
         if cfg.encoder == "stats":
             # Cue groups an ablation drops read as zeros (not saved: the config says which).
-            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, cfg.score_cues)
+            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, cfg.score_cues, cfg.kernel_rows > 0)
             self.register_buffer("keep_var", keep_var, persistent=False)
             self.register_buffer("keep_pair", keep_pair, persistent=False)
 
@@ -121,7 +121,7 @@ class OrderModel(nn.Module):
 
     def _advance_stats(self, memory: Memory, chunk: Tensor, mask: Tensor | None, s0: Tensor, steps: int,
                        encode: bool) -> Memory:
-        stats = memory.stats if memory.stats is not None else RunningStats.start(chunk, self.cfg.score_cues, self.cfg.basis)
+        stats = memory.stats if memory.stats is not None else self._start_stats(chunk)
         stats = stats.add(chunk, mask)
         if not encode and not self.needs_every_chunk:
             return replace(memory, steps=steps, stats=stats)
@@ -154,7 +154,7 @@ class OrderModel(nn.Module):
         if self.cfg.encoder != "stats" or self.cfg.state != "causal":
             raise ValueError("advance_prefixes needs the stats encoder with state 'causal'")
         batch, steps, _, d = chunks.shape
-        stats = RunningStats.start(chunks[:, 0], self.cfg.score_cues, self.cfg.basis).prefixes(chunks, mask)
+        stats = self._start_stats(chunks[:, 0]).prefixes(chunks, mask)
         with torch.no_grad(), float32_region(chunks):
             var_cues, pair_cues = self._cues(stats)
         tokens = self.encoder.embed(var_cues).view(steps, batch, d, -1)
@@ -163,9 +163,13 @@ class OrderModel(nn.Module):
         state, pairs = self.encoder(base, var_cues, pair_cues)
         return Memory(state, steps, stats, pairs)
 
+    def _start_stats(self, first_chunk: Tensor) -> RunningStats:
+        """Empty running statistics, standardized by the first chunk, tracking what the cues read."""
+        return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.kernel_rows)
+
     def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
         """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""
-        var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues)
+        var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues, self.cfg.kernel_rows > 0)
         if self.cfg.drop_cues:
             var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
         return var_cues, pair_cues

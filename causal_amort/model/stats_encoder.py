@@ -86,12 +86,22 @@ class StatsEncoder(nn.Module):
         super().__init__()
         var_cues, pair_cues = num_cues(cfg.score_cues)
         self.var_in = _mlp(var_cues, cfg.dim, cfg.dim)
+        self.kernel_in = None
+        if cfg.kernel_rows:
+            # The kernel score cues (the last per-variable columns) get their own embedding whose
+            # output layer starts at zero: a network fine-tuned onto them starts as its source.
+            self.kernel_in = _mlp(num_cues(cfg.score_cues, kernel=True)[0] - var_cues, cfg.dim, cfg.dim)
+            nn.init.zeros_(self.kernel_in[-1].weight)
+            nn.init.zeros_(self.kernel_in[-1].bias)
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
         self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
 
     def embed(self, var_cues: Tensor) -> Tensor:
         """(B, d, h) token of the per-variable cues."""
-        return self.var_in(var_cues)
+        if self.kernel_in is None:
+            return self.var_in(var_cues)
+        base = self.var_in[0].in_features
+        return self.var_in(var_cues[..., :base]) + self.kernel_in(var_cues[..., base:])
 
     def forward(self, state: Tensor, var_cues: Tensor, pair_cues: Tensor) -> tuple[Tensor, Tensor]:
         x = state.float() + self.embed(var_cues)

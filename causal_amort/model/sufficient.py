@@ -20,10 +20,18 @@ intervened, the feature sums of every variable (d, d, K) and the count. After t 
 sums are exactly those of all rows seen (the transform is fixed after chunk 1), whatever the
 chunk sizes, in O((dK)^2) memory whatever n is. Chunk sums are computed in float32 and
 accumulated in float64, so 10^6 rows lose nothing to round-off.
+
+Optionally (``reservoir_rows`` m > 0) a fixed-size sample of observational rows is kept beside
+the sums, for cues that no sum gives (kernel_cues.py): the m rows of lowest priority
+frac(i * golden ratio), i the row's index in the stream. A row's priority does not depend on
+the chunking, so the sample is the same however the rows arrive, and the golden-ratio sequence
+spreads it evenly over the stream (a file sorted by some column is still sampled throughout);
+no random draw is involved. Rows are stored as their soft-clipped z-scores s.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -36,6 +44,7 @@ BASES = {"base": BASIS, "wide": BASIS + tuple(f"{f}{w:g}" for w in WIDE_FREQUENC
 S, S2, S3, TANH, LOGCOSH, GAUSS1 = range(6)
 _MAD_TO_SD = 1.4826
 _MEAN_AD_TO_SD = 1.2533
+_GOLDEN = (5**0.5 - 1) / 2
 
 
 def robust_center_scale(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -100,7 +109,9 @@ class RunningStats:
     score-matching cues read them);
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
-    standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length).
+    standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length);
+    ``reservoir`` (B, m, d) float32 the sampled rows' s, ``priority`` (B, m) theirs (inf: an empty
+    slot, whose row is zeros), sorted, and ``rows_seen`` (B,) the rows read (None: no sample kept).
     """
 
     center: Tensor
@@ -113,6 +124,9 @@ class RunningStats:
     int_count: Tensor
     int_sums: Tensor
     basis: str = "base"
+    reservoir: Tensor | None = None
+    priority: Tensor | None = None
+    rows_seen: Tensor | None = None
 
     @property
     def d(self) -> int:
@@ -124,10 +138,11 @@ class RunningStats:
         return self.sums.shape[2]
 
     @classmethod
-    def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base") -> "RunningStats":
+    def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base",
+              reservoir_rows: int = 0) -> "RunningStats":
         """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d); ``derivatives``
         says whether to track the derivative sums (a third of the cost of `add`); ``basis`` names
-        the features (``BASES``)."""
+        the features (``BASES``); ``reservoir_rows`` the size of the row sample (0: none)."""
         batch, _, d = first_chunk.shape
         k = len(BASES[basis])
         center, scale = robust_center_scale(first_chunk)
@@ -135,17 +150,27 @@ class RunningStats:
         def zeros(*shape: int) -> Tensor:
             return torch.zeros(*shape, dtype=torch.float64, device=first_chunk.device)
 
-        return cls(center, scale, zeros(batch), zeros(batch, d, k), zeros(batch, d * k, d * k),
-                   zeros(batch, d, k) if derivatives else None, zeros(batch, d, k, k) if derivatives else None,
-                   zeros(batch, d), zeros(batch, d, d, k), basis)
+        stats = cls(center, scale, zeros(batch), zeros(batch, d, k), zeros(batch, d * k, d * k),
+                    zeros(batch, d, k) if derivatives else None, zeros(batch, d, k, k) if derivatives else None,
+                    zeros(batch, d), zeros(batch, d, d, k), basis)
+        return stats._empty_sample(reservoir_rows, zeros(batch)) if reservoir_rows else stats
+
+    def _empty_sample(self, rows: int, rows_seen: Tensor) -> "RunningStats":
+        """The same sums with an empty row sample of ``rows`` slots, ``rows_seen`` rows already read."""
+        batch, d = self.count.shape[0], self.d
+        return replace(self, reservoir=torch.zeros(batch, rows, d, device=self.count.device),
+                       priority=torch.full((batch, rows), math.inf, dtype=torch.float64, device=self.count.device),
+                       rows_seen=rows_seen)
 
     def fresh(self) -> "RunningStats":
-        """Empty sums with the same standardization (for per-chunk statistics)."""
-        return RunningStats(self.center, self.scale, **{k: None if v is None else torch.zeros_like(v)
-                                                        for k, v in self._sums().items()}, basis=self.basis)
+        """Empty sums (and row sample) with the same standardization (for per-chunk statistics)."""
+        empty = RunningStats(self.center, self.scale, **{k: None if v is None else torch.zeros_like(v)
+                                                         for k, v in self._sums().items()}, basis=self.basis)
+        return empty if self.reservoir is None else empty._empty_sample(self.reservoir.shape[1],
+                                                                        torch.zeros_like(self.rows_seen))
 
     def _sums(self) -> dict[str, Tensor | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("center", "scale", "basis")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SUMS}
 
     def prefixes(self, chunks: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """The sums after each prefix of T more chunks, in one pass: ``chunks`` (B, T, b, d) (``mask``
@@ -158,9 +183,12 @@ class RunningStats:
         def time_major(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.transpose(0, 1).reshape(steps * batch, b, d)
 
-        empty = {k: None if v is None else tiled(torch.zeros_like(v)) for k, v in self._sums().items()}
-        per_chunk = RunningStats(tiled(self.center), tiled(self.scale), **empty, basis=self.basis).add(
-            time_major(chunks), time_major(mask))
+        empty = RunningStats(tiled(self.center), tiled(self.scale), basis=self.basis,
+                             **{k: None if v is None else tiled(torch.zeros_like(v)) for k, v in self._sums().items()})
+        if self.reservoir is not None:  # row t * B + i starts at task i's row count after t chunks
+            offsets = torch.arange(steps, dtype=torch.float64, device=chunks.device).repeat_interleave(batch) * b
+            empty = empty._empty_sample(self.reservoir.shape[1], tiled(self.rows_seen) + offsets)
+        per_chunk = empty.add(time_major(chunks), time_major(mask))
         summed = {}
         for name, base in self._sums().items():
             if base is not None:
@@ -168,7 +196,17 @@ class RunningStats:
                 summed[name] = (running + base).view(steps * batch, *base.shape[1:])
             else:
                 summed[name] = None
-        return RunningStats(per_chunk.center, per_chunk.scale, **summed, basis=self.basis)
+        merged = RunningStats(per_chunk.center, per_chunk.scale, **summed, basis=self.basis)
+        if self.reservoir is None:
+            return merged
+        # The sample of a union is the lowest priorities of the two samples: merge chunk by chunk.
+        samples, sample = [], (self.reservoir, self.priority)
+        for t in range(steps):
+            rows = slice(t * batch, (t + 1) * batch)
+            sample = _lowest(*sample, per_chunk.reservoir[rows], per_chunk.priority[rows])
+            samples.append(sample)
+        return replace(merged, reservoir=torch.cat([r for r, _ in samples]), priority=torch.cat([p for _, p in samples]),
+                       rows_seen=per_chunk.rows_seen)
 
     def add(self, chunk: Tensor, mask: Tensor | None = None) -> "RunningStats":
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
@@ -197,5 +235,26 @@ class RunningStats:
             m = mask.float()
             int_count = int_count + m.sum(dim=1).double()
             int_sums = int_sums + torch.einsum("brj,bkir->bjik", m, phi).double()
-        return RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums,
-                            self.basis)
+        added = RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums,
+                             self.basis)
+        if self.reservoir is None:
+            return added
+        index = self.rows_seen[:, None] + torch.arange(b, dtype=torch.float64, device=chunk.device)
+        priority = torch.frac(index * _GOLDEN)
+        if mask is not None:
+            priority = torch.where(mask.any(dim=2), math.inf, priority)
+        reservoir, priority = _lowest(self.reservoir, self.priority, phi[:, S].transpose(1, 2), priority)
+        return replace(added, reservoir=reservoir, priority=priority, rows_seen=self.rows_seen + b)
+
+
+# Fields that are not sums over rows.
+_NOT_SUMS = ("center", "scale", "basis", "reservoir", "priority", "rows_seen")
+
+
+def _lowest(rows_a: Tensor, priority_a: Tensor, rows_b: Tensor, priority_b: Tensor) -> tuple[Tensor, Tensor]:
+    """The m = rows_a.shape[1] rows of lowest priority among both sets (B, m|b, d), sorted, with
+    their priorities; empty slots (priority inf) hold zeros."""
+    priority, rows = torch.cat([priority_a, priority_b], dim=1), torch.cat([rows_a, rows_b], dim=1)
+    kept, index = priority.topk(rows_a.shape[1], dim=1, largest=False, sorted=True)
+    picked = rows.gather(1, index[:, :, None].expand(-1, -1, rows.shape[2]))
+    return torch.where(torch.isinf(kept)[:, :, None], 0.0, picked), kept

@@ -124,8 +124,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
         # --- model, optimizer, checkpoints ----------------------------------------------
         torch.manual_seed(t.seed)
         model = OrderModel(cfg.model).to(dev)
-        if init is not None and latest is None:
-            ckpt.load_weights(model, init, dev)  # fine-tuning; a resumed run has its own weights
+        if init is not None and latest is None:  # fine-tuning; a resumed run has its own weights
+            ckpt.load_weights(model, init, dev, missing_ok=tuple(ckpt.ADDED_WEIGHTS.values()))
         optimizer, flat_grad = build_optimizer(model, t)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         saver = CheckpointSaver(out, cfg, model, optimizer, world)
