@@ -26,7 +26,10 @@ the sums, for cues that no sum gives (kernel_cues.py): the m rows of lowest prio
 frac(i * golden ratio), i the row's index in the stream. A row's priority does not depend on
 the chunking, so the sample is the same however the rows arrive, and the golden-ratio sequence
 spreads it evenly over the stream (a file sorted by some column is still sampled throughout);
-no random draw is involved. Rows are stored as their soft-clipped z-scores s.
+no random draw is involved. Rows are stored as robust z-scores clipped at +-`SAMPLE_CLIP`: not
+soft-clipped, because the kernel cues assume Gaussian noise, which a compression of the bulk
+(a bimodal variable reaches |z| = 3) would break; the hard clip only stops far outliers (Cauchy
+tails) from dominating the sample's scale.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import torch
 from torch import Tensor
 
 CLIP = 4.0
+SAMPLE_CLIP = 10.0
 # Feature order; cues.py refers to these positions by name.
 BASIS = ("s", "s2", "s3", "tanh", "logcosh", "gauss1", "bump_hi", "bump_lo")
 WIDE_FREQUENCIES = (1.5, 3.0)
@@ -110,7 +114,7 @@ class RunningStats:
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
     standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length);
-    ``reservoir`` (B, m, d) float32 the sampled rows' s, ``priority`` (B, m) theirs (inf: an empty
+    ``reservoir`` (B, m, d) float32 the sampled rows' clipped z-scores, ``priority`` (B, m) theirs (inf: an empty
     slot, whose row is zeros), sorted, and ``rows_seen`` (B,) the rows read (None: no sample kept).
     """
 
@@ -243,7 +247,8 @@ class RunningStats:
         priority = torch.frac(index * _GOLDEN)
         if mask is not None:
             priority = torch.where(mask.any(dim=2), math.inf, priority)
-        reservoir, priority = _lowest(self.reservoir, self.priority, phi[:, S].transpose(1, 2), priority)
+        rows = _zscore(chunk, self.center, self.scale).clamp(-SAMPLE_CLIP, SAMPLE_CLIP)
+        reservoir, priority = _lowest(self.reservoir, self.priority, rows, priority)
         return replace(added, reservoir=reservoir, priority=priority, rows_seen=self.rows_seen + b)
 
 

@@ -1,0 +1,167 @@
+"""The row sample and the kernel score cues: a sample that does not depend on the chunking, SCORE's
+order on it, the model's symmetries, finite on hard data, and a network fine-tuned onto the cues
+that starts exactly as its source."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from causal_amort.baselines.score import _score_order
+from causal_amort.config import ModelConfig, RunConfig, config_to_dict
+from causal_amort.inference.stream import chunk_array, stream_orders
+from causal_amort.model import checkpoint as ckpt
+from causal_amort.model.cues import compute_cues, cue_columns, num_cues
+from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
+from causal_amort.model.order_model import OrderModel
+from causal_amort.model.sufficient import SAMPLE_CLIP, RunningStats
+from simulators.core.errors import InputError
+
+TOL = dict(rtol=1e-4, atol=1e-4)
+SAMPLE_FIELDS = ("reservoir", "priority", "rows_seen")
+
+
+def make_model(kernel_rows=64, **overrides):
+    torch.manual_seed(0)
+    cfg = ModelConfig(dim=32, heads=4, enc_layers=2, dec_layers=2, encoder="stats", pair_dim=8, state="none",
+                      score_cues=True, kernel_rows=kernel_rows, **overrides)
+    return OrderModel(cfg).eval()
+
+
+def chain(batch=2, rows=300, d=5, seed=0):
+    """A nonlinear chain with Gaussian noise (SCORE's premise), columns in a shuffled order, with
+    different offsets and scales."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(batch, rows, d, generator=gen)
+    x = torch.zeros(batch, rows, d)
+    x[..., 0] = noise[..., 0]
+    for j in range(1, d):
+        x[..., j] = x[..., j - 1] + 0.3 * x[..., j - 1] ** 3 + 0.5 * noise[..., j]
+    return x * torch.logspace(-1, 1, d) + torch.linspace(-5, 5, d)
+
+
+def sampled(x, sizes, rows=64, mask=None):
+    stats, start = RunningStats.start(x[:, :100], reservoir_rows=rows), 0
+    for size in sizes:
+        stats = stats.add(x[:, start:start + size], None if mask is None else mask[:, start:start + size])
+        start += size
+    return stats
+
+
+def test_the_sample_does_not_depend_on_the_chunking_and_leaves_intervened_rows_out():
+    x = chain(rows=300)
+    mask = torch.zeros(x.shape, dtype=torch.bool)
+    mask[:, 50:120, 3] = True
+    chunked, one_pass = sampled(x, [100, 37, 163], mask=mask), sampled(x, [300], mask=mask)
+    for field in SAMPLE_FIELDS:
+        assert torch.equal(getattr(chunked, field), getattr(one_pass, field)), field
+    assert chunked.rows_seen.tolist() == [300.0, 300.0]
+    priority = chunked.priority[0]
+    assert torch.isfinite(priority).all() and (priority[1:] > priority[:-1]).all()
+    # Each kept row is a row of x that no intervention touched, stored as its clipped robust z-score.
+    z = ((x[0].double() - chunked.center[0]) / chunked.scale[0]).float().clamp(-SAMPLE_CLIP, SAMPLE_CLIP)
+    distance = (chunked.reservoir[0][:, None] - z[None]).abs().amax(dim=-1).min(dim=1)
+    assert (distance.values < 1e-4).all() and (chunked.reservoir.abs() == SAMPLE_CLIP).any()
+    assert not ((distance.indices >= 50) & (distance.indices < 120)).any()
+    # Fewer rows than slots: the rest are empty (priority inf, zeros).
+    few = RunningStats.start(x[:, :100], reservoir_rows=64).add(x[:, :20])
+    assert torch.isfinite(few.priority).sum(dim=1).tolist() == [20, 20] and (few.reservoir[:, 20:] == 0).all()
+
+
+def test_prefix_samples_equal_adding_the_chunks_one_by_one():
+    x = chain(rows=300).view(2, 3, 100, 5)
+    mask = torch.zeros(x.shape, dtype=torch.bool)
+    mask[:, 1, 20:60, 2] = True
+    start = RunningStats.start(x[:, 0], reservoir_rows=64)
+    prefixes, running = start.prefixes(x, mask), start
+    for t in range(3):
+        running = running.add(x[:, t], mask[:, t])
+        for field in SAMPLE_FIELDS:
+            assert torch.equal(getattr(prefixes, field)[2 * t: 2 * t + 2], getattr(running, field)), field
+
+
+def test_the_kernel_order_is_scores_order_on_the_sampled_rows():
+    """With d <= 8 every kernel solve removes one leaf, exactly SCORE's procedure: the cue's order
+    is the SCORE baseline's order on the same rows (and it finds this chain)."""
+    x = chain(batch=1, rows=200)
+    stats = sampled(x, [100, 100], rows=128)
+    position = kernel_score_cues(stats)[0, :, 0]
+    assert sorted(position.tolist()) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    rows = stats.reservoir[0].double().numpy()
+    assert np.argsort(position.numpy()).tolist() == _score_order(rows, None, torch.device("cpu")).tolist()
+    assert np.argsort(position.numpy()).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_at_large_d_the_positions_are_still_a_permutation():
+    x = torch.randn(2, 300, 30, generator=torch.Generator().manual_seed(3))
+    cues = kernel_score_cues(sampled(x, [300], rows=32))
+    for b in range(2):
+        assert sorted((cues[b, :, 0] * 29).round().long().tolist()) == list(range(30))
+    assert (cues[..., 2] >= 0).all()  # a leaf's margin: the first variable kept has a larger spread
+
+
+def test_kernel_cues_are_invariant_to_shift_scale_and_equivariant_to_permuting_variables():
+    x = chain().double()
+    cues = kernel_score_cues(sampled(x, [150, 150]))
+    moved = x * torch.tensor([3.0, 0.01, 250.0, 1.0, 7.5]) - torch.tensor([1e3, -4.0, 0.5, 9.0, 2.0])
+    torch.testing.assert_close(kernel_score_cues(sampled(moved, [150, 150])), cues, **TOL)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    torch.testing.assert_close(kernel_score_cues(sampled(x[..., perm], [150, 150])), cues[:, perm], **TOL)
+
+
+@pytest.mark.parametrize("case", ["cauchy", "constant", "d2", "few_rows", "discrete"])
+def test_kernel_cues_and_orders_are_finite_on_hard_data(case):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.distributions.Cauchy(0.0, 1.0).sample((1, 400, 4)) * 1e20 if case == "cauchy" else \
+        torch.randn(1, 400, 4, generator=gen)
+    if case == "constant":
+        x[..., 2] = 5.0
+    if case == "d2":
+        x = x[..., :2]
+    if case == "few_rows":
+        x = x[:, :3]
+    if case == "discrete":
+        x = (x > 1.5).float()
+    v, _ = compute_cues(sampled(x, [x.shape[1]]), score=True, kernel=True)
+    kernel = v[..., -len(KERNEL_VARIABLE_CUES):]
+    assert torch.isfinite(v).all() and v.shape[-1] == num_cues(True, True)[0]
+    if case == "few_rows":
+        assert (kernel == 0).all()  # fewer sampled rows than MIN_ROWS: no kernel estimate
+    if case == "constant":
+        assert (kernel[0, 2] == 0).all()
+    steps = list(stream_orders(make_model(), chunk_array(x[0].numpy(), 100), device="cpu"))
+    assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
+
+
+def test_kernel_cues_need_a_row_sample():
+    with pytest.raises(ValueError, match="row sample"):
+        kernel_score_cues(RunningStats.start(chain()))
+    assert cue_columns(True, True)[0][-3:] == list(KERNEL_VARIABLE_CUES)
+
+
+def test_a_network_fine_tuned_onto_the_kernel_cues_starts_as_its_source(tmp_path):
+    source = make_model(kernel_rows=0)
+    target = make_model(kernel_rows=64)
+    missing, unexpected = target.load_state_dict(source.state_dict(), strict=False)
+    assert not unexpected and missing and all(name.startswith(ckpt.ADDED_WEIGHTS["kernel_rows"]) for name in missing)
+    x = chain(batch=1, rows=300)
+    with torch.no_grad():
+        reads = []
+        for model in (source, target):
+            memory = model.init_memory(1, 5, "cpu")
+            for chunk in x.split(100, dim=1):
+                memory = model.advance(memory, chunk)
+            reads.append(memory)
+    torch.testing.assert_close(reads[1].state, reads[0].state)
+    # ...and training may start from weights without the cues, not the other way round.
+    for name, model in (("without", source), ("with", target)):
+        ckpt.save_checkpoint(tmp_path / name, "best", model, RunConfig(model=model.cfg), 1)
+    assert ckpt.init_checkpoint(tmp_path / "without", target.cfg).name == "best.json"
+    with pytest.raises(InputError, match="model.kernel_rows is 64"):
+        ckpt.init_checkpoint(tmp_path / "with", source.cfg)
+    fresh = make_model(kernel_rows=128)
+    ckpt.load_weights(fresh, tmp_path / "without" / "best.json", missing_ok=tuple(ckpt.ADDED_WEIGHTS.values()))
+    with pytest.raises(InputError, match="do not fit"):
+        ckpt.load_weights(make_model(kernel_rows=128), tmp_path / "without" / "best.json")
+    assert json.loads((tmp_path / "with" / "best.json").read_text())["config"]["model"]["kernel_rows"] == 64
+    assert config_to_dict(RunConfig())["model"]["kernel_rows"] == 0
