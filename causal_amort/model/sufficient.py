@@ -80,26 +80,41 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool =
     matrix is then indexed [k * d + i, l * d + j]), and the derivatives are already laid out for the
     per-variable K x K products (one batched matmul). ``basis`` names the features (``BASES``)."""
     z = _zscore(x, center, scale).transpose(1, 2).contiguous()  # (B, d, b)
-    q = 1.0 + (z / CLIP) ** 2
-    r = torch.rsqrt(q)
-    s = z * r
-    s2 = s * s
-    t = torch.tanh(s)
+    batch, d, b = z.shape
+    waves = WIDE_FREQUENCIES if basis == "wide" else ()
+    # Each feature is written straight into its slot (out=): no stack copy afterwards.
+    feats = torch.empty(batch, len(BASES[basis]), d, b, device=x.device)
+    phi = feats.unbind(dim=1)
+    r = torch.rsqrt(1.0 + (z / CLIP) ** 2)
+    s = torch.mul(z, r, out=phi[0])
+    s2 = torch.mul(s, s, out=phi[1])
+    torch.mul(s2, s, out=phi[2])
+    t = torch.tanh(s, out=phi[3])
+    torch.log(torch.cosh(s), out=phi[4])
     gauss = torch.exp(-0.5 * s2)
-    bump_hi, bump_lo = torch.exp(-0.5 * (s - 1.5) ** 2), torch.exp(-0.5 * (s + 1.5) ** 2)
-    values = [s, s2, s2 * s, t, torch.log(torch.cosh(s)), s * gauss, bump_hi, bump_lo]
-    waves = [(w, torch.sin(w * s), torch.cos(w * s)) for w in WIDE_FREQUENCIES] if basis == "wide" else []
-    for _, sin, cos in waves:
-        values += [sin, cos]
-    feats = torch.stack(values, dim=1)
+    torch.mul(s, gauss, out=phi[5])
+    bump_hi = torch.exp(-0.5 * (s - 1.5) ** 2, out=phi[6])
+    bump_lo = torch.exp(-0.5 * (s + 1.5) ** 2, out=phi[7])
+    for i, w in enumerate(waves):
+        torch.sin(w * s, out=phi[8 + 2 * i])
+        torch.cos(w * s, out=phi[9 + 2 * i])
     if not derivatives:
         return feats, None
-    per_s = [torch.ones_like(s), 2 * s, 3 * s2, 1.0 - t * t, t, (1 - s2) * gauss, -(s - 1.5) * bump_hi,
-             -(s + 1.5) * bump_lo]  # phi'(s) in BASES order
-    for w, sin, cos in waves:
-        per_s += [w * cos, -w * sin]
     ds_dz = r * r * r  # q ** -1.5
-    return feats, torch.stack(per_s, dim=2) * ds_dz[:, :, None]
+    deriv = torch.empty(batch, d, len(BASES[basis]), b, device=x.device)
+    dphi = deriv.unbind(dim=2)  # phi'(s) ds/dz in BASES order
+    dphi[0].copy_(ds_dz)
+    torch.mul(s, 2 * ds_dz, out=dphi[1])
+    torch.mul(s2, 3 * ds_dz, out=dphi[2])
+    torch.mul(1.0 - t * t, ds_dz, out=dphi[3])
+    torch.mul(t, ds_dz, out=dphi[4])
+    torch.mul((1 - s2) * gauss, ds_dz, out=dphi[5])
+    torch.mul((1.5 - s) * bump_hi, ds_dz, out=dphi[6])
+    torch.mul((-1.5 - s) * bump_lo, ds_dz, out=dphi[7])
+    for i, w in enumerate(waves):
+        torch.mul(phi[9 + 2 * i], w * ds_dz, out=dphi[8 + 2 * i])
+        torch.mul(phi[8 + 2 * i], -w * ds_dz, out=dphi[9 + 2 * i])
+    return feats, deriv
 
 
 @dataclass
