@@ -6,6 +6,7 @@ import torch
 
 from causal_amort.config import ModelConfig
 from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
+from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.stream import chunk_array, stream_orders
 from causal_amort.model.sufficient import BASES, RunningStats, basis_features, robust_center_scale
@@ -28,8 +29,8 @@ def skewed(batch=2, rows=200, d=5, seed=0):
     return mixed * torch.logspace(-2, 2, d) + torch.linspace(-50, 50, d)
 
 
-def stream_stats(x, sizes, mask=None, basis="base"):
-    stats, start = RunningStats.start(x[:, : sizes[0]], basis=basis), 0
+def stream_stats(x, sizes, mask=None, basis="base", reservoir_rows=0):
+    stats, start = RunningStats.start(x[:, : sizes[0]], basis=basis, reservoir_rows=reservoir_rows), 0
     for size in sizes:
         rows = slice(start, start + size)
         stats = stats.add(x[:, rows], None if mask is None else mask[:, rows])
@@ -123,12 +124,15 @@ def test_cues_and_orders_are_finite_on_hard_data(case, basis):
         x = x[:, :3]
     if case == "discrete":
         x = (x > 1.5).float()  # MAD of 0: the scale falls back to the mean absolute deviation
-    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis), True)
+    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis, reservoir_rows=64), True, kernel=True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
+    kernel = v[..., -len(KERNEL_VARIABLE_CUES):]
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
-        assert variable_cue(v, "score_hess_var")[0, 2] == 0
-    model = make_model(score_cues=True, basis=basis)
+        assert variable_cue(v, "score_hess_var")[0, 2] == 0 and (kernel[0, 2] == 0).all()
+    if case == "few_rows":
+        assert (kernel == 0).all()  # fewer sampled rows than kernel_cues.MIN_ROWS: no kernel estimate
+    model = make_model(score_cues=True, basis=basis, kernel_rows=64)
     steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
     assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
     assert np.isfinite(steps[-1].confidence).all()
