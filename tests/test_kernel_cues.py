@@ -1,6 +1,6 @@
 """The row sample and the kernel score cues: a sample that does not depend on the chunking, SCORE's
-order on it, the model's symmetries (finite on hard data: test_stats_encoder), and a network fine-tuned onto the cues
-that starts exactly as its source."""
+order on it, the model's symmetries, and a network fine-tuned onto the cues that starts exactly as
+its source (finite on hard data: test_stats_encoder, with the other cues)."""
 import json
 
 import numpy as np
