@@ -75,8 +75,8 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool =
     x (B, b, d) under a fixed centre and scale. The derivatives are with respect to the z-score, by
     the chain rule through the soft clip: d phi / dz = phi'(s) ds/dz.
 
-    Rows last: every feature is computed on the transposed chunk, so stacking whole (B, d, b) blocks
-    is a plain copy, the features are feature-major (B, K * d, b) with no further copy (the Gram
+    Rows last: every feature is computed on the transposed chunk straight into its (B, d, b) block of
+    the output, so the features are feature-major (B, K * d, b) with no further copy (the Gram
     matrix is then indexed [k * d + i, l * d + j]), and the derivatives are already laid out for the
     per-variable K x K products (one batched matmul). ``basis`` names the features (``BASES``)."""
     z = _zscore(x, center, scale).transpose(1, 2).contiguous()  # (B, d, b)
@@ -129,8 +129,9 @@ class RunningStats:
     ``int_count`` (B, d) rows with variable j intervened, ``int_sums`` (B, d, d, K): sums of every
     variable's features over those rows (index [j, i, k]); ``center`` / ``scale`` (B, 1, d) the
     standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length);
-    ``reservoir`` (B, m, d) float32 the sampled rows' clipped z-scores, ``priority`` (B, m) theirs (inf: an empty
-    slot, whose row is zeros), sorted, and ``rows_seen`` (B,) the rows read (None: no sample kept).
+    ``reservoir`` (B, m, d) float32 the sampled rows' clipped z-scores, ``priority`` (B, m) theirs,
+    ascending (inf: an empty slot, whose row is zeros), and ``rows_seen`` (B,) the rows read (all
+    three None: no sample kept).
     """
 
     center: Tensor
