@@ -69,6 +69,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.encoder": "cells", "model.drop_cues": "lingam"}, "model.drop_cues needs"),
         ({"model.encoder": "stats", "model.basis": "fourier"}, "model.basis must be one of base, wide"),
         ({"model.encoder": "cells", "model.basis": "wide"}, "model.basis needs"),
+        ({"model.encoder": "stats", "model.kernel_rows": 5}, "model.kernel_rows must be 0"),
+        ({"model.encoder": "cells", "model.kernel_rows": 64}, "model.kernel_rows needs"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
         ({"data.d_min": 9, "data.d_max": 4}, "d_min"),
     ],
