@@ -181,24 +181,28 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False)
     # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
     raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], _diag(raw5[:, :, S2, :, S2])]
 
-    def raw_joint(a: int, b: int) -> Tensor:
-        """E[s_i^a s_j^b] as (B, d, d)."""
-        if a == 0:
-            return raw_pow[b][:, None, :].expand(batch, d, d)
-        if b == 0:
-            return raw_pow[a][:, :, None].expand(batch, d, d)
-        return raw5[:, :, a - 1, :, b - 1]  # s, s^2, s^3 are features S, S2, S3 = 0, 1, 2
+    # Joint raw moments R[p, q] = E[s_i^p s_j^q], p, q = 0..3, laid out [i, p, j, q]: the Gram entries of
+    # s, s^2, s^3 (features S, S2, S3 = 0, 1, 2) and, where one power is 0, the univariate moments.
+    raw = torch.empty(batch, d, 4, d, 4, dtype=mean.dtype, device=mean.device)
+    raw[:, :, 1:, :, 1:] = raw5[:, :, :3, :, :3]
+    raw[:, :, 0] = torch.stack(raw_pow[:4], dim=-1)[:, None]
+    raw[:, :, 1:, :, 0] = torch.stack(raw_pow[1:4], dim=-1)[:, :, :, None]
+    # Central moments by the binomial expansion, all (a, b) at once: E[(s_i - mu_i)^a (s_j - mu_j)^b]
+    # = sum_pq C(a, p) (-mu_i)^(a - p) C(b, q) (-mu_j)^(b - q) R[p, q] = (A_i R A_j^T)[a, b], as two
+    # batched products over 4 x 4 matrices A (no Python loop over moments).
+    expand = torch.zeros(batch, d, 4, 4, dtype=mean.dtype, device=mean.device)
+    for a in range(4):
+        for p in range(a + 1):
+            expand[:, :, a, p] = math.comb(a, p) * (-mu) ** (a - p)
+    left = (expand @ raw.view(batch, d, 4, 4 * d)).view(batch, 4 * d, d, 4).transpose(1, 2)  # [j, (i, a), q]
+    central = (left @ expand.transpose(-1, -2)).view(batch, d, d, 4, 4).transpose(1, 2)  # [i, j, a, b]
+    sd_pow = torch.stack([torch.ones_like(sd), sd, sd**2, sd**3], dim=-1)  # (B, d, 4)
 
     def std_joint(a: int, b: int) -> Tensor:
-        """E[u_i^a u_j^b]: the binomial expansion of the central moment, over sd_i^a sd_j^b."""
-        total = torch.zeros(batch, d, d, dtype=mean.dtype, device=mean.device)
-        for p in range(a + 1):
-            for q in range(b + 1):
-                coef = math.comb(a, p) * math.comb(b, q)
-                total = total + coef * ((-mu[:, :, None]) ** (a - p)) * ((-mu[:, None, :]) ** (b - q)) * raw_joint(p, q)
-        return total / (sd[:, :, None] ** a * sd[:, None, :] ** b)
+        """E[u_i^a u_j^b] as (B, d, d): a central moment over sd_i^a sd_j^b."""
+        return central[..., a, b] / (sd_pow[:, :, None, a] * sd_pow[:, None, :, b])
 
-    # Only the joint moments the cues below read (each costs a (B, d, d) expansion).
+    # Only the joint moments the cues below read.
     u = {(a, b): std_joint(a, b) for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
     skew = _diag(u[3, 0])
     # E[u^4] by the same expansion from raw moments up to order 4.
