@@ -1,5 +1,7 @@
 """Shared pytest settings: fast, CPU only, deterministic."""
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # Commands run in-process apply their automatic thread choice to this process; with one thread
@@ -29,3 +31,17 @@ def small_suite(tmp_path_factory):
     for dataset in list(iter_datasets(root / "suite"))[:2]:
         write_csv_dataset(root / "csvs", dataset)
     return root
+
+
+@pytest.fixture(scope="session")
+def script_module():
+    """Loads ``scripts/NAME.py`` as a module: ``script_module("real_data")``."""
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

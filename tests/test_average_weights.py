@@ -1,6 +1,5 @@
 """scripts/average_weights.py: the uniform weight average of checkpoints of one network, refused
 across networks, readable as a model."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,6 @@ from causal_amort.model import checkpoint as ckpt
 from causal_amort.model.order_model import OrderModel
 from simulators.core.errors import InputError
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "average_weights.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("average_weights", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def saved(folder: Path, seed: int, **model) -> tuple[Path, OrderModel]:
     torch.manual_seed(seed)
     cfg = RunConfig(model=ModelConfig(dim=16, heads=2, enc_layers=1, dec_layers=1, encoder="stats", pair_dim=4,
@@ -30,9 +19,9 @@ def saved(folder: Path, seed: int, **model) -> tuple[Path, OrderModel]:
     return folder, net
 
 
-def test_the_average_is_the_mean_of_every_weight_and_loads_as_a_model(tmp_path):
+def test_the_average_is_the_mean_of_every_weight_and_loads_as_a_model(tmp_path, script_module):
     (a, net_a), (b, net_b) = saved(tmp_path / "a", 0), saved(tmp_path / "b", 1)
-    out = load_script().average([str(a), str(b)], tmp_path / "soup")
+    out = script_module("average_weights").average([str(a), str(b)], tmp_path / "soup")
     soup, _ = ckpt.load_model(tmp_path / "soup")
     assert out == tmp_path / "soup" / "checkpoints" / "best.json"
     for name, value in soup.state_dict().items():
@@ -40,8 +29,8 @@ def test_the_average_is_the_mean_of_every_weight_and_loads_as_a_model(tmp_path):
     assert not torch.equal(net_a.state_dict()["s0"], net_b.state_dict()["s0"])
 
 
-def test_checkpoints_of_different_networks_are_refused(tmp_path):
+def test_checkpoints_of_different_networks_are_refused(tmp_path, script_module):
     (a, _), (b, _) = saved(tmp_path / "a", 0), saved(tmp_path / "b", 1, kernel_rows=32)
     with pytest.raises(InputError, match="kernel_rows"):
-        load_script().average([str(a), str(b)], tmp_path / "soup")
+        script_module("average_weights").average([str(a), str(b)], tmp_path / "soup")
     assert not (tmp_path / "soup").exists()

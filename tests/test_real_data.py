@@ -1,21 +1,10 @@
 """scripts/real_data.py: the cdt wheel's tables become CSV folders that `amort eval` scores."""
-import importlib.util
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from simulators.storage.io import iter_datasets
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "real_data.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("real_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def fake_wheel(path: Path) -> Path:
     rng = np.random.default_rng(0)
@@ -35,8 +24,8 @@ def fake_wheel(path: Path) -> Path:
     return path
 
 
-def test_tables_become_csv_folders_with_their_true_edges(tmp_path):
-    script = load_script()
+def test_tables_become_csv_folders_with_their_true_edges(tmp_path, script_module):
+    script = script_module("real_data")
     with zipfile.ZipFile(fake_wheel(tmp_path / "cdt.whl")) as archive:
         script.write_sachs(archive, tmp_path / "sachs")
         assert script.write_tuebingen(archive, tmp_path / "tuebingen") == 2
@@ -55,8 +44,8 @@ def test_tables_become_csv_folders_with_their_true_edges(tmp_path):
         np.testing.assert_allclose(ds.x[:, j], ds.x[:, i] ** 3, atol=0.3)  # effect = cause^3 + noise
 
 
-def test_pairs_are_written_in_a_seeded_random_column_order(tmp_path):
-    script = load_script()
+def test_pairs_are_written_in_a_seeded_random_column_order(tmp_path, script_module):
+    script = script_module("real_data")
     wheel = fake_wheel(tmp_path / "cdt.whl")
     firsts = set()
     for seed in range(8):
