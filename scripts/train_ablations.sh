@@ -5,7 +5,9 @@
 #   encoder: stats (control) vs cells;  state: none (control) vs carry, causal, average;
 #   decoder: causal (control) vs sort;  cues: with (control) vs without the score-matching cues;
 #   each cue group of causal_amort/model/cues.py (CUE_GROUPS) read as zeros: arm no-GROUP, e.g. no-lingam;
-#   basis: base (control) vs wide (model.basis = wide: sines and cosines added to the summed features).
+#   basis: base (control) vs wide (model.basis = wide: sines and cosines added to the summed features);
+#   kernel: SCORE's kernel leaf test on a 128-row sample as cues (model.kernel_rows = 128);
+#   dec1: a one-layer pointer decoder (model.dec_layers = 1; the control has two), for speed.
 # The arms with a learned state take a loss after every chunk (train.loss_chunks = all), as the
 # seed paper trains them; the control needs only the last (its state is the statistics). The
 # causal arm's gradient reaches every earlier chunk (tbptt 4 = the most chunks), which trains all
@@ -35,6 +37,7 @@ for arm in $ARMS; do
              --set train.val_every=100 --set train.checkpoint_every=100 --force --out "$OUT/abl-cells" ;;
     wide) amort train --config default-cpu "${common[@]}" --set model.basis=wide --out "$OUT/abl-wide" ;;
     kernel) amort train --config default-cpu "${common[@]}" --set model.kernel_rows=128 --out "$OUT/abl-kernel" ;;
+    dec1) amort train --config default-cpu "${common[@]}" --set model.dec_layers=1 --out "$OUT/abl-dec1" ;;
     no-*) amort train --config default-cpu "${common[@]}" --set "model.drop_cues=${arm#no-}" --out "$OUT/abl-$arm" ;;
     *) echo "unknown arm $arm" >&2; exit 2 ;;
   esac
