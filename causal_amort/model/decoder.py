@@ -48,14 +48,15 @@ class DecoderLayer(nn.Module):
         x = x + self.cross_attn(self.norm_cross(x), variables, mask=unplaced)
         return x + self.ff(self.norm_ff(x))
 
-    def step(self, x: Tensor, past: "PositionCache", cross: tuple[Tensor, Tensor], unplaced: Tensor) -> Tensor:
+    def step(self, x: Tensor, past: "PositionCache", cross: tuple[Tensor, Tensor], cross_bias: Tensor) -> Tensor:
         """`forward` for one new position `x` (N, 1, dim): it attends to the positions in `past`
         and itself (what the causal mask leaves), and to the variables through their projected
-        keys and values `cross`, where `unplaced` (N, 1, d) allows."""
+        keys and values `cross`, with `cross_bias` (N, 1, 1, d) added to those logits (-inf on the
+        placed variables: the additive form of `forward`'s mask, kept between steps)."""
         h = self.norm_self(x)
         k, v = past.add(*self.self_attn.project_kv(h))
         x = x + self.self_attn.attend(h, k, v)
-        x = x + self.cross_attn.attend(self.norm_cross(x), *cross, mask=unplaced)
+        x = x + self.cross_attn.attend(self.norm_cross(x), *cross, bias=cross_bias)
         return x + self.ff(self.norm_ff(x))
 
 
@@ -160,6 +161,9 @@ class PointerSteps:
         self.past = [PositionCache(d) for _ in decoder.layers]
         self.x = decoder.start.expand(n, 1, h)
         self.placed = torch.zeros(n, d, dtype=torch.bool, device=state.device)
+        # Cross-attention mask as an additive bias in the attention's dtype, updated as variables
+        # are placed (a boolean mask would be converted on every call).
+        self.cross_bias = torch.zeros(n, 1, 1, d, dtype=self.cross[0][0].dtype, device=state.device)
         self.rows = torch.arange(n, device=state.device)
         self.embedded = decoder.embed_placed(self.variables).float()  # what `advance` feeds the next step
         with float32_region(state):
@@ -174,9 +178,9 @@ class PointerSteps:
             self.gate = F.softplus(decoder.gate)
 
     def next_logits(self) -> Tensor:
-        x, unplaced = self.x, ~self.placed[:, None]
+        x = self.x
         for layer, past, cross in zip(self.decoder.layers, self.past, self.cross):
-            x = layer.step(x, past, cross, unplaced)
+            x = layer.step(x, past, cross, self.cross_bias)
         out = self.decoder.norm_out(x)
         with float32_region(out):
             logits = torch.baddbmm(self.pointer_bias[:, None] - self.gate * self.waiting, out.float(),
@@ -188,7 +192,9 @@ class PointerSteps:
             for past in self.past:
                 past.select(parent)
             self.waiting = self.waiting[parent]
+            self.cross_bias = self.cross_bias[parent]
         self.placed = mark_placed(self.placed, parent, var)
+        self.cross_bias = self.cross_bias.masked_fill(self.placed[:, None, None], float("-inf"))
         self.waiting = self.waiting - self.beliefs[self.rows, :, var][:, None]
         self.x = self.embedded[self.rows, var][:, None]
 
