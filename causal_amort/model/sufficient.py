@@ -79,11 +79,16 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool =
     the output, so the features are feature-major (B, K * d, b) with no further copy (the Gram
     matrix is then indexed [k * d + i, l * d + j]), and the derivatives are already laid out for the
     per-variable K x K products (one batched matmul). ``basis`` names the features (``BASES``)."""
-    z = _zscore(x, center, scale).transpose(1, 2).contiguous()  # (B, d, b)
+    return _features(_zscore(x, center, scale), derivatives, basis)
+
+
+def _features(z: Tensor, derivatives: bool, basis: str) -> tuple[Tensor, Tensor | None]:
+    """`basis_features` of the z-scores z (B, b, d)."""
+    z = z.transpose(1, 2).contiguous()  # (B, d, b)
     batch, d, b = z.shape
     waves = WIDE_FREQUENCIES if basis == "wide" else ()
     # Each feature is written straight into its slot (out=): no stack copy afterwards.
-    feats = torch.empty(batch, len(BASES[basis]), d, b, device=x.device)
+    feats = torch.empty(batch, len(BASES[basis]), d, b, device=z.device)
     phi = feats.unbind(dim=1)
     r = torch.rsqrt(1.0 + (z / CLIP) ** 2)
     s = torch.mul(z, r, out=phi[0])
@@ -101,7 +106,7 @@ def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool =
     if not derivatives:
         return feats, None
     ds_dz = r * r * r  # q ** -1.5
-    deriv = torch.empty(batch, d, len(BASES[basis]), b, device=x.device)
+    deriv = torch.empty(batch, d, len(BASES[basis]), b, device=z.device)
     dphi = deriv.unbind(dim=2)  # phi'(s) ds/dz in BASES order
     dphi[0].copy_(ds_dz)
     torch.mul(s, 2 * ds_dz, out=dphi[1])
@@ -232,7 +237,8 @@ class RunningStats:
         """New sums with one more chunk (B, b, d) of raw values; ``mask`` (B, b, d) marks intervened cells."""
         batch, b, d = chunk.shape
         tracked = self.deriv_sums is not None
-        phi, deriv = basis_features(chunk, self.center, self.scale, tracked, self.basis)  # (B, K, d, b), (B, d, K, b)
+        z = _zscore(chunk, self.center, self.scale)  # once: the features and the row sample read it
+        phi, deriv = _features(z, tracked, self.basis)  # (B, K, d, b), (B, d, K, b)
         k = phi.shape[1]
         flat = phi.view(batch, k * d, b)
         if mask is None:
@@ -263,8 +269,7 @@ class RunningStats:
         priority = torch.frac(index * _GOLDEN)
         if mask is not None:
             priority = torch.where(mask.any(dim=2), math.inf, priority)
-        rows = _zscore(chunk, self.center, self.scale).clamp(-SAMPLE_CLIP, SAMPLE_CLIP)
-        reservoir, priority = _lowest(self.reservoir, self.priority, rows, priority)
+        reservoir, priority = _lowest(self.reservoir, self.priority, z.clamp(-SAMPLE_CLIP, SAMPLE_CLIP), priority)
         return replace(added, reservoir=reservoir, priority=priority, rows_seen=self.rows_seen + b)
 
 
