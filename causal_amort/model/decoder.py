@@ -48,42 +48,70 @@ class DecoderLayer(nn.Module):
         x = x + self.cross_attn(self.norm_cross(x), variables, mask=unplaced)
         return x + self.ff(self.norm_ff(x))
 
-    def step(self, x: Tensor, past: "PositionCache", cross: tuple[Tensor, Tensor], cross_bias: Tensor) -> Tensor:
-        """`forward` for one new position `x` (N, 1, dim): it attends to the positions in `past`
-        and itself (what the causal mask leaves), and to the variables through their projected
-        keys and values `cross`, with `cross_bias` (N, 1, 1, d) added to those logits (-inf on the
-        placed variables: the additive form of `forward`'s mask, kept between steps)."""
-        h = self.norm_self(x)
-        k, v = past.add(*self.self_attn.project_kv(h))
-        x = x + self.self_attn.attend(h, k, v)
-        x = x + self.cross_attn.attend(self.norm_cross(x), *cross, bias=cross_bias)
+    def step(self, x: Tensor, cache: "StepCache") -> Tensor:
+        """`forward` for one new position `x` (N, 1, dim): it attends to the positions in `cache`
+        and itself (what the causal mask leaves), and to the variables not yet placed. Small
+        batched products instead of `Attention`'s general path: one position per call is a
+        string of tiny ops, so each op saved is time saved (decoding is inference: no dropout)."""
+        n, _, dim = x.shape
+        qkv = F.linear(self.norm_self(x), *cache.qkv).view(n, 3, cache.heads, -1).unbind(dim=1)
+        q, k, v = (t.reshape(n * cache.heads, -1) for t in qkv)
+        keys_t, values = cache.add(k, v)
+        attended = torch.softmax(q[:, None] @ keys_t, dim=-1) @ values
+        x = x + self.self_attn.out(attended.view(n, 1, dim))
+        q = F.linear(self.norm_cross(x), *cache.cross_q).view(n * cache.heads, 1, -1)
+        attended = torch.softmax(torch.baddbmm(cache.blocked.view(n * cache.heads, 1, -1), q, cache.cross_keys_t),
+                                 dim=-1) @ cache.cross_values
+        x = x + self.cross_attn.out(attended.view(n, 1, dim))
         return x + self.ff(self.norm_ff(x))
 
+    def start_cache(self, variables: Tensor, capacity: int, blocked: Tensor) -> "StepCache":
+        """A `StepCache` for decoding over `variables` (N, d, dim), normed."""
+        return StepCache(self, variables, capacity, blocked)
 
-class PositionCache:
-    """Keys and values of the positions decoded so far in one layer's self-attention, in
-    buffers of `capacity` positions allocated at the first write (in the dtype autocast gives)."""
 
-    def __init__(self, capacity: int) -> None:
+class StepCache:
+    """What a layer's `step` reuses between positions: the attention's query weights scaled by
+    1 / sqrt(head dim) (fused with the key-value weights for the self-attention), the variables'
+    cross-attention keys (transposed) and values, the shared additive mask `blocked` (N, heads,
+    1, d; -inf on placed variables), and the keys (transposed) and values of the positions
+    decoded so far, in buffers of `capacity` positions allocated at the first write (in the
+    dtype autocast gives). Heads are folded into the batch: (N * heads, ...)."""
+
+    def __init__(self, layer: DecoderLayer, variables: Tensor, capacity: int, blocked: Tensor) -> None:
+        n, d, dim = variables.shape
+        self_attn, cross_attn = layer.self_attn, layer.cross_attn
+        self.heads = self_attn.heads
+        scale = (dim // self.heads) ** -0.5
+        self.qkv = (torch.cat([self_attn.q.weight * scale, self_attn.kv.weight]),
+                    torch.cat([self_attn.q.bias * scale, self_attn.kv.bias]))
+        self.cross_q = (cross_attn.q.weight * scale, cross_attn.q.bias * scale)
+        k, v = cross_attn.project_kv(variables)  # (N, heads, d, dh)
+        self.cross_keys_t = k.transpose(-1, -2).reshape(n * self.heads, -1, d)
+        self.cross_values = v.reshape(n * self.heads, d, -1)
+        self.blocked = blocked
         self.capacity, self.length = capacity, 0
-        self.k: Tensor | None = None
-        self.v: Tensor | None = None
+        self.keys_t: Tensor | None = None
+        self.values: Tensor | None = None
 
     def add(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Append one position's (N, heads, 1, dh) keys and values; return all so far."""
-        if self.k is None:
-            n, heads, _, dh = k.shape
-            self.k = k.new_empty(n, heads, self.capacity, dh)
-            self.v = v.new_empty(n, heads, self.capacity, dh)
-        self.k[:, :, self.length] = k[:, :, 0]
-        self.v[:, :, self.length] = v[:, :, 0]
+        """Append one position's (N * heads, dh) keys and values; return all so far, keys transposed."""
+        if self.keys_t is None:
+            rows, dh = k.shape
+            self.keys_t = k.new_empty(rows, dh, self.capacity)
+            self.values = v.new_empty(rows, self.capacity, dh)
+        self.keys_t[:, :, self.length] = k
+        self.values[:, self.length] = v
         self.length += 1
-        return self.k[:, :, : self.length], self.v[:, :, : self.length]
+        return self.keys_t[:, :, : self.length], self.values[:, : self.length]
 
-    def select(self, rows: Tensor) -> None:
-        """Keep rows `rows` (beam search's surviving parents)."""
-        if self.k is not None:
-            self.k, self.v = self.k[rows], self.v[rows]
+    def select(self, rows: Tensor, blocked: Tensor) -> None:
+        """Keep batch rows `rows` (beam search's surviving parents), with their new mask `blocked`.
+        The variables' keys and values stay: a parent is a row of the same batch element."""
+        if self.keys_t is not None:
+            self.keys_t = self.keys_t.view(-1, self.heads, *self.keys_t.shape[1:])[rows].flatten(0, 1)
+            self.values = self.values.view(-1, self.heads, *self.values.shape[1:])[rows].flatten(0, 1)
+        self.blocked = blocked
 
 
 class PointerDecoder(nn.Module):
@@ -147,55 +175,51 @@ class PointerDecoder(nn.Module):
 
 
 class PointerSteps:
-    """DecodeSteps of a PointerDecoder with caches: the variables' cross-attention keys and values,
-    their embeddings as placed positions, the pointer's query weights folded into its keys, the
-    must-precede matrix, and each layer's keys and values of the positions placed so far. A step
-    runs the decoder on one new position only, and the gate's "waiting" mass loses the placed
-    variable's column instead of being summed again."""
+    """DecodeSteps of a PointerDecoder with caches: each layer's `StepCache`, the variables'
+    embeddings as placed positions, the pointer's query weights folded into its keys, and the
+    logits' offset (the pointer bias minus the gate's "waiting" mass, -inf on placed variables).
+    A step runs the decoder on one new position only, and placing a variable adds its column of
+    gated must-precede beliefs back to the offset instead of summing the waiting mass again."""
 
     def __init__(self, decoder: PointerDecoder, state: Tensor, pairs: Tensor | None) -> None:
         n, d, h = state.shape
         self.decoder = decoder
-        self.variables = decoder.norm_vars(state)
-        self.cross = [layer.cross_attn.project_kv(self.variables) for layer in decoder.layers]
-        self.past = [PositionCache(d) for _ in decoder.layers]
+        variables = decoder.norm_vars(state)
+        # The cross-attention mask as an additive bias shared by the layers, updated in place.
+        blocked = torch.zeros(n, decoder.layers[0].cross_attn.heads, 1, d, device=state.device)
+        self.caches = [layer.start_cache(variables, d, blocked) for layer in decoder.layers]
         self.x = decoder.start.expand(n, 1, h)
-        self.placed = torch.zeros(n, d, dtype=torch.bool, device=state.device)
-        # Cross-attention mask as an additive bias in the attention's dtype, updated as variables
-        # are placed (a boolean mask would be converted on every call).
-        self.cross_bias = torch.zeros(n, 1, 1, d, dtype=self.cross[0][0].dtype, device=state.device)
         self.rows = torch.arange(n, device=state.device)
-        self.embedded = decoder.embed_placed(self.variables).float()  # what `advance` feeds the next step
+        self.embedded = decoder.embed_placed(variables).float()  # what `advance` feeds the next step
         with float32_region(state):
-            variables = self.variables.float()
+            variables = variables.float()
             keys = decoder.pointer_keys(variables) * h**-0.5
             # pointer(out, keys) = (W out + b) @ keys: one product per step with W and b folded in.
             self.pointer_weight = decoder.query.weight.t().float() @ keys  # (N, h, d)
-            self.pointer_bias = decoder.query.bias.float() @ keys  # (N, d)
-            self.beliefs = decoder.must_precede(variables, pairs)
+            beliefs = decoder.must_precede(variables, pairs)
+            gate = F.softplus(decoder.gate)
+            # released[b, i, j]: what placing i takes off j's waiting mass (gated).
+            self.released = (gate * beliefs).transpose(1, 2).contiguous()
             # Nothing is placed yet: every variable counts towards what each one waits for.
-            self.waiting = torch.ones(n, 1, d, device=state.device) @ self.beliefs.transpose(1, 2)
-            self.gate = F.softplus(decoder.gate)
+            self.offset = (decoder.query.bias.float() @ keys - gate * beliefs.sum(dim=2))[:, None]  # (N, 1, d)
 
     def next_logits(self) -> Tensor:
         x = self.x
-        for layer, past, cross in zip(self.decoder.layers, self.past, self.cross):
-            x = layer.step(x, past, cross, self.cross_bias)
+        for layer, cache in zip(self.decoder.layers, self.caches):
+            x = layer.step(x, cache)
         out = self.decoder.norm_out(x)
         with float32_region(out):
-            logits = torch.baddbmm(self.pointer_bias[:, None] - self.gate * self.waiting, out.float(),
-                                   self.pointer_weight)
-            return logits.squeeze(1).masked_fill(self.placed, float("-inf"))
+            return torch.baddbmm(self.offset, out.float(), self.pointer_weight).squeeze(1)
 
     def advance(self, parent: Tensor | None, var: Tensor) -> None:
+        offset, blocked = self.offset, self.caches[0].blocked
         if parent is not None:
-            for past in self.past:
-                past.select(parent)
-            self.waiting = self.waiting[parent]
-            self.cross_bias = self.cross_bias[parent]
-        self.placed = mark_placed(self.placed, parent, var)
-        self.cross_bias = self.cross_bias.masked_fill(self.placed[:, None, None], float("-inf"))
-        self.waiting = self.waiting - self.beliefs[self.rows, :, var][:, None]
+            offset, blocked = offset[parent], blocked[parent]
+            for cache in self.caches:
+                cache.select(parent, blocked)
+        self.offset = offset + self.released[self.rows, var][:, None]
+        self.offset.scatter_(2, var.view(-1, 1, 1), float("-inf"))
+        blocked.scatter_(3, var.view(-1, 1, 1, 1).expand(-1, blocked.shape[1], 1, 1), float("-inf"))
         self.x = self.embedded[self.rows, var][:, None]
 
 
