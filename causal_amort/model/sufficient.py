@@ -49,6 +49,9 @@ S, S2, S3, TANH, LOGCOSH, GAUSS1 = range(6)
 _MAD_TO_SD = 1.4826
 _MEAN_AD_TO_SD = 1.2533
 _GOLDEN = (5**0.5 - 1) / 2
+_BUMP_SCALE = math.exp(-1.125)  # exp(-1.5^2 / 2)
+# A chunk of at least this many rows gets its Gram matrix in row blocks, upper triangle only.
+_GRAM_BLOCK_ROWS = 1000
 
 
 def robust_center_scale(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,32 +93,35 @@ def _features(z: Tensor, derivatives: bool, basis: str) -> tuple[Tensor, Tensor 
     # Each feature is written straight into its slot (out=): no stack copy afterwards.
     feats = torch.empty(batch, len(BASES[basis]), d, b, device=z.device)
     phi = feats.unbind(dim=1)
-    r = torch.rsqrt(1.0 + (z / CLIP) ** 2)
+    r = torch.addcmul(torch.ones((), device=z.device), z, z, value=CLIP**-2).rsqrt_()  # (1 + (z/CLIP)^2)^-1/2
     s = torch.mul(z, r, out=phi[0])
     s2 = torch.mul(s, s, out=phi[1])
     torch.mul(s2, s, out=phi[2])
     t = torch.tanh(s, out=phi[3])
     torch.log(torch.cosh(s), out=phi[4])
-    gauss = torch.exp(-0.5 * s2)
+    gauss = torch.exp(s2 * -0.5)
     torch.mul(s, gauss, out=phi[5])
-    bump_hi = torch.exp(-0.5 * (s - 1.5) ** 2, out=phi[6])
-    bump_lo = torch.exp(-0.5 * (s + 1.5) ** 2, out=phi[7])
+    # exp(-(s -+ 1.5)^2 / 2) = exp(-s^2 / 2) exp(-1.125) exp(+-1.5 s): one more exp, not two.
+    rise, scaled_gauss = torch.exp(s * 1.5), gauss * _BUMP_SCALE
+    bump_hi = torch.mul(scaled_gauss, rise, out=phi[6])
+    bump_lo = torch.div(scaled_gauss, rise, out=phi[7])
     for i, w in enumerate(waves):
         torch.sin(w * s, out=phi[8 + 2 * i])
         torch.cos(w * s, out=phi[9 + 2 * i])
     if not derivatives:
         return feats, None
-    ds_dz = r * r * r  # q ** -1.5
     deriv = torch.empty(batch, d, len(BASES[basis]), b, device=z.device)
     dphi = deriv.unbind(dim=2)  # phi'(s) ds/dz in BASES order
-    dphi[0].copy_(ds_dz)
-    torch.mul(s, 2 * ds_dz, out=dphi[1])
-    torch.mul(s2, 3 * ds_dz, out=dphi[2])
-    torch.mul(1.0 - t * t, ds_dz, out=dphi[3])
-    torch.mul(t, ds_dz, out=dphi[4])
-    torch.mul((1 - s2) * gauss, ds_dz, out=dphi[5])
-    torch.mul((1.5 - s) * bump_hi, ds_dz, out=dphi[6])
-    torch.mul((-1.5 - s) * bump_lo, ds_dz, out=dphi[7])
+    ds_dz = torch.mul(r * r, r, out=dphi[0])  # (1 + (z/CLIP)^2)^-3/2
+    s_ds = s * ds_dz
+    torch.mul(s_ds, 2.0, out=dphi[1])
+    torch.mul(s, s_ds, out=dphi[2]).mul_(3.0)
+    t_ds = torch.mul(t, ds_dz, out=dphi[4])
+    torch.addcmul(ds_dz, t, t_ds, value=-1.0, out=dphi[3])  # (1 - t^2) ds/dz
+    gauss_ds = gauss * ds_dz
+    torch.addcmul(gauss_ds, s2, gauss_ds, value=-1.0, out=dphi[5])  # (1 - s^2) gauss ds/dz
+    torch.mul(1.5 - s, bump_hi * ds_dz, out=dphi[6])
+    torch.mul(-1.5 - s, bump_lo * ds_dz, out=dphi[7])
     for i, w in enumerate(waves):
         torch.mul(phi[9 + 2 * i], w * ds_dz, out=dphi[8 + 2 * i])
         torch.mul(phi[8 + 2 * i], -w * ds_dz, out=dphi[9 + 2 * i])
@@ -246,7 +252,7 @@ class RunningStats:
         else:
             observational = (~mask.any(dim=2)).float()
             weighted, observed = flat * observational[:, None, :], observational.sum(dim=1).double()
-        gram = self.gram + (weighted @ flat.transpose(1, 2)).double()
+        gram = _add_gram(self.gram, weighted, flat)
         sums = self.sums + weighted.sum(dim=2).view(batch, k, d).transpose(1, 2).double()
         count = self.count + observed
         deriv_sums, deriv_gram = self.deriv_sums, self.deriv_gram
@@ -271,6 +277,23 @@ class RunningStats:
             priority = torch.where(mask.any(dim=2), math.inf, priority)
         reservoir, priority = _lowest(self.reservoir, self.priority, z.clamp(-SAMPLE_CLIP, SAMPLE_CLIP), priority)
         return replace(added, reservoir=reservoir, priority=priority, rows_seen=self.rows_seen + b)
+
+
+def _add_gram(gram: Tensor, weighted: Tensor, flat: Tensor) -> Tensor:
+    """gram (B, n, n) float64 plus weighted @ flat^T (B, n, b) float32, a symmetric product (the
+    weights are 0 / 1 per row). On long chunks, by blocks of features: each block of rows against
+    itself and the blocks after it, its transpose filling the lower triangle, so about 5/8 of the
+    full product's work (the same entries: each is one dot product either way)."""
+    n, rows = flat.shape[1], flat.shape[2]
+    parts = min(4, n // 64) if rows >= _GRAM_BLOCK_ROWS else 1
+    if parts <= 1:
+        return gram + (weighted @ flat.transpose(1, 2)).double()
+    out, flat_t, step = gram.clone(), flat.transpose(1, 2), math.ceil(n / parts)
+    for start in range(0, n, step):
+        block = (weighted[:, start : start + step] @ flat_t[:, :, start:]).double()
+        out[:, start : start + step, start:] += block
+        out[:, start + step :, start : start + step] += block[:, :, step:].transpose(1, 2)
+    return out
 
 
 # Fields that are not sums over rows.
