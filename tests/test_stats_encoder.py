@@ -47,17 +47,19 @@ def variable_cue(var_cues, name):
 
 
 @pytest.mark.parametrize("basis", BASES)
-def test_chunk_sums_equal_one_pass_over_all_rows(basis):
-    x = skewed(rows=300)
+@pytest.mark.parametrize("rows, d", [(300, 5), (1200, 20)])  # the long one-pass chunk takes the blocked Gram
+def test_chunk_sums_equal_one_pass_over_all_rows(basis, rows, d):
+    x = skewed(rows=rows, d=d)
     mask = torch.zeros(x.shape, dtype=torch.bool)
     mask[:, 200:260, 1] = True
-    chunked = stream_stats(x, [100, 37, 163], mask, basis)
+    chunked = stream_stats(x, [100, 37, 163] + [250] * ((rows - 300) // 250) + [(rows - 300) % 250], mask, basis)
     one_pass = RunningStats.start(x[:, :100], basis=basis).add(x, mask)
     for field in ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums"):
         torch.testing.assert_close(getattr(chunked, field), getattr(one_pass, field), rtol=1e-4, atol=1e-4)
     k = len(BASES[basis])
-    assert chunked.gram.shape == (2, 5 * k, 5 * k) and chunked.gram.dtype == torch.float64 and chunked.k == k
-    assert chunked.count.tolist() == [240.0, 240.0] and chunked.int_count[:, 1].tolist() == [60.0, 60.0]
+    assert chunked.gram.shape == (2, d * k, d * k) and chunked.gram.dtype == torch.float64 and chunked.k == k
+    torch.testing.assert_close(one_pass.gram, one_pass.gram.transpose(1, 2), rtol=1e-6, atol=1e-6)
+    assert chunked.count.tolist() == [rows - 60.0] * 2 and chunked.int_count[:, 1].tolist() == [60.0, 60.0]
 
 
 @pytest.mark.parametrize("basis", BASES)
