@@ -144,7 +144,7 @@ def _greedy(start: StartFn, state: Tensor, pairs: Tensor | None, precede: Tensor
         precede = precede.to(device=device, dtype=torch.bool).expand(batch, d, d)
         pending = precede.sum(dim=1)
     picks, logps = [], []
-    for k in range(d - 1):
+    for _ in range(d - 1):
         logits = steps.next_logits().float()
         if pending is not None:
             logits = _constrained(logits, pending)
