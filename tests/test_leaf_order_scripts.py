@@ -1,7 +1,10 @@
-"""scripts/rff_leaf_order.py: the streamed Fourier sums are exact over chunks, and the leaf removal
-finds a nonlinear chain."""
+"""The leaf-removal measurements: scripts/rff_leaf_order.py (its streamed Fourier sums are exact over
+chunks) and scripts/basis_leaf_order.py (its first fit is the model's score-matching cue); both
+order a nonlinear chain."""
 import numpy as np
 import torch
+
+from causal_amort.model.cues import score_matching_cues
 
 
 def chain(seed: int, n: int = 2000) -> np.ndarray:
@@ -29,7 +32,22 @@ def test_fourier_sums_over_chunks_equal_one_pass(script_module):
         torch.testing.assert_close(getattr(chunked, name), getattr(one, name))
 
 
-def test_leaf_removal_orders_a_nonlinear_chain(script_module):
+def test_fourier_leaf_removal_orders_a_nonlinear_chain(script_module):
     rff = script_module("rff_leaf_order")
     for seed in range(3):
         assert rff.stream_order(chain(seed), pairs=256, singles=8, seed=seed) == [1, 3, 0, 2]
+
+
+def test_first_fit_is_the_model_score_cue(script_module):
+    leaf = script_module("basis_leaf_order")
+    stats = leaf.streamed(chain(1), chunk=250)
+    expected = score_matching_cues(stats)[0][0, :, 0].double()
+    torch.testing.assert_close(leaf.leaf_variances(stats, list(range(4))), expected, rtol=2e-3, atol=1e-6)
+
+
+def test_basis_leaf_removal_orders_a_nonlinear_chain(script_module):
+    leaf = script_module("basis_leaf_order")
+    for seed in range(3):
+        iterative, static = leaf.leaf_removal_orders(leaf.streamed(chain(seed), chunk=250))
+        assert iterative == [1, 3, 0, 2]
+        assert sorted(static) == [0, 1, 2, 3]
