@@ -18,41 +18,44 @@ import numpy as np
 import torch
 
 from causal_amort.evaluation.metrics import frac_reversed
+from causal_amort.model.cues import score_fit_moments, score_fit_ridge
 from causal_amort.model.sufficient import RunningStats
 from causal_amort.runtime.threads import apply_threads
 from simulators.storage.io import iter_datasets
 
 
-def leaf_variances(stats: RunningStats, left: list[int]) -> torch.Tensor:
-    """Var over rows of each remaining variable's fitted Hessian diagonal, the score fitted on the
-    features of `left` only (one dataset: batch row 0), with `score_matching_cues`' scaling and ridge."""
-    d, k = stats.d, stats.k
-    n = float(stats.count[0])
-    mean = (stats.sums[0] / n).T.reshape(d * k)  # feature-major, as the Gram
-    cov = stats.gram[0] / n - torch.outer(mean, mean)
-    sd = cov.diagonal().clamp_min(0.0).sqrt()
-    inv_sd = torch.where(sd > 1e-6, 1.0 / sd, torch.zeros_like(sd))
-    corr = cov * inv_sd[:, None] * inv_sd[None, :]
-    inv_sd = inv_sd.view(k, d).T  # (d, K)
-    deriv_mean = stats.deriv_sums[0] / n  # (d, K)
-    deriv_cov = stats.deriv_gram[0] / n - deriv_mean[:, :, None] * deriv_mean[:, None, :]
-    features = torch.tensor([f * d + i for f in range(k) for i in left])
-    size = len(features)
-    ridge = min(1e-3 + 0.02 * size / n, 1.0)
-    prec = torch.linalg.inv(corr[features][:, features] + ridge * torch.eye(size, dtype=corr.dtype))
-    prec = prec.view(k, len(left), k, len(left))
-    variances = []
-    for a, i in enumerate(left):
-        w = -(prec[:, a, :, a] @ (deriv_mean[i] * inv_sd[i])) * inv_sd[i]  # the fit's block on i
-        variances.append(w @ deriv_cov[i] @ w)
-    return torch.stack(variances)
+class ScoreFit:
+    """The moments `score_matching_cues` fits the score from (one dataset: batch row 0), float64, read
+    once; `leaf_variances` refits on any subset of the variables."""
+
+    def __init__(self, stats: RunningStats) -> None:
+        n, cov, inv_sd, self.deriv_mean, self.deriv_cov = (t[0] for t in score_fit_moments(stats))
+        self.d, self.k, self.n = stats.d, stats.k, n
+        self.corr = cov * inv_sd[:, None] * inv_sd[None, :]
+        self.inv_sd = inv_sd.view(self.k, self.d).T  # (d, K)
+
+    def leaf_variances(self, left: list[int]) -> torch.Tensor:
+        """Var over rows of each variable's fitted Hessian diagonal, the score fitted on the features
+        of the variables `left` only, with `score_matching_cues`' scaling and ridge."""
+        k = self.k
+        features = torch.tensor([f * self.d + i for f in range(k) for i in left])  # feature-major
+        size = len(features)
+        eye = torch.eye(size, dtype=self.corr.dtype)
+        prec = torch.linalg.inv(self.corr[features][:, features] + score_fit_ridge(size, self.n) * eye)
+        prec = prec.view(k, len(left), k, len(left))
+        variances = []
+        for a, i in enumerate(left):
+            w = -(prec[:, a, :, a] @ (self.deriv_mean[i] * self.inv_sd[i])) * self.inv_sd[i]  # the fit's block on i
+            variances.append(w @ self.deriv_cov[i] @ w)
+        return torch.stack(variances)
 
 
 def leaf_removal_orders(stats: RunningStats) -> tuple[list[int], list[int]]:
     """(iterative, static) orders, causes first: SCORE's removal, and one fit sorted by variance."""
+    fit = ScoreFit(stats)
     left, removed, static = list(range(stats.d)), [], None
     while len(left) > 1:
-        variances = leaf_variances(stats, left)
+        variances = fit.leaf_variances(left)
         if static is None:
             static = [left[j] for j in torch.argsort(variances, descending=True, stable=True).tolist()]
         leaf = left[int(torch.argmin(variances))]

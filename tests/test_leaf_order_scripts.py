@@ -42,7 +42,7 @@ def test_first_fit_is_the_model_score_cue(script_module):
     leaf = script_module("basis_leaf_order")
     stats = leaf.streamed(chain(1), chunk=250)
     expected = score_matching_cues(stats)[0][0, :, 0].double()
-    torch.testing.assert_close(leaf.leaf_variances(stats, list(range(4))), expected, rtol=2e-3, atol=1e-6)
+    torch.testing.assert_close(leaf.ScoreFit(stats).leaf_variances(list(range(4))), expected, rtol=2e-3, atol=1e-6)
 
 
 def test_basis_leaf_removal_orders_a_nonlinear_chain(script_module):

@@ -96,6 +96,28 @@ def _ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
     return torch.cholesky_inverse(chol)
 
 
+def score_fit_moments(stats: RunningStats) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """What the score-matching fit reads from the sums, float64: the row count n (B, 1), the feature
+    covariance (B, dK, dK), feature-major, 1 / sd per feature (B, dK; 0 for a constant feature, which
+    drops out of the fit), the mean feature derivatives (B, d, K) and their covariance (B, d, K, K)."""
+    if stats.deriv_sums is None:
+        raise ValueError("score-matching cues need running statistics that track derivatives")
+    batch, dk = stats.count.shape[0], stats.d * stats.k
+    n = stats.count.clamp_min(1.0)[:, None]
+    mean = (stats.sums / n[:, :, None]).transpose(1, 2).reshape(batch, dk)
+    cov = stats.gram / n[:, :, None] - mean[:, :, None] * mean[:, None, :]
+    sd = _diag(cov).clamp_min(0.0).sqrt()
+    inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0)
+    deriv_mean = stats.deriv_sums / n[:, :, None]
+    deriv_cov = stats.deriv_gram / n[:, :, None, None] - deriv_mean[..., :, None] * deriv_mean[..., None, :]
+    return n, cov, inv_sd, deriv_mean, deriv_cov
+
+
+def score_fit_ridge(features: int, n: Tensor) -> Tensor:
+    """The ridge of a score-matching fit on `features` standardized features from n rows."""
+    return (1e-3 + 0.02 * features / n).clamp(max=1.0)
+
+
 def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     """SCORE's leaf test (Rolland et al. 2022) in streamed form: (B, d, 2) and (B, d, d, 2) float32, unscaled.
 
@@ -111,26 +133,17 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     i look like a leaf), and the variance of the cross entry d s_i / d z_j (its nonlinear
     interaction with j, the edge signal DAS reads off the Hessian).
     """
-    if stats.deriv_sums is None:
-        raise ValueError("score-matching cues need running statistics that track derivatives")
     batch, d, K = stats.count.shape[0], stats.d, stats.k
-    n = stats.count.clamp_min(1.0)[:, None]
     dk = d * K
-    mean = (stats.sums / n[:, :, None]).transpose(1, 2).reshape(batch, dk)  # feature-major
-    cov = stats.gram / n[:, :, None] - mean[:, :, None] * mean[:, None, :]
-    sd = _diag(cov).clamp_min(0.0).sqrt()
-    inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0)  # a constant feature drops out of the fit
+    n, cov, inv_sd, deriv_mean, deriv_cov = score_fit_moments(stats)
     # From here on float32: the sums are exact in float64, and the ridge keeps the solve well conditioned
     # (float32 changes the signed-log cues by < 0.002 at d = 100), at half the cost of float64.
     inv_sd = inv_sd.float()
     corr = cov.float() * inv_sd[:, :, None] * inv_sd[:, None, :]
-    ridge = (1e-3 + 0.02 * dk / n[:, 0].float()).clamp(max=1.0)
-    prec = _ridge_inverse(corr, ridge)  # (B, dK, dK)
+    prec = _ridge_inverse(corr, score_fit_ridge(dk, n[:, 0].float()))  # (B, dK, dK)
     p5 = prec.view(batch, K, d, K, d)  # P[(k, i), (l, j)] as [k, i, l, j]
     inv_sd = inv_sd.view(batch, K, d).transpose(1, 2)  # (B, d, K)
-    deriv_mean = stats.deriv_sums / n[:, :, None]
-    deriv_cov = (stats.deriv_gram / n[:, :, None, None] - deriv_mean[..., :, None] * deriv_mean[..., None, :]).float()
-    deriv_mean = deriv_mean.float()
+    deriv_cov, deriv_mean = deriv_cov.float(), deriv_mean.float()
     target = deriv_mean * inv_sd  # m_i: E[d phi~_k(z_i) / dz_i] of the standardized features, (B, d, K)
 
     def hessian_spread(w: Tensor, c: Tensor) -> Tensor:
