@@ -51,6 +51,7 @@ class ModelConfig:
     drop_cues: str = ""  # stats encoder ablation: cue groups set to zero, comma-separated (cues.CUE_GROUPS)
     basis: str = "base"  # stats encoder: the features summed per variable, sufficient.BASES ("wide" adds waves)
     kernel_rows: int = 0  # stats encoder: rows sampled for the kernel score cues (kernel_cues.py); 0: none
+    leaf_cues: bool = False  # stats encoder: SCORE's leaf removal on the score cues' fit as cues (leaf_cues.py)
 
     @property
     def dropped_cue_groups(self) -> tuple[str, ...]:
@@ -227,6 +228,8 @@ def _validate(cfg: RunConfig) -> None:
         (m.kernel_rows == 0 or m.kernel_rows >= MIN_ROWS,
          f"model.kernel_rows must be 0 (no kernel score cues) or at least {MIN_ROWS}"),
         (m.kernel_rows == 0 or m.encoder == "stats", "model.kernel_rows needs model.encoder = stats"),
+        (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),
+         "model.leaf_cues needs model.encoder = stats and model.score_cues = true"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),

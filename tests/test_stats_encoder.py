@@ -7,6 +7,7 @@ import torch
 from causal_amort.config import ModelConfig
 from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES
+from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.stream import chunk_array, stream_orders
 from causal_amort.model.sufficient import BASES, RunningStats, basis_features, robust_center_scale
@@ -76,15 +77,15 @@ def test_feature_derivatives_are_the_derivatives_in_the_z_score(basis):
     torch.testing.assert_close(deriv.double().permute(0, 2, 1, 3), numeric, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("score,basis", [(False, "base"), (True, "base"), (True, "wide")])
-def test_cues_are_invariant_to_shift_scale_and_row_order(score, basis):
+@pytest.mark.parametrize("score,basis,leaf", [(False, "base", False), (True, "base", True), (True, "wide", False)])
+def test_cues_are_invariant_to_shift_scale_and_row_order(score, basis, leaf):
     x = skewed().double()  # so that the moved copy below is exact up to float64 rounding
-    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100], basis=basis), score)
-    assert (var_cues.shape[-1], pair_cues.shape[-1]) == num_cues(score)
+    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100], basis=basis), score, leaf=leaf)
+    assert (var_cues.shape[-1], pair_cues.shape[-1]) == num_cues(score, leaf=leaf)
     assert var_cues.shape[:-1] == (2, 5) and pair_cues.shape[:-1] == (2, 5, 5)
     moved = x * torch.tensor([3.0, 0.01, 250.0, 1.0, 7.5]) - torch.tensor([1e3, -4.0, 0.5, 9.0, 2.0])
     for other in (moved, torch.cat([x[:, :100].flip(1), x[:, 100:][:, torch.randperm(100)]], dim=1)):
-        v, p = compute_cues(stream_stats(other, [100, 100], basis=basis), score)
+        v, p = compute_cues(stream_stats(other, [100, 100], basis=basis), score, leaf=leaf)
         torch.testing.assert_close(v, var_cues, **TOL)
         torch.testing.assert_close(p, pair_cues, **TOL)
 
@@ -94,8 +95,8 @@ def test_permuting_variables_permutes_cues_state_and_order(state, basis):
     model = make_model(state=state, score_cues=state == "none", basis=basis)
     x = skewed()
     perm = torch.tensor([3, 0, 4, 1, 2])
-    v, p = compute_cues(stream_stats(x, [100, 100], basis=basis), True)
-    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100], basis=basis), True)
+    v, p = compute_cues(stream_stats(x, [100, 100], basis=basis), True, leaf=True)
+    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100], basis=basis), True, leaf=True)
     torch.testing.assert_close(vp, v[:, perm], **TOL)
     torch.testing.assert_close(pp, p[:, perm][:, :, perm], **TOL)
     with torch.no_grad():
@@ -126,15 +127,16 @@ def test_cues_and_orders_are_finite_on_hard_data(case, basis):
         x = x[:, :3]
     if case == "discrete":
         x = (x > 1.5).float()  # MAD of 0: the scale falls back to the mean absolute deviation
-    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis, reservoir_rows=64), True, kernel=True)
+    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis, reservoir_rows=64), True, kernel=True, leaf=True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
-    kernel = v[..., -len(KERNEL_VARIABLE_CUES):]
+    kernel = v[..., -len(KERNEL_VARIABLE_CUES) - len(LEAF_VARIABLE_CUES) : -len(LEAF_VARIABLE_CUES)]
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
         assert variable_cue(v, "score_hess_var")[0, 2] == 0 and (kernel[0, 2] == 0).all()
+        assert (v[0, 2, -len(LEAF_VARIABLE_CUES):] == 0).all()
     if case == "few_rows":
         assert (kernel == 0).all()  # fewer sampled rows than kernel_cues.MIN_ROWS: no kernel estimate
-    model = make_model(score_cues=True, basis=basis, kernel_rows=64)
+    model = make_model(score_cues=True, basis=basis, kernel_rows=64, leaf_cues=True)
     steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
     assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
     assert np.isfinite(steps[-1].confidence).all()
@@ -312,9 +314,10 @@ def test_leaving_a_variable_out_equals_refitting_without_it():
     from dataclasses import replace
 
     from causal_amort.model.cues import score_matching_cues
+    from causal_amort.model.score_fit import fit_score
     x = skewed(batch=1, rows=20000, d=4).double()
     stats = stream_stats(x, [5000] * 4)
-    v, p = score_matching_cues(stats)
+    v, p = score_matching_cues(fit_score(stats))
     for j in range(4):
         keep = [i for i in range(4) if i != j]
         idx = torch.tensor([k * 4 + i for k in range(stats.k) for i in keep])
@@ -322,7 +325,7 @@ def test_leaving_a_variable_out_equals_refitting_without_it():
                       gram=stats.gram[:, idx][:, :, idx], deriv_sums=stats.deriv_sums[:, keep],
                       deriv_gram=stats.deriv_gram[:, keep],
                       int_count=stats.int_count[:, keep], int_sums=stats.int_sums[:, keep][:, :, keep])
-        refit, _ = score_matching_cues(sub)
+        refit, _ = score_matching_cues(fit_score(sub))
         # The ridge depends on the number of features (1e-3 + 0.02 dK / n), so they agree to ~1%.
         downdated = (v[0, keep, 0] + 1e-6) * torch.exp(p[0, keep, j, 0]) - 1e-6
         torch.testing.assert_close(downdated, refit[0, :, 0], rtol=2e-2, atol=1e-4)
@@ -330,7 +333,7 @@ def test_leaving_a_variable_out_equals_refitting_without_it():
 
 def test_statistics_without_derivatives_give_the_same_base_cues_and_refuse_the_score_cues():
     """A model without the score-matching cues skips the derivative sums; nothing else changes."""
-    from causal_amort.model.cues import score_matching_cues
+    from causal_amort.model.score_fit import fit_score
     x = skewed()
     full = stream_stats(x, [100, 100])
     lean = RunningStats.start(x[:, :100], derivatives=False)
@@ -340,6 +343,6 @@ def test_statistics_without_derivatives_give_the_same_base_cues_and_refuse_the_s
     for got, want in zip(compute_cues(lean), compute_cues(full)):
         torch.testing.assert_close(got, want)
     with pytest.raises(ValueError, match="track derivatives"):
-        score_matching_cues(lean)
+        fit_score(lean)
     memory = make_model(score_cues=False).init_memory(2, 5, "cpu")
     assert make_model(score_cues=False).advance(memory, x[:, :100]).stats.deriv_sums is None

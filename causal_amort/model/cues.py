@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
+from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
+from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse
 from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, S3, TANH, RunningStats
 
 _EPS = 1e-9
@@ -46,31 +48,35 @@ CUE_GROUPS = {
     "interventions": ("intervened_fraction", "shift_mean_under_do", "shift_var_under_do"),
     "score": SCORE_VARIABLE_CUES + SCORE_PAIR_CUES,
     "kernel_score": KERNEL_VARIABLE_CUES,
+    "leaf_removal": LEAF_VARIABLE_CUES,
 }
 
 
-def cue_columns(score: bool, kernel: bool = False) -> tuple[list[str], list[str]]:
+def cue_columns(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[list[str], list[str]]:
     """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i]);
-    ``score`` / ``kernel``: with the streamed score-matching / the kernel score cues."""
+    ``score`` / ``kernel`` / ``leaf``: with the streamed score-matching / the kernel score / the
+    leaf-removal cues (per-variable columns in that order, after the others)."""
     variable = list(VARIABLE_CUES) + (list(SCORE_VARIABLE_CUES) if score else [])
     variable += list(KERNEL_VARIABLE_CUES) if kernel else []
+    variable += list(LEAF_VARIABLE_CUES) if leaf else []
     pair = [f"{c}[i,j]" for c in DIRECTED_PAIR_CUES] + [f"{c}[j,i]" for c in DIRECTED_PAIR_CUES] + list(PLAIN_PAIR_CUES)
     if score:
         pair += [f"{c}[i,j]" for c in SCORE_PAIR_CUES] + [f"{c}[j,i]" for c in SCORE_PAIR_CUES]
     return variable, pair
 
 
-def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False) -> tuple[Tensor, Tensor]:
+def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False,
+                 leaf: bool = False) -> tuple[Tensor, Tensor]:
     """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
     dropped = {cue for group in dropped_groups for cue in CUE_GROUPS[group]}
     return tuple(torch.tensor([float(name.split("[")[0] not in dropped) for name in names])
-                 for names in cue_columns(score, kernel))
+                 for names in cue_columns(score, kernel, leaf))
 
 
-def num_cues(score: bool, kernel: bool = False) -> tuple[int, int]:
-    """(per-variable, pair) cue counts the encoder reads, with or without the score-matching and the
-    kernel score cues."""
-    variable, pair = cue_columns(score, kernel)
+def num_cues(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[int, int]:
+    """(per-variable, pair) cue counts the encoder reads, with or without the score-matching, the
+    kernel score and the leaf-removal cues."""
+    variable, pair = cue_columns(score, kernel, leaf)
     return len(variable), len(pair)
 
 
@@ -89,36 +95,7 @@ def _negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
     return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
 
 
-def _ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
-    """(cov + ridge I)^-1 for a batch of PSD matrices, by Cholesky."""
-    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-    chol = torch.linalg.cholesky(cov + ridge[:, None, None] * eye)
-    return torch.cholesky_inverse(chol)
-
-
-def score_fit_moments(stats: RunningStats) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """What the score-matching fit reads from the sums, float64: the row count n (B, 1), the feature
-    covariance (B, dK, dK), feature-major, 1 / sd per feature (B, dK; 0 for a constant feature, which
-    drops out of the fit), the mean feature derivatives (B, d, K) and their covariance (B, d, K, K)."""
-    if stats.deriv_sums is None:
-        raise ValueError("score-matching cues need running statistics that track derivatives")
-    batch, dk = stats.count.shape[0], stats.d * stats.k
-    n = stats.count.clamp_min(1.0)[:, None]
-    mean = (stats.sums / n[:, :, None]).transpose(1, 2).reshape(batch, dk)
-    cov = stats.gram / n[:, :, None] - mean[:, :, None] * mean[:, None, :]
-    sd = _diag(cov).clamp_min(0.0).sqrt()
-    inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0)
-    deriv_mean = stats.deriv_sums / n[:, :, None]
-    deriv_cov = stats.deriv_gram / n[:, :, None, None] - deriv_mean[..., :, None] * deriv_mean[..., None, :]
-    return n, cov, inv_sd, deriv_mean, deriv_cov
-
-
-def score_fit_ridge(features: int, n: Tensor) -> Tensor:
-    """The ridge of a score-matching fit on `features` standardized features from n rows."""
-    return (1e-3 + 0.02 * features / n).clamp(max=1.0)
-
-
-def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
+def score_matching_cues(fit: ScoreFit) -> tuple[Tensor, Tensor]:
     """SCORE's leaf test (Rolland et al. 2022) in streamed form: (B, d, 2) and (B, d, d, 2) float32, unscaled.
 
     The score grad log p(z) of the z-scores is fitted by score matching (Hyvarinen 2005) as an
@@ -133,22 +110,9 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     i look like a leaf), and the variance of the cross entry d s_i / d z_j (its nonlinear
     interaction with j, the edge signal DAS reads off the Hessian).
     """
-    batch, d, K = stats.count.shape[0], stats.d, stats.k
-    dk = d * K
-    n, cov, inv_sd, deriv_mean, deriv_cov = score_fit_moments(stats)
-    # From here on float32: the sums are exact in float64, and the ridge keeps the solve well conditioned
-    # (float32 changes the signed-log cues by < 0.002 at d = 100), at half the cost of float64.
-    inv_sd = inv_sd.float()
-    corr = cov.float() * inv_sd[:, :, None] * inv_sd[:, None, :]
-    prec = _ridge_inverse(corr, score_fit_ridge(dk, n[:, 0].float()))  # (B, dK, dK)
+    batch, d, K = fit.inv_sd.shape
+    prec, inv_sd, deriv_mean, deriv_cov, target = fit.prec, fit.inv_sd, fit.deriv_mean, fit.deriv_cov, fit.target
     p5 = prec.view(batch, K, d, K, d)  # P[(k, i), (l, j)] as [k, i, l, j]
-    inv_sd = inv_sd.view(batch, K, d).transpose(1, 2)  # (B, d, K)
-    deriv_cov, deriv_mean = deriv_cov.float(), deriv_mean.float()
-    target = deriv_mean * inv_sd  # m_i: E[d phi~_k(z_i) / dz_i] of the standardized features, (B, d, K)
-
-    def hessian_spread(w: Tensor, c: Tensor) -> Tensor:
-        """Var over rows of an entry w . phi'(z) of the fitted Hessian, from the derivatives' covariance c."""
-        return torch.einsum("...k,...kl,...l->...", w, c, w)
 
     # The fit of s_i has coefficients theta_i = -P m_i; its block on variable j is -P[j, i] m_i, and
     # the Hessian entry d s_i / d z_j = sum_k theta_(k, j), i phi'_k(z_j) / sd_(k, j) = w_ij . phi'(z_j).
@@ -169,10 +133,12 @@ def score_matching_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     return per_variable, pairs
 
 
-def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False) -> tuple[Tensor, Tensor]:
+def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
+                 leaf: bool = False) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
-    cues of the row sample (kernel_cues.py)."""
+    cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
+    refit the score cues' fit, so they need ``score``)."""
     batch, d, K = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)
     mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
@@ -273,7 +239,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False)
     # (R^2-sortability, Reisach et al. 2023).
     ridge_lin = (1e-2 + d / n).clamp(max=1.0)
     lin_corr = torch.where(eye, 1.0, rho)
-    prec = _ridge_inverse(lin_corr, ridge_lin)
+    prec = ridge_inverse(lin_corr, ridge_lin)
     pdiag = _diag(prec)
     partial_corr = torch.where(eye, 0.0, -prec / torch.sqrt(pdiag[:, :, None] * pdiag[:, None, :]))
     r2_linear = (1 - 1 / (pdiag * (1 + ridge_lin[:, None]))).clamp(0.0, 1.0)
@@ -284,7 +250,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False)
     ridge_full = (1e-2 + 3 * d / n).clamp(max=1.0)
     full = sub.reshape(batch, 3 * d, 3 * d)
     full = torch.where(torch.isfinite(full), full, 0.0)
-    blocks = torch.diagonal(_ridge_inverse(full, ridge_full).view(batch, d, 3, d, 3), dim1=1, dim2=3)
+    blocks = torch.diagonal(ridge_inverse(full, ridge_full).view(batch, d, 3, d, 3), dim1=1, dim2=3)
     residual = torch.linalg.inv(blocks.permute(0, 3, 1, 2))[:, :, S, S]
     r2_additive = (1 - residual / (1 + ridge_full[:, None])).clamp(0.0, 1.0)
 
@@ -307,12 +273,17 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False)
     plain = torch.stack([rho, rho.abs(), partial_corr, lingam_cumulant, lingam_skew, lingam_tanh, direct_lingam],
                         dim=-1)
     pairs = [directed, directed.transpose(1, 2), plain]
+    fit = fit_score(stats) if score else None
     if score:
-        score_var, score_pairs = score_matching_cues(stats)
+        score_var, score_pairs = score_matching_cues(fit)
         per_variable.append(torch.where(constant[..., None], 0.0, score_var))
         pairs += [score_pairs, score_pairs.transpose(1, 2)]
     if kernel:
         per_variable.append(torch.where(constant[..., None], 0.0, kernel_score_cues(stats).to(mean.dtype)))
+    if leaf:
+        if fit is None:
+            raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
+        per_variable.append(torch.where(constant[..., None], 0.0, leaf_removal_cues(fit).to(mean.dtype)))
     not_self = (~eye)[None, :, :, None]
     dead = (constant[:, :, None] | constant[:, None, :])[..., None]
     pairs = torch.where(dead, 0.0, torch.cat(pairs, dim=-1) * not_self)

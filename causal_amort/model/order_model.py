@@ -71,7 +71,7 @@ class OrderModel(nn.Module):
         self.decoder = build_decoder(cfg)
         if cfg.encoder == "stats":
             # Cue groups an ablation drops read as zeros (not saved: the config says which).
-            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, cfg.score_cues, cfg.kernel_rows > 0)
+            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, cfg.score_cues, cfg.kernel_rows > 0, cfg.leaf_cues)
             self.register_buffer("keep_var", keep_var, persistent=False)
             self.register_buffer("keep_pair", keep_pair, persistent=False)
 
@@ -169,7 +169,7 @@ class OrderModel(nn.Module):
 
     def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
         """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""
-        var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues, self.cfg.kernel_rows > 0)
+        var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues, self.cfg.kernel_rows > 0, self.cfg.leaf_cues)
         if self.cfg.drop_cues:
             var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
         return var_cues, pair_cues

@@ -21,6 +21,14 @@ def _mlp(inputs: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, out))
 
 
+def _added_embedding(inputs: int, dim: int) -> nn.Sequential:
+    """An embedding of cues added to a network: its output starts at zero."""
+    mlp = _mlp(inputs, dim, dim)
+    nn.init.zeros_(mlp[-1].weight)
+    nn.init.zeros_(mlp[-1].bias)
+    return mlp
+
+
 class PairBiasedLayer(nn.Module):
     """Pair-biased self-attention over variables, pooled pair evidence, feed-forward, pair update."""
 
@@ -86,22 +94,26 @@ class StatsEncoder(nn.Module):
         super().__init__()
         var_cues, pair_cues = num_cues(cfg.score_cues)
         self.var_in = _mlp(var_cues, cfg.dim, cfg.dim)
-        self.kernel_in = None
-        if cfg.kernel_rows:
-            # The kernel score cues (the last per-variable columns) get their own embedding whose
-            # output layer starts at zero: a network fine-tuned onto them starts as its source.
-            self.kernel_in = _mlp(num_cues(cfg.score_cues, kernel=True)[0] - var_cues, cfg.dim, cfg.dim)
-            nn.init.zeros_(self.kernel_in[-1].weight)
-            nn.init.zeros_(self.kernel_in[-1].bias)
+        # The kernel score and the leaf-removal cues (the last per-variable columns, in that order)
+        # get their own embeddings whose output layer starts at zero: a network fine-tuned onto
+        # them starts as its source.
+        kernel = num_cues(cfg.score_cues, kernel=True)[0] - var_cues if cfg.kernel_rows else 0
+        leaf = num_cues(cfg.score_cues, leaf=True)[0] - var_cues if cfg.leaf_cues else 0
+        self.kernel_in = _added_embedding(kernel, cfg.dim) if kernel else None
+        self.leaf_in = _added_embedding(leaf, cfg.dim) if leaf else None
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
         self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
 
     def embed(self, var_cues: Tensor) -> Tensor:
         """(B, d, h) token of the per-variable cues."""
-        if self.kernel_in is None:
-            return self.var_in(var_cues)
-        base = self.var_in[0].in_features
-        return self.var_in(var_cues[..., :base]) + self.kernel_in(var_cues[..., base:])
+        start = self.var_in[0].in_features
+        token = self.var_in(var_cues[..., :start])
+        for added in (self.kernel_in, self.leaf_in):
+            if added is not None:
+                width = added[0].in_features
+                token = token + added(var_cues[..., start : start + width])
+                start += width
+        return token
 
     def forward(self, state: Tensor, var_cues: Tensor, pair_cues: Tensor) -> tuple[Tensor, Tensor]:
         x = state.float() + self.embed(var_cues)
