@@ -7,6 +7,7 @@
 #   each cue group of causal_amort/model/cues.py (CUE_GROUPS) read as zeros: arm no-GROUP, e.g. no-lingam;
 #   basis: base (control) vs wide (model.basis = wide: sines and cosines added to the summed features);
 #   kernel: SCORE's kernel leaf test on a 128-row sample as cues (model.kernel_rows = 128);
+#   leaf: SCORE's leaf removal on the score cues' fit as cues (model.leaf_cues = true);
 #   dec1: a one-layer pointer decoder (model.dec_layers = 1; the control has two), for speed.
 # The arms with a learned state take a loss after every chunk (train.loss_chunks = all), as the
 # seed paper trains them; the control needs only the last (its state is the statistics). The
@@ -37,6 +38,7 @@ for arm in $ARMS; do
              --set train.val_every=100 --set train.checkpoint_every=100 --force --out "$OUT/abl-cells" ;;
     wide) amort train --config default-cpu "${common[@]}" --set model.basis=wide --out "$OUT/abl-wide" ;;
     kernel) amort train --config default-cpu "${common[@]}" --set model.kernel_rows=128 --out "$OUT/abl-kernel" ;;
+    leaf) amort train --config default-cpu "${common[@]}" --set model.leaf_cues=true --out "$OUT/abl-leaf" ;;
     dec1) amort train --config default-cpu "${common[@]}" --set model.dec_layers=1 --out "$OUT/abl-dec1" ;;
     no-*) amort train --config default-cpu "${common[@]}" --set "model.drop_cues=${arm#no-}" --out "$OUT/abl-$arm" ;;
     *) echo "unknown arm $arm" >&2; exit 2 ;;
