@@ -253,13 +253,14 @@ def _line_blocks(text: TextIO) -> Iterator[str]:
 
 def _parse_block(path: Path, block: str, sep: str, width: int, first_line: int) -> pd.DataFrame | None:
     """One block of data lines (the first at line ``first_line`` of the file) as a frame of ``width``
-    columns; None if it holds only blank lines. Spaces after a delimiter are skipped; they change
-    nothing in numeric columns, so the slower parse that skips them runs only when a column does not
-    come out numeric (" nan" is then a missing value, not text)."""
+    columns; None if it holds only blank lines. Parsed as float64 first (spaces around a number are
+    fine); only a block with something else in it is parsed again with types inferred and spaces
+    after delimiters skipped (" nan" is then a missing value), for `_check_chunk` to name the cell."""
     options = dict(sep=sep, header=None, low_memory=False)  # no names: pandas would take extra fields as an index
     try:
-        frame = pd.read_csv(io.StringIO(block), **options)
-        if any(frame[col].dtype.kind not in "fiub" for col in frame.columns):
+        try:  # the common case, all numbers: no type inference
+            frame = pd.read_csv(io.StringIO(block), dtype=np.float64, **options)
+        except ValueError:  # text somewhere (or " nan"): parsed again for the checks to name it
             frame = pd.read_csv(io.StringIO(block), skipinitialspace=True, **options)
     except pd.errors.EmptyDataError:
         return None
