@@ -1,6 +1,6 @@
 """The leaf-removal cues: the Schur downdates give what refitting on the variables left gives, the
 removal orders a nonlinear chain, the cues need the score fit, and a network fine-tuned onto them
-starts as its source (symmetries and hard data: test_stats_encoder, with the other cues)."""
+starts as its source, as onto the kernel cues (symmetries and hard data: test_stats_encoder)."""
 import math
 
 import pytest
@@ -88,15 +88,18 @@ def test_leaf_cues_need_the_score_fit_and_come_last():
         load_config("default-cpu", {"model.leaf_cues": True, "model.score_cues": False})
 
 
-def test_a_network_fine_tuned_onto_the_leaf_cues_starts_as_its_source():
-    def make(leaf):
+@pytest.mark.parametrize("setting, value", [("leaf_cues", True), ("kernel_rows", 64)])
+def test_a_network_fine_tuned_onto_added_cues_starts_as_its_source(setting, value):
+    """Every `checkpoint.ADDED_WEIGHTS` block starts at zero output: loaded with the weights of a
+    network without it, the network reads exactly as its source."""
+    def make(**added):
         torch.manual_seed(0)
         return OrderModel(ModelConfig(dim=32, heads=4, enc_layers=2, dec_layers=2, encoder="stats", pair_dim=8,
-                                      state="none", score_cues=True, leaf_cues=leaf)).eval()
+                                      state="none", score_cues=True, **added)).eval()
 
-    source, target = make(False), make(True)
+    source, target = make(), make(**{setting: value})
     missing, unexpected = target.load_state_dict(source.state_dict(), strict=False)
-    assert not unexpected and missing and all(name.startswith(ckpt.ADDED_WEIGHTS["leaf_cues"]) for name in missing)
+    assert not unexpected and missing and all(name.startswith(ckpt.ADDED_WEIGHTS[setting]) for name in missing)
     x = nonlinear(1, 6, seed=1, rows=300)
     with torch.no_grad():
         reads = []
