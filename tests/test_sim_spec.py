@@ -13,7 +13,7 @@ from simulators.prior.sample import sample_dataset
 from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict, spec_to_dict
 
 SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
-           "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}}
+           "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}, "select-shift": {"mechanism"}}
 SECTIONS = {"graph": "graphs", "mechanism": "mechanisms", "noise": "noises"}
 
 
@@ -54,6 +54,23 @@ def test_shift_presets_differ_from_train_exactly_where_they_claim(preset):
             assert getattr(test, attr) == getattr(train, attr), section
     if not SHIFTED[preset]:
         assert (test.mix_prob, test.internal_standardize_prob) == (train.mix_prob, train.internal_standardize_prob)
+
+
+def test_the_selection_shift_draws_mechanisms_no_other_preset_draws():
+    """select-shift is for choosing a default: its families must not be a test preset's (or train's)."""
+    shift = {family.kind for _, family in load_spec("select-shift").mechanisms}
+    for name in PRESETS:
+        if name != "select-shift":
+            assert not shift & {family.kind for _, family in load_spec(name).mechanisms}, name
+
+
+def test_post_nonlinear_mechanism_is_a_monotone_distortion():
+    """Without noise, one parent: the value is a strictly monotone function of it (g of a line)."""
+    parent = np.sort(np.random.default_rng(0).normal(size=(500, 1)), axis=0)
+    for seed in range(5):
+        out = MECHANISM_FAMILIES["pnl"]().build(1, np.random.default_rng(seed))(parent, np.zeros(500))
+        steps = np.diff(out)
+        assert np.isfinite(out).all() and ((steps > 0).all() or (steps < 0).all())
 
 
 def test_train_is_broad():

@@ -190,5 +190,33 @@ class Polynomial(Mechanism):
         return fn
 
 
+@dataclass(frozen=True)
+class PostNonlinear(Mechanism):
+    """x = g(sum_i w_i z_i + noise): a linear function of the standardized parents plus noise, then
+    a random strictly monotone distortion of the whole (the post-nonlinear model, Zhang & Hyvarinen
+    2009), g(u) = sign(u) |u / sd(u)|^p with p from ``exponent`` (p < 1 compresses the tails, p > 1
+    stretches them). The noise is not additive in x, so additive-noise and score-based leaf tests
+    lose their premise while the order stays identifiable."""
+
+    kind: ClassVar[str] = "pnl"
+    weights: Range = (0.5, 2.0)
+    exponent: Range = (0.3, 3.0)
+
+    def __post_init__(self) -> None:
+        check_range(self.kind, "weights", self.weights, minimum=0.0)
+        check_range(self.kind, "exponent", self.exponent, above=0.0)
+
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        w = draw(self.weights, rng, size=k) * np.where(rng.random(k) < 0.5, -1.0, 1.0) / np.sqrt(k)
+        power = float(draw(self.exponent, rng))
+
+        def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
+            inner = zscore(parents) @ w + noise
+            scale = max(float(inner.std()), 1e-12)
+            return np.sign(inner) * np.abs(inner / scale) ** power
+
+        return fn
+
+
 MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
-    cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial)}
+    cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial, PostNonlinear)}
