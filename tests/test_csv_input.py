@@ -9,7 +9,6 @@ import zipfile
 import numpy as np
 import pytest
 
-from simulators.storage import csv_read
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, parse_sep, read_header,
                                  stream_csv)
 from simulators.core.errors import InputError
@@ -203,8 +202,7 @@ def test_zip_with_several_files_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
-def test_progress_by_bytes_of_the_file_on_disk_while_streaming(tmp_path, suffix, monkeypatch):
-    monkeypatch.setattr(csv_read, "_BLOCK_CHARS", 1 << 16)  # blocks of 64 KiB: this file has six
+def test_progress_by_bytes_of_the_file_on_disk_while_streaming(tmp_path, suffix):
     rng = np.random.default_rng(1)
     text = "a,b\n" + "".join(f"{x:.6f},{y:.6f}\n" for x, y in rng.normal(size=(20000, 2)))
     path = tmp_path / f"big.csv{suffix}"
@@ -220,20 +218,10 @@ def test_progress_by_bytes_of_the_file_on_disk_while_streaming(tmp_path, suffix,
     assert reports[-1] == ReadProgress(path.stat().st_size, path.stat().st_size, 20000)
 
 
-def test_blocks_cut_anywhere_give_the_same_rows_and_file_line_numbers(tmp_path, monkeypatch):
-    """Text is parsed in blocks that end at line breaks: any block size gives the same chunks, blank
-    lines and spaces after delimiters included, and errors name the line of the file."""
-    rng = np.random.default_rng(2)
-    lines = [f"{x:.5f}, {y:.5f}" for x, y in rng.normal(size=(300, 2))]
-    lines[100] = ""
-    path = tmp_path / "blocks.csv"
-    path.write_text("a,b\n" + "\n".join(lines) + "\n")
-    whole = np.concatenate(list(stream_csv(path, 64)))
-    monkeypatch.setattr(csv_read, "_BLOCK_CHARS", 37)  # shorter than two lines: every block cuts a line
-    chunks = list(stream_csv(path, 64))
-    assert [len(c) for c in chunks] == [64] * 4 + [43]
-    np.testing.assert_array_equal(np.concatenate(chunks), whole)
-    for bad in (80, 81):  # the first line of a block, and one inside a block
-        path.write_text("a,b\n" + "\n".join(lines[:bad] + ["1,2,3"] + lines[bad + 1 :]) + "\n")
-        with pytest.raises(InputError, match=f"line {bad + 2} has 3 fields|in line {bad + 2},"):
-            list(stream_csv(path, 64))
+@pytest.mark.parametrize("text, line", [("a,b\n1,2,3\n4,5,6\n", 2), ("a,b\n1\n2\n", 2), ("a,b\n1,2\n3,4,5\n", 3)])
+def test_rows_with_another_number_of_fields_are_refused_by_line(tmp_path, text, line):
+    """Extra fields are an error naming the line, never silently read as an index column."""
+    path = tmp_path / "ragged.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=f"line {line} has|in line {line},"):
+        list(stream_csv(path, 1))

@@ -18,7 +18,6 @@ import gzip
 import io
 import lzma
 import os
-import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -231,51 +230,16 @@ def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: 
     )
 
 
-# Characters of text parsed per pandas call: pandas' one-shot parse of a block is about twice as fast
-# as its chunked reader over the same rows, and 4 MiB (~30k rows of 20 numbers) makes a call's
-# own overhead negligible while bounding memory whatever the file's size.
-_BLOCK_CHARS = 1 << 22
-
-
-def _line_blocks(text: TextIO) -> Iterator[str]:
-    """The rest of ``text`` in blocks of about `_BLOCK_CHARS` characters, each ending at a line break
-    (a line longer than a block joins the next block)."""
-    rest = ""
-    while data := text.read(_BLOCK_CHARS):
-        data = rest + data
-        cut = data.rfind("\n") + 1
-        rest = data[cut:]
-        if cut:
-            yield data[:cut]
-    if rest:
-        yield rest
-
-
-def _parse_block(path: Path, block: str, sep: str, width: int, first_line: int) -> pd.DataFrame | None:
-    """One block of data lines (the first at line ``first_line`` of the file) as a frame of ``width``
-    columns; None if it holds only blank lines. Parsed as float64 first (spaces around a number are
-    fine); only a block with something else in it is parsed again with types inferred and spaces
-    after delimiters skipped (" nan" is then a missing value), for `_check_chunk` to name the cell."""
-    options = dict(sep=sep, header=None, low_memory=False)  # no names: pandas would take extra fields as an index
-    try:
-        try:  # the common case, all numbers: no type inference
-            frame = pd.read_csv(io.StringIO(block), dtype=np.float64, **options)
-        except ValueError:  # text somewhere (or " nan"): parsed again for the checks to name it
-            frame = pd.read_csv(io.StringIO(block), skipinitialspace=True, **options)
-    except pd.errors.EmptyDataError:
-        return None
-    except (pd.errors.ParserError, ValueError) as exc:
-        # pandas counts lines from the block's start; the message names the file's line.
-        message = re.sub(r"line (\d+)", lambda m: f"line {first_line + int(m.group(1)) - 1}",
-                         str(exc).strip().splitlines()[0])
-        raise InputError(f"{path}: malformed CSV ({message})") from None
-    if frame.shape[1] != width:
-        # The block's first line set the width; with more fields, the first row that fills them is the culprit.
-        extra = frame.iloc[:, width:].notna().any(axis=1).to_numpy() if frame.shape[1] > width else np.ones(1, bool)
-        row = int(np.argmax(extra))
-        fields = int(frame.iloc[row].notna().sum()) if frame.shape[1] > width else frame.shape[1]
-        raise InputError(f"{path}: line {first_line + row} has {fields} fields, expected {width}")
-    return frame
+def _check_width(path: Path, frame: pd.DataFrame, width: int, first_line: int) -> None:
+    """A chunk (its first row at line ``first_line``) must have ``width`` columns. The first row of
+    the file sets the parser's width, so with more fields the first row that fills them is named."""
+    if frame.shape[1] == width:
+        return
+    row, fields = 0, frame.shape[1]
+    if frame.shape[1] > width:
+        row = int(np.argmax(frame.iloc[:, width:].notna().any(axis=1).to_numpy()))
+        fields = int(frame.iloc[row].notna().sum())
+    raise InputError(f"{path}: line {first_line + row} has {fields} fields, expected {width}")
 
 
 def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(), drop_missing: bool = False,
@@ -299,29 +263,33 @@ def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(
     first_line = line = 2 if fmt.header else 1
     with _open_text(path) as (text, raw):
         size = os.fstat(raw.fileno()).st_size
-        if fmt.header:
-            text.readline()
-        for block in _line_blocks(text):
-            frame = _parse_block(path, block, sep, len(names), line)
-            if frame is None:
-                continue  # only blank lines
-            values, dropped = _check_chunk(path, frame, names, line, drop_missing)
-            line += len(frame)
-            if on_progress is not None:
-                on_progress(ReadProgress(raw.tell(), size, line - first_line))
-            summary.dropped += dropped
-            if len(values):
-                summary.col_min = np.minimum(summary.col_min, values.min(axis=0))
-                summary.col_max = np.maximum(summary.col_max, values.max(axis=0))
-            pending.append(values)
-            pending_rows += len(values)
-            if pending_rows >= chunk_size:  # one copy per block; the chunks are views of it
-                rows = np.concatenate(pending)
-                full = pending_rows - pending_rows % chunk_size
-                for start in range(0, full, chunk_size):
-                    yield rows[start : start + chunk_size]
+        try:
+            # No names: given names, pandas would take the extra fields of a first row that has more as an index.
+            reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, 1024), skiprows=first_line - 1,
+                                 header=None, skipinitialspace=True, low_memory=False)
+            for frame in reader:
+                _check_width(path, frame, len(names), line)
+                values, dropped = _check_chunk(path, frame, names, line, drop_missing)
+                line += len(frame)
+                if on_progress is not None:
+                    on_progress(ReadProgress(raw.tell(), size, line - first_line))
+                summary.dropped += dropped
+                if len(values):
+                    summary.col_min = np.minimum(summary.col_min, values.min(axis=0))
+                    summary.col_max = np.maximum(summary.col_max, values.max(axis=0))
+                pending.append(values)
+                pending_rows += len(values)
+                while pending_rows >= chunk_size:
+                    block = np.concatenate(pending)
+                    yield block[:chunk_size]
                     summary.rows += chunk_size
-                pending, pending_rows = [rows[full:]], pending_rows - full
+                    pending, pending_rows = [block[chunk_size:]], pending_rows - chunk_size
+        except pd.errors.EmptyDataError:
+            pass  # a header without rows: no chunks; the caller's row count says so
+        except (InputError, UnicodeDecodeError):
+            raise  # already one line; a decoding error is worded by _open_text
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputError(f"{path}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None
         if on_progress is not None:  # all read, though the parser never reaches a .zip's closing directory
             on_progress(ReadProgress(size, size, line - first_line))
     if pending_rows:
