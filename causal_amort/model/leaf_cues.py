@@ -13,7 +13,7 @@ the removal order (0 = first cause, 1 = first leaf removed), the log of its spre
 removed over the median spread of the variables left then, and the margin by which it was picked
 (log of the lowest spread kept over its own; 0 for the last variable). Each refit removes the
 lowest eighth of the variables left (`REMOVE_FRACTION`, at least one), SCORE one: on the
-selection suites the orders reverse as many edges (0.285 / 0.236 against 0.282 / 0.238) at
+selection suites the orders reverse as many edges (0.287 / 0.237 against 0.282 / 0.238) at
 about a third of the refits at d = 30 and a cost near that of the first inverse at any d.
 """
 from __future__ import annotations
