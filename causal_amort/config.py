@@ -49,6 +49,7 @@ class ModelConfig:
     pair_dim: int = 32  # width of the stats encoder's pair channel
     score_cues: bool = False  # stats encoder: add the streamed score-matching leaf test to the cues
     drop_cues: str = ""  # stats encoder ablation: cue groups set to zero, comma-separated (cues.CUE_GROUPS)
+    cue_dropout: float = 0.0  # stats encoder, training only: chance that a cue group reads as zeros in a task
     basis: str = "base"  # stats encoder: the features summed per variable, sufficient.BASES ("wide" adds waves)
     kernel_rows: int = 0  # stats encoder: rows sampled for the kernel score cues (kernel_cues.py); 0: none
     leaf_cues: bool = False  # stats encoder: SCORE's leaf removal on the score cues' fit as cues (leaf_cues.py)
@@ -223,6 +224,8 @@ def _validate(cfg: RunConfig) -> None:
         (set(m.dropped_cue_groups) <= set(CUE_GROUPS),
          f"model.drop_cues takes cue groups among {', '.join(CUE_GROUPS)}, got {m.drop_cues!r}"),
         (not m.drop_cues or m.encoder == "stats", "model.drop_cues needs model.encoder = stats"),
+        (0.0 <= m.cue_dropout < 1.0, "model.cue_dropout must be in [0, 1)"),
+        (m.cue_dropout == 0.0 or m.encoder == "stats", "model.cue_dropout needs model.encoder = stats"),
         (m.basis in BASES, f"model.basis must be one of {', '.join(BASES)}, got {m.basis!r}"),
         (m.basis == "base" or m.encoder == "stats", "model.basis needs model.encoder = stats"),
         (m.kernel_rows == 0 or m.kernel_rows >= MIN_ROWS,

@@ -73,6 +73,33 @@ def test_post_nonlinear_mechanism_is_a_monotone_distortion():
         assert np.isfinite(out).all() and ((steps > 0).all() or (steps < 0).all())
 
 
+def test_broadened_training_prior_adds_only_families_no_test_or_selection_preset_draws():
+    """train-broad is train plus mechanism families that stay out of every preset used to test or choose."""
+    train, broad = load_spec("train"), load_spec("train-broad")
+    assert (broad.graphs, broad.noises, broad.mix_prob) == (train.graphs, train.noises, train.mix_prob)
+    assert set(train.mechanisms) < set(broad.mechanisms)
+    added = {family.kind for _, family in broad.mechanisms} - {family.kind for _, family in train.mechanisms}
+    assert added
+    for name in PRESETS:
+        if name.startswith(("test-", "select-")):
+            assert not added & {family.kind for _, family in load_spec(name).mechanisms}, name
+
+
+def test_additive_gp_mechanism_is_additive_in_its_parents():
+    """Without noise, f(a, b) + f(a', b') = f(a, b') + f(a', b) for every draw (no interaction term),
+    and the function is not linear."""
+    grid = np.array([[0.3, -1.2], [1.7, 0.4], [0.3, 0.4], [1.7, -1.2]])
+    line = np.linspace(-2, 2, 200)[:, None]
+    for seed in range(5):
+        fn = MECHANISM_FAMILIES["additive_gp"]().build(2, np.random.default_rng(seed))
+        out = fn(grid, np.zeros(4))
+        assert np.isfinite(out).all() and abs(out[0] + out[1] - out[2] - out[3]) < 1e-4
+        wiggly = MECHANISM_FAMILIES["additive_gp"](length_scale=(0.5, 0.5))
+        one = wiggly.build(1, np.random.default_rng(seed))(line, np.zeros(200))
+        residual = one - np.polyval(np.polyfit(line[:, 0], one, 1), line[:, 0])
+        assert residual.var() > 0.1 * one.var()  # far from a line
+
+
 def test_train_is_broad():
     train = load_spec("train")
     assert len(train.graphs) >= 3 and len(train.mechanisms) >= 2 and len(train.noises) >= 3

@@ -257,6 +257,32 @@ def test_every_cue_but_bookkeeping_has_one_group_and_a_dropped_group_reads_as_ze
     assert ablated.state_dict().keys() == full.state_dict().keys()  # same network, same checkpoints
 
 
+def test_cue_dropout_zeroes_whole_groups_per_task_in_training_only():
+    """model.cue_dropout: in training each task loses whole cue groups (all of a group's columns or
+    none, different tasks differently, the bookkeeping columns never); evaluation reads every cue."""
+    x = skewed(batch=64, d=4)
+    stats = RunningStats.start(x).add(x)
+    full = make_model(score_cues=True)
+    dropping = make_model(score_cues=True, cue_dropout=0.5)
+    v, p = full._cues(stats)
+    torch.testing.assert_close(dropping._cues(stats), (v, p))  # eval mode: nothing dropped
+    torch.manual_seed(1)
+    v_drop, p_drop = dropping.train()._cues(stats)
+    variable, pair = cue_columns(score=True)
+    lost_per_group = []
+    for group in CUE_GROUPS:
+        cols = [k for k, name in enumerate(pair) if name.split("[")[0] in CUE_GROUPS[group]]
+        if not cols or (p[..., cols] == 0).all():  # (no interventions: those cues are zero anyway)
+            continue
+        zero = (p_drop[..., cols] == 0).flatten(1).all(dim=1)  # per task: the group's columns all zero
+        kept = (p_drop[..., cols] == p[..., cols]).flatten(1).all(dim=1)
+        assert (zero | kept).all(), group
+        lost_per_group.append(zero.float().mean().item())
+    assert all(0.25 < share < 0.75 for share in lost_per_group), lost_per_group
+    bookkeeping = [k for k, name in enumerate(variable) if name in ("log_rows", "constant")]
+    torch.testing.assert_close(v_drop[..., bookkeeping], v[..., bookkeeping])
+
+
 def test_state_none_skips_the_network_on_chunks_nobody_decodes():
     model = make_model(state="none")
     assert not model.needs_every_chunk and make_model(state="carry").needs_every_chunk

@@ -65,12 +65,19 @@ def cue_columns(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[
     return variable, pair
 
 
+def group_columns(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[Tensor, Tensor]:
+    """Float memberships (G, F_v) and (G, F_p): 1 where a column's cue is in group g of CUE_GROUPS
+    (in that order); the bookkeeping columns belong to none."""
+    return tuple(torch.tensor([[float(name.split("[")[0] in CUE_GROUPS[group]) for name in names]
+                               for group in CUE_GROUPS])
+                 for names in cue_columns(score, kernel, leaf))
+
+
 def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False,
                  leaf: bool = False) -> tuple[Tensor, Tensor]:
     """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
-    dropped = {cue for group in dropped_groups for cue in CUE_GROUPS[group]}
-    return tuple(torch.tensor([float(name.split("[")[0] not in dropped) for name in names])
-                 for names in cue_columns(score, kernel, leaf))
+    dropped = torch.tensor([float(group in dropped_groups) for group in CUE_GROUPS])
+    return tuple(1.0 - (dropped @ members).clamp(max=1.0) for members in group_columns(score, kernel, leaf))
 
 
 def num_cues(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[int, int]:

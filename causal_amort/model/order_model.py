@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from causal_amort.model.attention import float32_region
 from causal_amort.config import ModelConfig
-from causal_amort.model.cues import compute_cues, kept_columns
+from causal_amort.model.cues import compute_cues, group_columns, kept_columns
 from causal_amort.model.decoder import build_decoder
 from causal_amort.model.decoding import beam_search
 from causal_amort.model.cells_encoder import ChunkEncoder
@@ -71,9 +71,13 @@ class OrderModel(nn.Module):
         self.decoder = build_decoder(cfg)
         if cfg.encoder == "stats":
             # Cue groups an ablation drops read as zeros (not saved: the config says which).
-            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, cfg.score_cues, cfg.kernel_rows > 0, cfg.leaf_cues)
+            cue_set = (cfg.score_cues, cfg.kernel_rows > 0, cfg.leaf_cues)
+            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, *cue_set)
             self.register_buffer("keep_var", keep_var, persistent=False)
             self.register_buffer("keep_pair", keep_pair, persistent=False)
+            group_var, group_pair = group_columns(*cue_set)  # for model.cue_dropout
+            self.register_buffer("group_var", group_var, persistent=False)
+            self.register_buffer("group_pair", group_pair, persistent=False)
 
     def init_memory(self, batch: int, d: int, device: torch.device | str) -> Memory:
         """The memory before any data: S_0 for every variable."""
@@ -172,6 +176,14 @@ class OrderModel(nn.Module):
         var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues, self.cfg.kernel_rows > 0, self.cfg.leaf_cues)
         if self.cfg.drop_cues:
             var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
+        if self.training and self.cfg.cue_dropout > 0:
+            # Each task loses each cue group with this chance (torch's seeded generator, as dropout):
+            # the network learns to order with whatever cues are left, not to lean on one family that
+            # can mislead out of distribution.
+            lost = (torch.rand(var_cues.shape[0], len(self.group_var), device=var_cues.device)
+                    < self.cfg.cue_dropout).to(var_cues.dtype)
+            var_cues = var_cues * (1.0 - (lost @ self.group_var).clamp(max=1.0))[:, None, :]
+            pair_cues = pair_cues * (1.0 - (lost @ self.group_pair).clamp(max=1.0))[:, None, None, :]
         return var_cues, pair_cues
 
     def detach(self, memory: Memory) -> Memory:

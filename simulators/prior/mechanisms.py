@@ -191,6 +191,37 @@ class Polynomial(Mechanism):
 
 
 @dataclass(frozen=True)
+class AdditiveGP(Mechanism):
+    """x = sum_i f_i(z_i) + noise: an additive model with one GP draw (RBF kernel, random Fourier
+    features) per standardized parent z_i, the mechanism of the CAM, SCORE and NoGAM benchmarks
+    (Buhlmann et al. 2014, Rolland et al. 2022, Montagna et al. 2023). Short length scales give
+    functions that wiggle within the parent's range, which few features per variable cannot fit."""
+
+    kind: ClassVar[str] = "additive_gp"
+    length_scale: Range = (0.5, 2.0)
+    output_scale: Range = (1.0, 4.0)
+    features: int = 50
+
+    def __post_init__(self) -> None:
+        check_range(self.kind, "length_scale", self.length_scale, above=0.0)
+        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
+        if self.features < 1:
+            raise InputError(f"additive_gp.features must be >= 1, got {self.features}")
+
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        length_scale = float(draw(self.length_scale, rng))
+        # Each of the k terms gets 1/sqrt(k) of the output scale, so the sum has about that scale.
+        scale = float(draw(self.output_scale, rng)) / np.sqrt(k)
+        terms = [_random_fourier(1, length_scale, scale, self.features, rng) for _ in range(k)]
+
+        def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
+            z = zscore(parents)
+            return sum(f(z[:, i : i + 1]) for i, f in enumerate(terms)) + noise
+
+        return fn
+
+
+@dataclass(frozen=True)
 class PostNonlinear(Mechanism):
     """x = g(sum_i w_i z_i + noise): a linear function of the standardized parents plus noise, then
     a random strictly monotone distortion of the whole (the post-nonlinear model, Zhang & Hyvarinen
@@ -219,4 +250,5 @@ class PostNonlinear(Mechanism):
 
 
 MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
-    cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial, PostNonlinear)}
+    cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial, AdditiveGP,
+                                  PostNonlinear)}
