@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from causal_amort.config import ModelConfig
+from simulators.core.errors import InputError
+
+from causal_amort.config import ModelConfig, RunConfig
+from causal_amort.model.checkpoint import init_checkpoint, save_checkpoint
 from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES
@@ -281,6 +284,14 @@ def test_cue_dropout_zeroes_whole_groups_per_task_in_training_only():
     assert all(0.25 < share < 0.75 for share in lost_per_group), lost_per_group
     bookkeeping = [k for k, name in enumerate(variable) if name in ("log_rows", "constant")]
     torch.testing.assert_close(v_drop[..., bookkeeping], v[..., bookkeeping])
+
+
+def test_a_run_with_cue_dropout_may_start_from_weights_trained_without(tmp_path):
+    source = make_model(score_cues=True)
+    save_checkpoint(tmp_path, "best", source, RunConfig(model=source.cfg), 1)
+    assert init_checkpoint(tmp_path, make_model(score_cues=True, cue_dropout=0.2).cfg).name == "best.json"
+    with pytest.raises(InputError, match="model.score_cues"):
+        init_checkpoint(tmp_path, make_model(cue_dropout=0.2).cfg)
 
 
 def test_state_none_skips_the_network_on_chunks_nobody_decodes():
