@@ -109,3 +109,34 @@ def test_decode_schedule_keeps_the_last_chunk():
     for step in some:
         match = next(e for e in every if e.n_seen == step.n_seen)
         assert (match.order == step.order).all()
+
+
+def test_a_statistics_model_answers_the_same_for_any_chunking():
+    """State "none": undecoded chunks are gathered into blocks, and with the standardization fixed by
+    the first `standardize_rows` rows the rows' split does not matter (up to float rounding)."""
+    torch.manual_seed(0)
+    model = OrderModel(ModelConfig(dim=32, heads=4, enc_layers=1, dec_layers=2, encoder="stats", state="none",
+                                   pair_dim=8, score_cues=True))
+    base = np.random.default_rng(1).standard_normal((3000, 6))
+    x = base + 0.8 * np.roll(base, 1, axis=1) ** 2 * np.arange(6)  # dependent columns, different scales
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[::7, 2] = True  # interventional rows gathered beside their values
+
+    def final(chunks, masks):
+        (step,) = stream_orders(model, chunks, masks=masks, device="cpu", decode_at=lambda k: False,
+                                standardize_rows=250)
+        return step
+
+    by_chunk = final(chunk_array(x, 250), chunk_array(mask, 250))
+    splits = [250, 40, 1710, 1000]
+    edges = np.cumsum([0] + splits)
+    mixed = final((x[a:b] for a, b in zip(edges[:-1], edges[1:])), (mask[a:b] for a, b in zip(edges[:-1], edges[1:])))
+    whole = final([x], [mask])
+    for other in (mixed, whole):
+        assert other.n_seen == by_chunk.n_seen == 3000
+        assert other.order.tolist() == by_chunk.order.tolist()
+        np.testing.assert_allclose(other.confidence, by_chunk.confidence, rtol=1e-3, atol=1e-4)
+    # Decoding after every chunk ends where decoding only the last does.
+    *_, every = stream_orders(model, chunk_array(x, 250), masks=chunk_array(mask, 250), device="cpu",
+                              standardize_rows=250)
+    assert every.order.tolist() == by_chunk.order.tolist()

@@ -20,15 +20,11 @@ from causal_amort.config import RunConfig
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.pruning import check_prune_method, prune_order
-from causal_amort.inference.stream import chunk_array, rechunk, stream_orders
+from causal_amort.inference.stream import GATHER_ROWS, chunk_array, rechunk, stream_orders
 from simulators.core.errors import InputError
 
 Data = Union[np.ndarray, pd.DataFrame, Iterator]
 ConstraintsLike = Union[Constraints, str, Iterable[str], None]
-# Rows per block for a model whose state follows from its running statistics alone: it answers the
-# same for any chunking (up to the standardization its first block fixes), so larger blocks mean
-# fewer round trips.
-STATS_READ_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ class AmortModel:
     def read_rows(self, chunk_size: int | None = None) -> int:
         """Rows per block the model reads for chunks of `chunk_size` (default: its own)."""
         size = self.chunk_size if chunk_size is None else chunk_size
-        return size if self.net.needs_every_chunk else max(size, STATS_READ_ROWS)
+        return size if self.net.needs_every_chunk else max(size, GATHER_ROWS)
 
     def order(self, X: Data, names: Sequence[str] | None = None, *, constraints: ConstraintsLike = None,
               chunk_size: int | None = None, beam: int = 1) -> OrderResult:
@@ -79,7 +75,7 @@ class AmortModel:
         precede = precede_matrix(constraints, names) if constraints else None
         last = None
         for last in stream_orders(self.net, chunks, device=self.device, beam=beam, precede=precede,
-                                  decode_at=lambda k: False):
+                                  decode_at=lambda k: False, standardize_rows=size):
             pass
         _check_rows(last.n_seen, size)
         return OrderResult(names=names, order=[names[i] for i in last.order], indices=last.order,

@@ -16,6 +16,11 @@ from causal_amort.runtime.inference_mode import inference
 from simulators.core.errors import InputError
 
 
+# Rows gathered into one block of sums (see `stream_orders`); also how many rows the Python API reads
+# at a time for such a model: larger blocks mean fewer round trips.
+GATHER_ROWS = 4096
+
+
 @dataclass(frozen=True)
 class StreamStep:
     """The model's answer after `n_seen` rows: `order` (d,) causes first, and `confidence`
@@ -63,6 +68,7 @@ def stream_orders(
     masks: Iterable[np.ndarray] | None = None,
     decode_at: Callable[[int], bool] | None = None,
     precede: np.ndarray | None = None,
+    standardize_rows: int | None = None,
 ) -> Iterator[StreamStep]:
     """Yield a StreamStep after chunks (b, d) of raw values, in order.
 
@@ -73,12 +79,22 @@ def stream_orders(
     bool, True at [i, j] when i must come before j, is honoured by every order (see
     causal_amort.inference.constraints). The model is put in eval mode and runs under
     `runtime.inference_mode.inference` (no autograd state at all, torch's native CPU kernels).
+    For a model whose state follows from its running statistics, ``standardize_rows`` (default:
+    all) of the first chunk fix the standardization, so that any chunking of the same rows gives
+    the same orders (up to float rounding).
     """
     if beam < 1:
         raise InputError(f"beam must be >= 1, got {beam}")
     model.eval()
     constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
     mask_iter = iter(masks) if masks is not None else None
+    # A model whose state follows from its running statistics needs no network pass on chunks that
+    # are not decoded, and its sums are the same for any split of the rows: such chunks are gathered
+    # into blocks of up to GATHER_ROWS rows (fewer, larger products), the first chunk alone fixing
+    # the standardization as it does chunk by chunk.
+    gather = not model.needs_every_chunk
+    pending: list[tuple[np.ndarray, np.ndarray | None]] = []
+    pending_rows = 0
     memory = None
     n_seen = 0
     chunk_iter = iter(chunks)
@@ -91,8 +107,9 @@ def stream_orders(
         x = _as_chunk(chunk, index, None if memory is None else memory.state.shape[1])
         mask = None
         if mask_iter is not None:
-            mask = torch.from_numpy(_as_mask(next(mask_iter, None), x.shape, index)).to(device)[None]
+            mask = _as_mask(next(mask_iter, None), x.shape, index)
         index += 1
+        n_seen += x.shape[0]
         decode = upcoming is None or decode_at is None or decode_at(index)
         if decode and constraint is not None and constraint.shape != (x.shape[1],) * 2:
             raise InputError(f"the constraint matrix is {tuple(constraint.shape)}, the data have "
@@ -100,10 +117,19 @@ def stream_orders(
         with inference():
             if memory is None:
                 memory = model.init_memory(1, x.shape[1], device)
-            # A model whose state follows from its running statistics needs no network pass
-            # on chunks that are not decoded: streaming then costs the sums alone.
-            memory = model.advance(memory, torch.from_numpy(x).to(device)[None], mask, encode=decode)
-            n_seen += x.shape[0]
+                if gather:
+                    memory = model.standardize(memory, torch.from_numpy(x[:standardize_rows]).to(device)[None])
+            if gather:
+                pending.append((x, mask))
+                pending_rows += x.shape[0]
+                if not decode and pending_rows < GATHER_ROWS:
+                    continue
+                x = pending[0][0] if len(pending) == 1 else np.concatenate([rows for rows, _ in pending])
+                if mask is not None:
+                    mask = pending[0][1] if len(pending) == 1 else np.concatenate([m for _, m in pending])
+                pending, pending_rows = [], 0
+            block_mask = None if mask is None else torch.from_numpy(mask).to(device)[None]
+            memory = model.advance(memory, torch.from_numpy(x).to(device)[None], block_mask, encode=decode)
             if decode:
                 order, confidence = model.decode(memory, beam=beam, precede=constraint)
                 step = StreamStep(n_seen, order[0].cpu().numpy(), confidence[0].float().cpu().numpy())

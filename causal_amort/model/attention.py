@@ -6,6 +6,8 @@ keeps its scale, which the iterative state relies on (S_t = S_{t-1} + U).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -64,6 +66,11 @@ class FeedForward(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
+    @property
+    def linears(self) -> tuple[nn.Linear, nn.Linear]:
+        """The two linear layers (a decoding step applies them without the module calls)."""
+        return self.net[0], self.net[3]
+
 
 class SelfBlock(nn.Module):
     """Pre-LN self-attention then feed-forward, both residual, over the middle axis of (N, L, dim)."""
@@ -80,6 +87,10 @@ class SelfBlock(nn.Module):
         return x + self.ff(self.norm_ff(x))
 
 
-def float32_region(x: Tensor) -> torch.autocast:
-    """Context that turns autocast off on `x`'s device: logits and losses stay float32."""
+def float32_region(x: Tensor) -> contextlib.AbstractContextManager:
+    """Context that turns autocast off on `x`'s device: logits and losses stay float32. Where
+    autocast is off already it does nothing, and costs nothing (entering torch.autocast costs
+    microseconds, and a decoding step enters this once)."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return contextlib.nullcontext()
     return torch.autocast(device_type=x.device.type, enabled=False)

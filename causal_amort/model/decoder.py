@@ -31,6 +31,21 @@ from causal_amort.model.decoding import mark_placed
 from causal_amort.model.targets import placed_before
 
 
+def _normed(norm: nn.LayerNorm, x: Tensor) -> Tensor:
+    """``norm(x)`` without the module call (a decoding step makes a dozen such calls)."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+def _affine(x: Tensor, bias_weight_t: tuple[Tensor, Tensor]) -> Tensor:
+    """A linear layer on rows x (N, in) from its bias and transposed weight: one addmm."""
+    return torch.addmm(bias_weight_t[0], x, bias_weight_t[1])
+
+
+def _transposed(linear: nn.Linear, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """(bias, weight^T) of a linear layer, both times ``scale``, for `_affine`."""
+    return linear.bias * scale, (linear.weight * scale).t() if scale != 1.0 else linear.weight.t()
+
+
 class DecoderLayer(nn.Module):
     """Causal self-attention over positions, cross-attention to unplaced variables, feed-forward."""
 
@@ -49,21 +64,22 @@ class DecoderLayer(nn.Module):
         return x + self.ff(self.norm_ff(x))
 
     def step(self, x: Tensor, cache: "StepCache") -> Tensor:
-        """`forward` for one new position `x` (N, 1, dim): it attends to the positions in `cache`
-        and itself (what the causal mask leaves), and to the variables not yet placed. Small
-        batched products instead of `Attention`'s general path: one position per call is a
-        string of tiny ops, so each op saved is time saved (decoding is inference: no dropout)."""
-        n, _, dim = x.shape
-        qkv = F.linear(self.norm_self(x), *cache.qkv).view(n, 3, cache.heads, -1).unbind(dim=1)
+        """`forward` for one new position `x` (N, dim): it attends to the positions in `cache` and
+        itself (what the causal mask leaves), and to the variables not yet placed. Functional calls
+        on 2-d rows with the cache's transposed weights, and batched products instead of modules
+        and `Attention`'s general path: one position per call is a string of tiny ops, so each
+        dispatch saved is time saved (decoding is inference: no dropout)."""
+        n, dim = x.shape
+        qkv = _affine(_normed(self.norm_self, x), cache.qkv).view(n, 3, cache.heads, -1).unbind(dim=1)
         q, k, v = (t.reshape(n * cache.heads, -1) for t in qkv)
         keys_t, values = cache.add(k, v)
-        attended = torch.softmax(q[:, None] @ keys_t, dim=-1) @ values
-        x = x + self.self_attn.out(attended.view(n, 1, dim))
-        q = F.linear(self.norm_cross(x), *cache.cross_q).view(n * cache.heads, 1, -1)
-        attended = torch.softmax(torch.baddbmm(cache.blocked.view(n * cache.heads, 1, -1), q, cache.cross_keys_t),
-                                 dim=-1) @ cache.cross_values
-        x = x + self.cross_attn.out(attended.view(n, 1, dim))
-        return x + self.ff(self.norm_ff(x))
+        attended = torch.bmm(torch.softmax(torch.bmm(q.unsqueeze(1), keys_t), dim=-1), values)
+        x = x + _affine(attended.view(n, dim), cache.self_out)
+        q = _affine(_normed(self.norm_cross, x), cache.cross_q).view(n * cache.heads, 1, -1)
+        attended = torch.bmm(torch.softmax(torch.baddbmm(cache.blocked_rows, q, cache.cross_keys_t), dim=-1),
+                             cache.cross_values)
+        x = x + _affine(attended.view(n, dim), cache.cross_out)
+        return x + _affine(F.gelu(_affine(_normed(self.norm_ff, x), cache.ff_in)), cache.ff_out)
 
     def start_cache(self, variables: Tensor, capacity: int, blocked: Tensor) -> "StepCache":
         """A `StepCache` for decoding over `variables` (N, d, dim), normed."""
@@ -71,10 +87,11 @@ class DecoderLayer(nn.Module):
 
 
 class StepCache:
-    """What a layer's `step` reuses between positions: the attention's query weights scaled by
-    1 / sqrt(head dim) (fused with the key-value weights for the self-attention), the variables'
-    cross-attention keys (transposed) and values, the shared additive mask `blocked` (N, heads,
-    1, d; -inf on placed variables), and the keys (transposed) and values of the positions
+    """What a layer's `step` reuses between positions: its linear layers as (bias, transposed
+    weight), the attention's query weights scaled by 1 / sqrt(head dim) (fused with the key-value
+    weights for the self-attention), the variables' cross-attention keys (transposed) and values,
+    the shared additive mask `blocked` (N, heads, 1, d; -inf on placed variables; a view with heads
+    folded into rows, `blocked_rows`), and the keys (transposed) and values of the positions
     decoded so far, in buffers of `capacity` positions allocated at the first write (in the
     dtype autocast gives). Heads are folded into the batch: (N * heads, ...)."""
 
@@ -83,13 +100,15 @@ class StepCache:
         self_attn, cross_attn = layer.self_attn, layer.cross_attn
         self.heads = self_attn.heads
         scale = (dim // self.heads) ** -0.5
-        self.qkv = (torch.cat([self_attn.q.weight * scale, self_attn.kv.weight]),
-                    torch.cat([self_attn.q.bias * scale, self_attn.kv.bias]))
-        self.cross_q = (cross_attn.q.weight * scale, cross_attn.q.bias * scale)
+        self.qkv = (torch.cat([self_attn.q.bias * scale, self_attn.kv.bias]),
+                    torch.cat([self_attn.q.weight * scale, self_attn.kv.weight]).t())
+        self.cross_q = _transposed(cross_attn.q, scale)
+        self.self_out, self.cross_out = _transposed(self_attn.out), _transposed(cross_attn.out)
+        self.ff_in, self.ff_out = (_transposed(linear) for linear in layer.ff.linears)
         k, v = cross_attn.project_kv(variables)  # (N, heads, d, dh)
         self.cross_keys_t = k.transpose(-1, -2).reshape(n * self.heads, -1, d)
         self.cross_values = v.reshape(n * self.heads, d, -1)
-        self.blocked = blocked
+        self.blocked, self.blocked_rows = blocked, blocked.view(n * self.heads, 1, d)
         self.capacity, self.length = capacity, 0
         self.keys_t: Tensor | None = None
         self.values: Tensor | None = None
@@ -111,7 +130,7 @@ class StepCache:
         if self.keys_t is not None:
             self.keys_t = self.keys_t.view(-1, self.heads, *self.keys_t.shape[1:])[rows].flatten(0, 1)
             self.values = self.values.view(-1, self.heads, *self.values.shape[1:])[rows].flatten(0, 1)
-        self.blocked = blocked
+        self.blocked, self.blocked_rows = blocked, blocked.view(-1, 1, blocked.shape[-1])
 
 
 class PointerDecoder(nn.Module):
@@ -188,9 +207,11 @@ class PointerSteps:
         # The cross-attention mask as an additive bias shared by the layers, updated in place.
         blocked = torch.zeros(n, decoder.layers[0].cross_attn.heads, 1, d, device=state.device)
         self.caches = [layer.start_cache(variables, d, blocked) for layer in decoder.layers]
-        self.x = decoder.start.expand(n, 1, h)
-        self.rows = torch.arange(n, device=state.device)
-        self.embedded = decoder.embed_placed(variables).float()  # what `advance` feeds the next step
+        self.x = decoder.start.expand(n, h)
+        # Row r's entry for variable v sits at r * d + v of the flattened per-variable tables below
+        # (one index_select per step instead of advanced indexing).
+        self.row_starts = torch.arange(n, device=state.device) * d
+        self.embedded = decoder.embed_placed(variables).float().view(n * d, h)  # what `advance` feeds the next step
         with float32_region(state):
             variables = variables.float()
             keys = decoder.pointer_keys(variables) * h**-0.5
@@ -199,7 +220,7 @@ class PointerSteps:
             beliefs = decoder.must_precede(variables, pairs)
             gate = F.softplus(decoder.gate)
             # released[b, i, j]: what placing i takes off j's waiting mass (gated).
-            self.released = (gate * beliefs).transpose(1, 2).contiguous()
+            self.released = (gate * beliefs).transpose(1, 2).reshape(n * d, d)
             # Nothing is placed yet: every variable counts towards what each one waits for.
             self.offset = (decoder.query.bias.float() @ keys - gate * beliefs.sum(dim=2))[:, None]  # (N, 1, d)
 
@@ -207,9 +228,9 @@ class PointerSteps:
         x = self.x
         for layer, cache in zip(self.decoder.layers, self.caches):
             x = layer.step(x, cache)
-        out = self.decoder.norm_out(x)
+        out = _normed(self.decoder.norm_out, x)
         with float32_region(out):
-            return torch.baddbmm(self.offset, out.float(), self.pointer_weight).squeeze(1)
+            return torch.baddbmm(self.offset, out.float()[:, None], self.pointer_weight).squeeze(1)
 
     def advance(self, parent: Tensor | None, var: Tensor) -> None:
         offset, blocked = self.offset, self.caches[0].blocked
@@ -217,10 +238,11 @@ class PointerSteps:
             offset, blocked = offset[parent], blocked[parent]
             for cache in self.caches:
                 cache.select(parent, blocked)
-        self.offset = offset + self.released[self.rows, var][:, None]
+        entries = self.row_starts + var
+        self.offset = offset + self.released.index_select(0, entries)[:, None]
         self.offset.scatter_(2, var.view(-1, 1, 1), float("-inf"))
         blocked.scatter_(3, var.view(-1, 1, 1, 1).expand(-1, blocked.shape[1], 1, 1), float("-inf"))
-        self.x = self.embedded[self.rows, var][:, None]
+        self.x = self.embedded.index_select(0, entries)
 
 
 class SortDecoder(nn.Module):

@@ -143,22 +143,22 @@ def _greedy(start: StartFn, state: Tensor, pairs: Tensor | None, precede: Tensor
     if precede is not None:
         precede = precede.to(device=device, dtype=torch.bool).expand(batch, d, d)
         pending = precede.sum(dim=1)
-    picks, logps = [], []
+    picks, step_logits = [], []
     for _ in range(d - 1):
         logits = steps.next_logits().float()
         if pending is not None:
             logits = _constrained(logits, pending)
-        logp = torch.log_softmax(logits, dim=-1)
-        var = logp.argmax(dim=-1)
+        var = logits.argmax(dim=-1)  # the argmax of the log-probabilities, which come at the end
         picks.append(var)
-        logps.append(logp)
+        step_logits.append(logits)
         steps.advance(None, var)
         if pending is not None:
             pending = pending - precede[rows, var].long()
-    # Gathered once at the end: per-step indexing was a sizeable share of a step.
+    # Gathered once at the end: per-step indexing and normalizing were a sizeable share of a step.
     first = torch.stack(picks, dim=1) if picks else torch.empty(batch, 0, dtype=torch.long, device=device)
     last = d * (d - 1) // 2 - first.sum(dim=1, keepdim=True)  # the one variable left
     orders = torch.cat([first, last], dim=1)
-    chosen = torch.stack(logps, dim=1).gather(2, first[:, :, None])[..., 0] if picks else first.float()
+    chosen = (torch.log_softmax(torch.stack(step_logits, dim=1), dim=-1).gather(2, first[:, :, None])[..., 0]
+              if picks else first.float())
     step_logp = torch.cat([chosen, torch.zeros(batch, 1, device=device)], dim=1)
     return orders, step_logp.exp()

@@ -167,6 +167,12 @@ class OrderModel(nn.Module):
         state, pairs = self.encoder(base, var_cues, pair_cues)
         return Memory(state, steps, stats, pairs)
 
+    def standardize(self, memory: Memory, first_chunk: Tensor) -> Memory:
+        """`memory` with empty running statistics standardized by ``first_chunk`` (B, b, d), as
+        `advance` starts them on its first chunk: for a caller that reads the rows in other blocks
+        (the stats encoder; the chunk's rows are not added)."""
+        return replace(memory, stats=self._start_stats(first_chunk))
+
     def _start_stats(self, first_chunk: Tensor) -> RunningStats:
         """Empty running statistics, standardized by the first chunk, tracking what the cues read."""
         return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.kernel_rows)
