@@ -87,6 +87,12 @@ def num_cues(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[int
     return len(variable), len(pair)
 
 
+# The binomial expansion's 4 x 4 pattern: C(a, p) on and below the diagonal, and which power of -mu
+# each entry takes (a - p; 0 above the diagonal, where C is 0).
+_BINOMIAL = torch.tensor([[math.comb(a, p) if p <= a else 0.0 for p in range(4)] for a in range(4)], dtype=torch.float64)
+_POWER_OF = torch.tensor([[max(a - p, 0) for p in range(4)] for a in range(4)])
+
+
 def _signed_log(x: Tensor) -> Tensor:
     """sign(x) log(1 + |x|), after NaN/inf are zeroed: heavy-valued cues on a scale a network likes."""
     x = torch.nan_to_num(x, nan=0.0, posinf=1e6, neginf=-1e6)
@@ -176,20 +182,15 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     # Central moments by the binomial expansion, all (a, b) at once: E[(s_i - mu_i)^a (s_j - mu_j)^b]
     # = sum_pq C(a, p) (-mu_i)^(a - p) C(b, q) (-mu_j)^(b - q) R[p, q] = (A_i R A_j^T)[a, b], as two
     # batched products over 4 x 4 matrices A (no Python loop over moments).
-    expand = torch.zeros(batch, d, 4, 4, dtype=mean.dtype, device=mean.device)
-    for a in range(4):
-        for p in range(a + 1):
-            expand[:, :, a, p] = math.comb(a, p) * (-mu) ** (a - p)
+    # A[a, p] = C(a, p) (-mu)^(a - p) for p <= a (0 above the diagonal): powers of -mu gathered by a - p.
+    powers = (-mu)[..., None] ** torch.arange(4, dtype=mean.dtype, device=mean.device)  # (B, d, 4)
+    expand = powers[..., _POWER_OF.flatten()].view(batch, d, 4, 4) * _BINOMIAL.to(mean.device, mean.dtype)
     left = (expand @ raw.view(batch, d, 4, 4 * d)).view(batch, 4 * d, d, 4).transpose(1, 2)  # [j, (i, a), q]
     central = (left @ expand.transpose(-1, -2)).view(batch, d, d, 4, 4).transpose(1, 2)  # [i, j, a, b]
-    sd_pow = torch.stack([torch.ones_like(sd), sd, sd**2, sd**3], dim=-1)  # (B, d, 4)
-
-    def std_joint(a: int, b: int) -> Tensor:
-        """E[u_i^a u_j^b] as (B, d, d): a central moment over sd_i^a sd_j^b."""
-        return central[..., a, b] / (sd_pow[:, :, None, a] * sd_pow[:, None, :, b])
-
-    # Only the joint moments the cues below read.
-    u = {(a, b): std_joint(a, b) for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
+    sd_pow = sd[..., None] ** torch.arange(4, dtype=sd.dtype, device=sd.device)  # (B, d, 4)
+    # E[u_i^a u_j^b] = central moment over sd_i^a sd_j^b, every (a, b) at once; the cues below read seven.
+    joint = central / (sd_pow[:, :, None, :, None] * sd_pow[:, None, :, None, :])
+    u = {(a, b): joint[..., a, b] for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
     skew = _diag(u[3, 0])
     # E[u^4] by the same expansion from raw moments up to order 4.
     c4 = (raw_pow[4] - 4 * mu * raw_pow[3] + 6 * mu**2 * raw_pow[2] - 3 * mu**4) / sd**4
