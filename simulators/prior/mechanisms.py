@@ -48,6 +48,14 @@ def _random_fourier(k: int, length_scale: float, output_scale: float, features: 
     return f
 
 
+def _check_gp(kind: str, length_scale: Range, output_scale: Range, features: int) -> None:
+    """The parameters every GP family (random Fourier features) shares."""
+    check_range(kind, "length_scale", length_scale, above=0.0)
+    check_range(kind, "output_scale", output_scale, minimum=0.0)
+    if features < 1:
+        raise InputError(f"{kind}.features must be >= 1, got {features}")
+
+
 @dataclass(frozen=True)
 class Linear(Mechanism):
     """x = sum_i w_i * parent_i + noise, |w_i| uniform in ``weights`` with a random sign."""
@@ -73,10 +81,7 @@ class RandomFourier(Mechanism):
     features: int = 100
 
     def __post_init__(self) -> None:
-        check_range(self.kind, "length_scale", self.length_scale, above=0.0)
-        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
-        if self.features < 1:
-            raise InputError(f"rff.features must be >= 1, got {self.features}")
+        _check_gp(self.kind, self.length_scale, self.output_scale, self.features)
 
     def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
         f = _random_fourier(k, float(draw(self.length_scale, rng)), float(draw(self.output_scale, rng)),
@@ -96,11 +101,8 @@ class Heteroscedastic(Mechanism):
     features: int = 100
 
     def __post_init__(self) -> None:
-        check_range(self.kind, "length_scale", self.length_scale, above=0.0)
-        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
+        _check_gp(self.kind, self.length_scale, self.output_scale, self.features)
         check_range(self.kind, "noise_spread", self.noise_spread, minimum=0.0)
-        if self.features < 1:
-            raise InputError(f"heteroscedastic.features must be >= 1, got {self.features}")
 
     def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
         f = _random_fourier(k, float(draw(self.length_scale, rng)), float(draw(self.output_scale, rng)),
@@ -203,10 +205,7 @@ class AdditiveGP(Mechanism):
     features: int = 50
 
     def __post_init__(self) -> None:
-        check_range(self.kind, "length_scale", self.length_scale, above=0.0)
-        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
-        if self.features < 1:
-            raise InputError(f"additive_gp.features must be >= 1, got {self.features}")
+        _check_gp(self.kind, self.length_scale, self.output_scale, self.features)
 
     def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
         length_scale = float(draw(self.length_scale, rng))
