@@ -31,9 +31,11 @@ from causal_amort.model.decoding import mark_placed
 from causal_amort.model.targets import placed_before
 
 
-def _normed(norm: nn.LayerNorm, x: Tensor) -> Tensor:
-    """``norm(x)`` without the module call (a decoding step makes a dozen such calls)."""
-    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+def _norm_args(norm: nn.LayerNorm) -> tuple:
+    """What `torch.layer_norm` needs after its input: a decoding step calls it with these, read
+    once per decode, instead of the module (module calls and attribute lookups cost microseconds,
+    and a step makes seven)."""
+    return norm.normalized_shape, norm.weight, norm.bias, norm.eps
 
 
 def _affine(x: Tensor, bias_weight_t: tuple[Tensor, Tensor]) -> Tensor:
@@ -70,16 +72,15 @@ class DecoderLayer(nn.Module):
         and `Attention`'s general path: one position per call is a string of tiny ops, so each
         dispatch saved is time saved (decoding is inference: no dropout)."""
         n, dim = x.shape
-        qkv = _affine(_normed(self.norm_self, x), cache.qkv).view(n, 3, cache.heads, -1).unbind(dim=1)
-        q, k, v = (t.reshape(n * cache.heads, -1) for t in qkv)
-        keys_t, values = cache.add(k, v)
-        attended = torch.bmm(torch.softmax(torch.bmm(q.unsqueeze(1), keys_t), dim=-1), values)
-        x = x + _affine(attended.view(n, dim), cache.self_out)
-        q = _affine(_normed(self.norm_cross, x), cache.cross_q).view(n * cache.heads, 1, -1)
-        attended = torch.bmm(torch.softmax(torch.baddbmm(cache.blocked_rows, q, cache.cross_keys_t), dim=-1),
-                             cache.cross_values)
-        x = x + _affine(attended.view(n, dim), cache.cross_out)
-        return x + _affine(F.gelu(_affine(_normed(self.norm_ff, x), cache.ff_in)), cache.ff_out)
+        heads = cache.heads
+        q, k, v = _affine(torch.layer_norm(x, *cache.norm_self), cache.qkv).view(n, 3, heads, -1).unbind(dim=1)
+        keys_t, values = cache.add(k.reshape(n * heads, -1), v.reshape(n * heads, -1))
+        scores = torch.bmm(q.reshape(n * heads, 1, -1), keys_t)
+        x = x + _affine(torch.bmm(torch.softmax(scores, dim=-1), values).view(n, dim), cache.self_out)
+        q = _affine(torch.layer_norm(x, *cache.norm_cross), cache.cross_q).view(n * heads, 1, -1)
+        scores = torch.baddbmm(cache.blocked_rows, q, cache.cross_keys_t)
+        x = x + _affine(torch.bmm(torch.softmax(scores, dim=-1), cache.cross_values).view(n, dim), cache.cross_out)
+        return x + _affine(F.gelu(_affine(torch.layer_norm(x, *cache.norm_ff), cache.ff_in)), cache.ff_out)
 
     def start_cache(self, variables: Tensor, capacity: int, blocked: Tensor) -> "StepCache":
         """A `StepCache` for decoding over `variables` (N, d, dim), normed."""
@@ -88,7 +89,7 @@ class DecoderLayer(nn.Module):
 
 class StepCache:
     """What a layer's `step` reuses between positions: its linear layers as (bias, transposed
-    weight), the attention's query weights scaled by 1 / sqrt(head dim) (fused with the key-value
+    weight) and its layer norms' arguments, the attention's query weights scaled by 1 / sqrt(head dim) (fused with the key-value
     weights for the self-attention), the variables' cross-attention keys (transposed) and values,
     the shared additive mask `blocked` (N, heads, 1, d; -inf on placed variables; a view with heads
     folded into rows, `blocked_rows`), and the keys (transposed) and values of the positions
@@ -105,6 +106,8 @@ class StepCache:
         self.cross_q = _transposed(cross_attn.q, scale)
         self.self_out, self.cross_out = _transposed(self_attn.out), _transposed(cross_attn.out)
         self.ff_in, self.ff_out = (_transposed(linear) for linear in layer.ff.linears)
+        self.norm_self, self.norm_cross, self.norm_ff = (_norm_args(norm) for norm in
+                                                         (layer.norm_self, layer.norm_cross, layer.norm_ff))
         k, v = cross_attn.project_kv(variables)  # (N, heads, d, dh)
         self.cross_keys_t = k.transpose(-1, -2).reshape(n * self.heads, -1, d)
         self.cross_values = v.reshape(n * self.heads, d, -1)
@@ -119,10 +122,10 @@ class StepCache:
             rows, dh = k.shape
             self.keys_t = k.new_empty(rows, dh, self.capacity)
             self.values = v.new_empty(rows, self.capacity, dh)
-        self.keys_t[:, :, self.length] = k
-        self.values[:, self.length] = v
+        self.keys_t.select(2, self.length).copy_(k)  # (select / narrow: no index parsing)
+        self.values.select(1, self.length).copy_(v)
         self.length += 1
-        return self.keys_t[:, :, : self.length], self.values[:, : self.length]
+        return self.keys_t.narrow(2, 0, self.length), self.values.narrow(1, 0, self.length)
 
     def select(self, rows: Tensor, blocked: Tensor) -> None:
         """Keep batch rows `rows` (beam search's surviving parents), with their new mask `blocked`.
@@ -208,6 +211,7 @@ class PointerSteps:
         blocked = torch.zeros(n, decoder.layers[0].cross_attn.heads, 1, d, device=state.device)
         self.caches = [layer.start_cache(variables, d, blocked) for layer in decoder.layers]
         self.x = decoder.start.expand(n, h)
+        self.norm_out = _norm_args(decoder.norm_out)
         # Row r's entry for variable v sits at r * d + v of the flattened per-variable tables below
         # (one index_select per step instead of advanced indexing).
         self.row_starts = torch.arange(n, device=state.device) * d
@@ -228,7 +232,7 @@ class PointerSteps:
         x = self.x
         for layer, cache in zip(self.decoder.layers, self.caches):
             x = layer.step(x, cache)
-        out = _normed(self.decoder.norm_out, x)
+        out = torch.layer_norm(x, *self.norm_out)
         with float32_region(out):
             return torch.baddbmm(self.offset, out.float()[:, None], self.pointer_weight).squeeze(1)
 
