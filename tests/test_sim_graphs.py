@@ -71,3 +71,12 @@ def test_impossible_density_is_an_input_error():
         sample_dataset(spec, 5, 10, np.random.default_rng(0))
     # The upper end is clipped to what d allows: d = 7 has at most 3 edges per variable.
     assert sample_dataset(spec, 7, 10, np.random.default_rng(0)).meta["edges_per_var"] <= 3.0
+
+
+def test_layered_graphs_have_no_edges_within_a_layer():
+    """With two layers every edge runs from the first to the second: no node has a parent and a child."""
+    family = GRAPH_FAMILIES["layered"](edges_per_var=(1.0, 3.0), layers=(2, 2))
+    for seed in range(10):
+        dag, info = family.sample(15, np.random.default_rng(seed))
+        assert info["layers"] == 2 and dag.any()
+        assert not (dag.any(axis=0) & dag.any(axis=1)).any()

@@ -67,6 +67,7 @@ def _roots_only(noise: dict) -> object:
 
 @pytest.mark.parametrize("kind, low, high", [
     ("gaussian", -0.2, 0.2), ("laplace", 2.4, 3.6), ("uniform", -1.3, -1.1), ("student_t", 2.0, np.inf),
+    ("lognormal", 1.5, np.inf),
 ])
 def test_noise_families_have_their_tails(kind, low, high):
     ds = sample_dataset(_roots_only({"kind": kind}), 8, 20000, np.random.default_rng(3), standardize=False)
@@ -210,3 +211,12 @@ def test_interventions_cut_the_parents():
 def test_bad_sizes_are_input_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         sample_dataset(SPECS["train"], rng=np.random.default_rng(0), **kwargs)
+
+
+def test_lognormal_noise_has_the_drawn_scale_and_a_skew_of_either_sign():
+    noise = {"kind": "lognormal", "scale": [1.5, 1.5], "sigma": [0.5, 0.5]}
+    x = sample_dataset(_roots_only(noise), 40, 20000, np.random.default_rng(4), standardize=False).x
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=0.06)
+    np.testing.assert_allclose(x.std(axis=0), 1.5, rtol=0.06)
+    skew = stats.skew(x, axis=0)
+    assert (np.abs(skew) > 1.2).all() and (skew > 0).any() and (skew < 0).any()  # exact: 1.75

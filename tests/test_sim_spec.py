@@ -13,7 +13,8 @@ from simulators.prior.sample import sample_dataset
 from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict, spec_to_dict
 
 SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
-           "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}, "select-shift": {"mechanism"}}
+           "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}, "select-shift": {"mechanism"},
+           "select-graph": {"graph"}, "select-noise": {"noise"}, "select-interaction": {"mechanism"}}
 SECTIONS = {"graph": "graphs", "mechanism": "mechanisms", "noise": "noises"}
 
 
@@ -56,12 +57,17 @@ def test_shift_presets_differ_from_train_exactly_where_they_claim(preset):
         assert (test.mix_prob, test.internal_standardize_prob) == (train.mix_prob, train.internal_standardize_prob)
 
 
-def test_the_selection_shift_draws_mechanisms_no_other_preset_draws():
-    """select-shift is for choosing a default: its families must not be a test preset's (or train's)."""
-    shift = {family.kind for _, family in load_spec("select-shift").mechanisms}
-    for name in PRESETS:
-        if name != "select-shift":
-            assert not shift & {family.kind for _, family in load_spec(name).mechanisms}, name
+@pytest.mark.parametrize("preset", [name for name in PRESETS if name.startswith("select-")])
+def test_selection_shifts_draw_families_no_other_preset_draws(preset):
+    """select-* presets are for choosing a default: the families they shift to must be drawn by no
+    training, test or other selection preset."""
+    spec = load_spec(preset)
+    for section in SHIFTED[preset]:
+        attr = SECTIONS[section]
+        shifted = {family.kind for _, family in getattr(spec, attr)}
+        for name in PRESETS:
+            if name != preset:
+                assert not shifted & {family.kind for _, family in getattr(load_spec(name), attr)}, (name, section)
 
 
 def test_post_nonlinear_mechanism_is_a_monotone_distortion():
@@ -98,6 +104,14 @@ def test_additive_gp_mechanism_is_additive_in_its_parents():
         one = wiggly.build(1, np.random.default_rng(seed))(line, np.zeros(200))
         residual = one - np.polyval(np.polyfit(line[:, 0], one, 1), line[:, 0])
         assert residual.var() > 0.1 * one.var()  # far from a line
+
+
+def test_interaction_mechanism_is_not_additive():
+    """Without noise, f(a, b) + f(a', b') - f(a, b') - f(a', b) is the product term: not zero."""
+    grid = np.array([[0.3, -1.2], [1.7, 0.4], [0.3, 0.4], [1.7, -1.2]])
+    for seed in range(5):
+        out = MECHANISM_FAMILIES["interaction"]().build(2, np.random.default_rng(seed))(grid, np.zeros(4))
+        assert np.isfinite(out).all() and abs(out[0] + out[1] - out[2] - out[3]) > 1e-3
 
 
 def test_train_is_broad():

@@ -200,6 +200,28 @@ class Geometric(GraphFamily):
         return dag, {"dim": dim}
 
 
+@dataclass(frozen=True)
+class Layered(GraphFamily):
+    """Layers: the nodes (in index order) cut into ``layers`` contiguous groups of random sizes, and
+    each pair from an earlier to a later layer an edge with the probability that gives the density
+    (as far as the layers allow); no edges within a layer, as in multi-stage processes."""
+
+    kind: ClassVar[str] = "layered"
+    layers: Range = (2, 5)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.kind, "layers", self.layers, minimum=2, integer=True)
+
+    def _dag(self, d: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        layers = min(draw_int(self.layers, rng), d)
+        cuts = np.sort(rng.choice(np.arange(1, d), size=layers - 1, replace=False))
+        layer = np.searchsorted(cuts, np.arange(d), side="right")  # layer of each node, 0..layers-1
+        across = layer[:, None] < layer[None, :]
+        p = min(1.0, density * d / max(int(across.sum()), 1))
+        return across & (rng.random((d, d)) < p), {"layers": int(layers)}
+
+
 GRAPH_FAMILIES: dict[str, type[GraphFamily]] = {
-    cls.kind: cls for cls in (ErdosRenyi, ScaleFree, WattsStrogatz, StochasticBlock, Geometric)
+    cls.kind: cls for cls in (ErdosRenyi, ScaleFree, WattsStrogatz, StochasticBlock, Geometric, Layered)
 }

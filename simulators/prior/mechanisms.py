@@ -248,6 +248,33 @@ class PostNonlinear(Mechanism):
         return fn
 
 
+@dataclass(frozen=True)
+class Interaction(Mechanism):
+    """x = sum_i a_i z_i + sum_(i<j) b_ij z_i z_j + noise on the standardized parents: products of
+    parents, a non-additive mechanism (with one parent, a quadratic a z + b z^2). ``interaction`` is
+    the share of the output scale the products carry."""
+
+    kind: ClassVar[str] = "interaction"
+    output_scale: Range = (1.0, 4.0)
+    interaction: Range = (0.5, 0.9)
+
+    def __post_init__(self) -> None:
+        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
+        check_range(self.kind, "interaction", self.interaction, minimum=0.0)
+
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        scale, share = float(draw(self.output_scale, rng)), float(draw(self.interaction, rng))
+        rows, cols = np.triu_indices(k, k=1) if k > 1 else (np.zeros(1, dtype=int), np.zeros(1, dtype=int))
+        linear = rng.standard_normal(k) * (scale * np.sqrt(1.0 - share**2) / np.sqrt(k))
+        products = rng.standard_normal(rows.size) * (scale * share / np.sqrt(rows.size * (2.0 if k == 1 else 1.0)))
+
+        def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
+            z = 3.0 * np.tanh(zscore(parents) / 3.0)  # soft clip, as the polynomial's
+            return z @ linear + (z[:, rows] * z[:, cols]) @ products + noise
+
+        return fn
+
+
 MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
     cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial, AdditiveGP,
-                                  PostNonlinear)}
+                                  PostNonlinear, Interaction)}
