@@ -89,7 +89,8 @@ def num_cues(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[int
 
 # The binomial expansion's 4 x 4 pattern: C(a, p) on and below the diagonal, and which power of -mu
 # each entry takes (a - p; 0 above the diagonal, where C is 0).
-_BINOMIAL = torch.tensor([[math.comb(a, p) if p <= a else 0.0 for p in range(4)] for a in range(4)], dtype=torch.float64)
+_BINOMIAL = torch.tensor([[math.comb(a, p) if p <= a else 0.0 for p in range(4)] for a in range(4)],
+                         dtype=torch.float64)
 _POWER_OF = torch.tensor([[max(a - p, 0) for p in range(4)] for a in range(4)])
 
 

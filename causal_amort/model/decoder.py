@@ -89,12 +89,13 @@ class DecoderLayer(nn.Module):
 
 class StepCache:
     """What a layer's `step` reuses between positions: its linear layers as (bias, transposed
-    weight) and its layer norms' arguments, the attention's query weights scaled by 1 / sqrt(head dim) (fused with the key-value
-    weights for the self-attention), the variables' cross-attention keys (transposed) and values,
-    the shared additive mask `blocked` (N, heads, 1, d; -inf on placed variables; a view with heads
-    folded into rows, `blocked_rows`), and the keys (transposed) and values of the positions
-    decoded so far, in buffers of `capacity` positions allocated at the first write (in the
-    dtype autocast gives). Heads are folded into the batch: (N * heads, ...)."""
+    weight) and its layer norms' arguments, the attention's query weights scaled by 1 / sqrt(head
+    dim) (fused with the key-value weights for the self-attention), the variables' cross-attention
+    keys (transposed) and values, the shared additive mask `blocked` (N, heads, 1, d; -inf on
+    placed variables; a view with heads folded into rows, `blocked_rows`), and the keys
+    (transposed) and values of the positions decoded so far, in buffers of `capacity` positions
+    allocated at the first write (in the dtype autocast gives). Heads are folded into the batch:
+    (N * heads, ...)."""
 
     def __init__(self, layer: DecoderLayer, variables: Tensor, capacity: int, blocked: Tensor) -> None:
         n, d, dim = variables.shape
