@@ -260,7 +260,7 @@ class Interaction(Mechanism):
 
     def __post_init__(self) -> None:
         check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
-        check_range(self.kind, "interaction", self.interaction, minimum=0.0)
+        check_range(self.kind, "interaction", self.interaction, minimum=0.0, maximum=1.0)
 
     def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
         scale, share = float(draw(self.output_scale, rng)), float(draw(self.interaction, rng))
