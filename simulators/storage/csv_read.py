@@ -279,11 +279,13 @@ def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(
                     summary.col_max = np.maximum(summary.col_max, values.max(axis=0))
                 pending.append(values)
                 pending_rows += len(values)
-                while pending_rows >= chunk_size:
-                    block = np.concatenate(pending)
-                    yield block[:chunk_size]
-                    summary.rows += chunk_size
-                    pending, pending_rows = [block[chunk_size:]], pending_rows - chunk_size
+                if pending_rows >= chunk_size:  # at most one copy per parsed frame; the chunks are views
+                    rows = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                    full = pending_rows - pending_rows % chunk_size
+                    for start in range(0, full, chunk_size):
+                        yield rows[start : start + chunk_size]
+                        summary.rows += chunk_size
+                    pending, pending_rows = [rows[full:]], pending_rows - full
         except pd.errors.EmptyDataError:
             pass  # a header without rows: no chunks; the caller's row count says so
         except (InputError, UnicodeDecodeError):
