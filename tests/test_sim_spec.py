@@ -14,7 +14,10 @@ from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict
 
 SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
            "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}, "select-shift": {"mechanism"},
-           "select-graph": {"graph"}, "select-noise": {"noise"}, "select-interaction": {"mechanism"}}
+           "select-graph": {"graph"}, "select-noise": {"noise"}, "select-interaction": {"mechanism"},
+           "select-out": {"graph", "mechanism", "noise"}}
+# The selection shift in every factor: it draws the single-factor selection presets' families together.
+COMPOUND_SELECTION = "select-out"
 SECTIONS = {"graph": "graphs", "mechanism": "mechanisms", "noise": "noises"}
 
 
@@ -60,14 +63,26 @@ def test_shift_presets_differ_from_train_exactly_where_they_claim(preset):
 @pytest.mark.parametrize("preset", [name for name in PRESETS if name.startswith("select-")])
 def test_selection_shifts_draw_families_no_other_preset_draws(preset):
     """select-* presets are for choosing a default: the families they shift to must be drawn by no
-    training, test or other selection preset."""
+    training, test or other single-factor selection preset (the compound one draws theirs)."""
     spec = load_spec(preset)
+    others = [name for name in PRESETS if name not in (preset, COMPOUND_SELECTION)]
     for section in SHIFTED[preset]:
         attr = SECTIONS[section]
         shifted = {family.kind for _, family in getattr(spec, attr)}
-        for name in PRESETS:
-            if name != preset:
+        for name in others:
+            if preset != COMPOUND_SELECTION or not name.startswith("select-"):
                 assert not shifted & {family.kind for _, family in getattr(load_spec(name), attr)}, (name, section)
+
+
+def test_compound_selection_shift_draws_exactly_the_single_shifts_families():
+    """select-out is the single-factor selection shifts together: each of its families, with the
+    same parameters, is one that a single-factor select-* preset shifts to, and every factor moves."""
+    compound = load_spec(COMPOUND_SELECTION)
+    singles = [load_spec(name) for name in PRESETS if name.startswith("select-") and name != COMPOUND_SELECTION]
+    for section, attr in SECTIONS.items():
+        drawn = {family for _, family in getattr(compound, attr)}
+        held_out = {family for spec in singles if section in SHIFTED[spec.name] for _, family in getattr(spec, attr)}
+        assert drawn and drawn <= held_out, section
 
 
 def test_post_nonlinear_mechanism_is_a_monotone_distortion():
