@@ -50,13 +50,18 @@ class ModelConfig:
     score_cues: bool = False  # stats encoder: add the streamed score-matching leaf test to the cues
     drop_cues: str = ""  # stats encoder ablation: cue groups set to zero, comma-separated (cues.CUE_GROUPS)
     cue_dropout: float = 0.0  # stats encoder, training only: chance that a cue group reads as zeros in a task
+    cue_dropout_keep: str = ""  # cue groups that cue_dropout never drops, comma-separated (cues.CUE_GROUPS)
     basis: str = "base"  # stats encoder: the features summed per variable, sufficient.BASES ("wide" adds waves)
     kernel_rows: int = 0  # stats encoder: rows sampled for the kernel score cues (kernel_cues.py); 0: none
     leaf_cues: bool = False  # stats encoder: SCORE's leaf removal on the score cues' fit as cues (leaf_cues.py)
 
     @property
     def dropped_cue_groups(self) -> tuple[str, ...]:
-        return tuple(g.strip() for g in self.drop_cues.split(",") if g.strip())
+        return _group_list(self.drop_cues)
+
+    @property
+    def undroppable_cue_groups(self) -> tuple[str, ...]:
+        return _group_list(self.cue_dropout_keep)
 
 
 @dataclass
@@ -110,6 +115,11 @@ class RunConfig:
 
 
 SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _group_list(text: str) -> tuple[str, ...]:
+    """Cue group names from a comma-separated setting."""
+    return tuple(g.strip() for g in text.split(",") if g.strip())
 
 
 def load_config(name_or_path: str, overrides: dict[str, object] | None = None) -> RunConfig:
@@ -225,6 +235,9 @@ def _validate(cfg: RunConfig) -> None:
          f"model.drop_cues takes cue groups among {', '.join(CUE_GROUPS)}, got {m.drop_cues!r}"),
         (not m.drop_cues or m.encoder == "stats", "model.drop_cues needs model.encoder = stats"),
         (0.0 <= m.cue_dropout < 1.0, "model.cue_dropout must be in [0, 1)"),
+        (set(m.undroppable_cue_groups) <= set(CUE_GROUPS),
+         f"model.cue_dropout_keep takes cue groups among {', '.join(CUE_GROUPS)}, got {m.cue_dropout_keep!r}"),
+        (not m.cue_dropout_keep or m.cue_dropout > 0, "model.cue_dropout_keep needs model.cue_dropout > 0"),
         (m.cue_dropout == 0.0 or m.encoder == "stats", "model.cue_dropout needs model.encoder = stats"),
         (m.basis in BASES, f"model.basis must be one of {', '.join(BASES)}, got {m.basis!r}"),
         (m.basis == "base" or m.encoder == "stats", "model.basis needs model.encoder = stats"),

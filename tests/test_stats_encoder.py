@@ -286,6 +286,26 @@ def test_cue_dropout_zeroes_whole_groups_per_task_in_training_only():
     torch.testing.assert_close(v_drop[..., bookkeeping], v[..., bookkeeping])
 
 
+def test_cue_dropout_keep_never_drops_its_groups():
+    """model.cue_dropout_keep: the named groups read every cue in every task; the others still drop."""
+    x = skewed(batch=64, d=4)
+    stats = RunningStats.start(x).add(x)
+    v, p = make_model(score_cues=True)._cues(stats)
+    torch.manual_seed(2)
+    v_drop, p_drop = make_model(score_cues=True, cue_dropout=0.9, cue_dropout_keep="moments, lingam").train()._cues(stats)
+    variable, pair = cue_columns(score=True)
+    for names, cues, dropped in ((variable, v, v_drop), (pair, p, p_drop)):
+        for group, members in CUE_GROUPS.items():
+            cols = [k for k, name in enumerate(names) if name.split("[")[0] in members]
+            if not cols or (cues[..., cols] == 0).all():
+                continue
+            same = (dropped[..., cols] == cues[..., cols]).flatten(1).all(dim=1)
+            if group in ("moments", "lingam"):
+                assert same.all(), group
+            else:
+                assert same.float().mean() < 0.5, group
+
+
 def test_a_run_with_cue_dropout_may_start_from_weights_trained_without(tmp_path):
     source = make_model(score_cues=True)
     save_checkpoint(tmp_path, "best", source, RunConfig(model=source.cfg), 1)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from causal_amort.model.attention import float32_region
 from causal_amort.config import ModelConfig
-from causal_amort.model.cues import compute_cues, group_columns, kept_columns
+from causal_amort.model.cues import CUE_GROUPS, compute_cues, group_columns, kept_columns
 from causal_amort.model.decoder import build_decoder
 from causal_amort.model.decoding import beam_search
 from causal_amort.model.cells_encoder import ChunkEncoder
@@ -76,6 +76,9 @@ class OrderModel(nn.Module):
             self.register_buffer("keep_var", keep_var, persistent=False)
             self.register_buffer("keep_pair", keep_pair, persistent=False)
             group_var, group_pair = group_columns(*cue_set)  # for model.cue_dropout
+            # Groups that cue dropout keeps take part in no draw: their rows never drop a column.
+            kept = torch.tensor([[float(g not in cfg.undroppable_cue_groups)] for g in CUE_GROUPS])
+            group_var, group_pair = group_var * kept, group_pair * kept
             self.register_buffer("group_var", group_var, persistent=False)
             self.register_buffer("group_pair", group_pair, persistent=False)
 
