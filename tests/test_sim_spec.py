@@ -74,7 +74,7 @@ def test_selection_shifts_draw_families_no_other_preset_draws(preset):
                 assert not shifted & {family.kind for _, family in getattr(load_spec(name), attr)}, (name, section)
 
 
-def test_compound_selection_shift_draws_exactly_the_single_shifts_families():
+def test_compound_selection_shift_draws_only_the_single_shifts_families():
     """select-out is the single-factor selection shifts together: each of its families, with the
     same parameters, is one that a single-factor select-* preset shifts to, and every factor moves."""
     compound = load_spec(COMPOUND_SELECTION)

@@ -292,7 +292,8 @@ def test_cue_dropout_keep_never_drops_its_groups():
     stats = RunningStats.start(x).add(x)
     v, p = make_model(score_cues=True)._cues(stats)
     torch.manual_seed(2)
-    v_drop, p_drop = make_model(score_cues=True, cue_dropout=0.9, cue_dropout_keep="moments, lingam").train()._cues(stats)
+    keeping = make_model(score_cues=True, cue_dropout=0.9, cue_dropout_keep="moments, lingam")
+    v_drop, p_drop = keeping.train()._cues(stats)
     variable, pair = cue_columns(score=True)
     for names, cues, dropped in ((variable, v, v_drop), (pair, p, p_drop)):
         for group, members in CUE_GROUPS.items():
