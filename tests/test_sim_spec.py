@@ -198,3 +198,19 @@ def test_unknown_preset_names_the_presets():
 def test_missing_section_is_an_input_error():
     with pytest.raises(InputError, match=r"\[noise\]"):
         spec_from_dict({"graph": {"families": [{"kind": "sbm"}]}, "mechanism": {"families": [{"kind": "linear"}]}})
+
+
+def test_skewed_training_prior_adds_only_a_gamma_range_no_test_or_selection_preset_draws():
+    """train-skew is train plus one Gamma family, more skewed than train's and than every Gamma that
+    a preset used to test or choose draws (their shapes all stay at 1 or above)."""
+    train, skew = load_spec("train"), load_spec("train-skew")
+    assert (skew.graphs, skew.mechanisms, skew.mix_prob) == (train.graphs, train.mechanisms, train.mix_prob)
+    added = [family for _, family in skew.noises if (_, family) not in train.noises]
+    assert set(train.noises) < set(skew.noises) and len(added) == 1 and added[0].kind == "gamma"
+    assert added[0].shape[0] < min(family.shape[0] for _, family in train.noises if family.kind == "gamma")
+    for name in PRESETS:
+        if name.startswith(("test-", "select-")):
+            assert all(family.shape[0] >= added[0].shape[1] for _, family in load_spec(name).noises
+                       if family.kind == "gamma"), name
+    rows = sample_dataset(skew, d=5, n=400, rng=np.random.default_rng(0)).x
+    assert np.isfinite(rows).all()
