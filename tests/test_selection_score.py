@@ -1,0 +1,28 @@
+"""scripts/selection_score.py: the held-out score of rules v16 / v17 from evaluation folders."""
+import pandas as pd
+import pytest
+
+
+def write_results(folder, rows):
+    folder.mkdir()
+    pd.DataFrame(rows, columns=["suite", "method", "status", "frac_reversed"]).to_csv(folder / "results.csv", index=False)
+
+
+def test_the_score_is_half_the_single_factor_mean_plus_half_the_compound_mean(tmp_path, script_module):
+    module = script_module("selection_score")
+    # Model "a" reverses 0.1 on every single-factor suite but 0.4 on select-noise, 0.3 on select-out;
+    # a failed row must not count. Two folders, as v6's numbers and a candidate's come from different runs.
+    single = [(s, "a", "ok", 0.4 if "noise" in s else 0.1) for s in module.SINGLE]
+    write_results(tmp_path / "one", single + [("select-graph-d20", "a", "failed", 0.9)])
+    write_results(tmp_path / "two", [(s, "a", "ok", 0.3) for s in module.COMPOUND] + [("x", "b", "ok", 0.0)])
+    table = module.selection_table([tmp_path / "one", tmp_path / "two"], ["a"])
+    assert table.loc["single-factor mean (8)", "a"] == pytest.approx((6 * 0.1 + 2 * 0.4) / 8)
+    assert table.loc["held-out score", "a"] == pytest.approx(0.5 * (1.4 / 8) + 0.5 * 0.3)
+    assert table.loc["score without select-noise", "a"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.3)
+
+
+def test_a_missing_suite_is_named(tmp_path, script_module):
+    module = script_module("selection_score")
+    write_results(tmp_path / "one", [(s, "a", "ok", 0.1) for s in module.SINGLE])
+    with pytest.raises(SystemExit, match="select-out-d20"):
+        module.selection_table([tmp_path / "one"], ["a"])
