@@ -200,10 +200,12 @@ def test_missing_section_is_an_input_error():
         spec_from_dict({"graph": {"families": [{"kind": "sbm"}]}, "mechanism": {"families": [{"kind": "linear"}]}})
 
 
-def test_skewed_training_prior_adds_only_a_gamma_range_no_test_or_selection_preset_draws():
-    """train-skew is train plus one Gamma family, more skewed than train's and than every Gamma that
-    a preset used to test or choose draws (their shapes all stay at 1 or above)."""
-    train, skew = load_spec("train"), load_spec("train-skew")
+@pytest.mark.parametrize("base, name", [("train", "train-skew"), ("train-broad", "train-broad-skew")])
+def test_skewed_training_prior_adds_only_a_gamma_range_no_test_or_selection_preset_draws(base, name):
+    """train-skew (train-broad-skew) is train (train-broad) plus one Gamma family, more skewed than
+    train's and than every Gamma that a preset used to test or choose draws (their shapes all stay
+    at 1 or above)."""
+    train, skew = load_spec(base), load_spec(name)
     assert (skew.graphs, skew.mechanisms, skew.mix_prob) == (train.graphs, train.mechanisms, train.mix_prob)
     added = [family for _, family in skew.noises if (_, family) not in train.noises]
     assert set(train.noises) < set(skew.noises) and len(added) == 1 and added[0].kind == "gamma"
