@@ -207,12 +207,12 @@ def test_skewed_training_prior_adds_only_a_gamma_range_no_test_or_selection_pres
     at 1 or above)."""
     train, skew = load_spec(base), load_spec(name)
     assert (skew.graphs, skew.mechanisms, skew.mix_prob) == (train.graphs, train.mechanisms, train.mix_prob)
-    added = [family for _, family in skew.noises if (_, family) not in train.noises]
+    added = [entry[1] for entry in skew.noises if entry not in train.noises]  # (weight, family) entries
     assert set(train.noises) < set(skew.noises) and len(added) == 1 and added[0].kind == "gamma"
     assert added[0].shape[0] < min(family.shape[0] for _, family in train.noises if family.kind == "gamma")
-    for name in PRESETS:
-        if name.startswith(("test-", "select-")):
-            assert all(family.shape[0] >= added[0].shape[1] for _, family in load_spec(name).noises
-                       if family.kind == "gamma"), name
+    for preset in PRESETS:
+        if preset.startswith(("test-", "select-")):
+            assert all(family.shape[0] >= added[0].shape[1] for _, family in load_spec(preset).noises
+                       if family.kind == "gamma"), preset
     rows = sample_dataset(skew, d=5, n=400, rng=np.random.default_rng(0)).x
     assert np.isfinite(rows).all()
