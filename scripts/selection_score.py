@@ -4,27 +4,34 @@ Per model: the mean fraction of reversed edges on each selection suite, the mean
 single-factor shifts (`select-{graph,noise,interaction,shift}-d{20,50}`), over the six without
 `select-noise`, over the two compound ones (`select-out-d{20,50}`), and the held-out score: half
 the single-factor mean plus half the compound mean (rule v17's condition 3: the same without
-`select-noise`).
+`select-noise`). With ``--paired A B``, also each held-out suite's count of datasets on which
+B reverses fewer / more edges than A, the mean difference, and a sign-flip test of the mean
+difference over all held-out datasets (20,000 seeded flips).
 
     python scripts/selection_score.py runs/select-v14 runs/select-suites-v2 runs/select-suites-v3 \
-        runs/select-v17 --models v6 G H G-avg H-avg
+        runs/select-v17 --models v6 G H G-avg H-avg [--paired v6 G]
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 SINGLE = [f"select-{shift}-d{d}" for shift in ("graph", "noise", "interaction", "shift") for d in (20, 50)]
 COMPOUND = ["select-out-d20", "select-out-d50"]
 
 
+def _results(folders: list[Path], models: list[str]) -> pd.DataFrame:
+    """The finished rows of these models in the folders' results.csv."""
+    results = pd.concat([pd.read_csv(folder / "results.csv") for folder in folders])
+    return results[(results.status == "ok") & results.method.isin(models)]
+
+
 def selection_table(folders: list[Path], models: list[str]) -> pd.DataFrame:
     """Suites (rows) x models (columns): mean fraction reversed, then the means and scores as rows."""
-    results = pd.concat([pd.read_csv(folder / "results.csv") for folder in folders])
-    results = results[(results.status == "ok") & results.method.isin(models)]
-    table = results.groupby(["suite", "method"]).frac_reversed.mean().unstack()
+    table = _results(folders, models).groupby(["suite", "method"]).frac_reversed.mean().unstack()
     missing = [suite for suite in SINGLE + COMPOUND if suite not in table.index]
     if missing:
         raise SystemExit(f"no results for {', '.join(missing)} in these folders")
@@ -39,12 +46,32 @@ def selection_table(folders: list[Path], models: list[str]) -> pd.DataFrame:
     return pd.concat([table, summary])[[m for m in models if m in table.columns]]
 
 
+def paired(folders: list[Path], a: str, b: str, flips: int = 20_000) -> tuple[pd.DataFrame, float]:
+    """Per held-out suite: datasets where b reverses fewer edges than a, more, and the mean of b - a;
+    and the two-sided sign-flip p of the mean difference over every held-out dataset."""
+    wide = (_results(folders, [a, b]).drop_duplicates(["suite", "dataset", "method"])
+            .pivot_table(index=["suite", "dataset"], columns="method", values="frac_reversed").dropna())
+    wide = wide[wide.index.get_level_values("suite").isin(SINGLE + COMPOUND)]
+    diff = wide[b] - wide[a]
+    by_suite = diff.groupby(level="suite").agg(datasets="size", better=lambda x: int((x < 0).sum()),
+                                               worse=lambda x: int((x > 0).sum()), mean_difference="mean")
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(flips, len(diff)))
+    p = float((np.abs(signs @ diff.to_numpy() / len(diff)) >= abs(diff.mean()) - 1e-12).mean())
+    return by_suite, p
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="amort eval output folders (results.csv)")
     parser.add_argument("--models", nargs="+", required=True, help="method labels, in column order")
+    parser.add_argument("--paired", nargs=2, metavar=("A", "B"), help="compare B with A dataset by dataset")
     args = parser.parse_args()
     print(selection_table(args.folders, args.models).round(4).to_string())
+    if args.paired:
+        by_suite, p = paired(args.folders, *args.paired)
+        print(f"\n{args.paired[1]} against {args.paired[0]}, per held-out suite:")
+        print(by_suite.round(4).to_string())
+        print(f"sign-flip p of the mean difference over {int(by_suite.datasets.sum())} held-out datasets: {p:.5f}")
 
 
 if __name__ == "__main__":

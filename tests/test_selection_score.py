@@ -26,3 +26,21 @@ def test_a_missing_suite_is_named(tmp_path, script_module):
     write_results(tmp_path / "one", [(s, "a", "ok", 0.1) for s in module.SINGLE])
     with pytest.raises(SystemExit, match="select-out-d20"):
         module.selection_table([tmp_path / "one"], ["a"])
+
+
+def test_paired_counts_each_suites_wins_and_losses_and_tests_the_mean(tmp_path, script_module):
+    module = script_module("selection_score")
+    suites = module.SINGLE + module.COMPOUND
+    # b is better than a on 8 datasets of every held-out suite and worse on none; one tie.
+    rows = [(s, m, "ok", value, f"{s}-{k}") for s in suites for k in range(9)
+            for m, value in (("a", 0.3), ("b", 0.3 if k == 8 else 0.1))]
+    folder = tmp_path / "one"
+    folder.mkdir()
+    pd.DataFrame(rows, columns=["suite", "method", "status", "frac_reversed", "dataset"]).to_csv(folder / "results.csv",
+                                                                                             index=False)
+    by_suite, p = module.paired([folder], "a", "b")
+    assert (by_suite.datasets == 9).all() and (by_suite.better == 8).all() and (by_suite.worse == 0).all()
+    assert by_suite.mean_difference.to_numpy() == pytest.approx([-0.2 * 8 / 9] * len(suites))
+    assert p < 0.001
+    _, p_same = module.paired([folder], "a", "a")
+    assert p_same == 1.0
