@@ -31,6 +31,10 @@ from simulators.core.errors import InputError
 
 # Candidates for sniffing, in order of preference when they split the first line equally.
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+# Rows the parser reads per call: pandas' chunked reader costs up to twice a whole-file parse in
+# calls of a few thousand rows, so `stream_csv` parses frames of up to 65,536 rows (at most 2^20
+# cells, 8 MB as float64, for wide files) and cuts them into chunks.
+_FRAME_ROWS, _FRAME_CELLS = 1 << 16, 1 << 20
 
 
 def _unzip(raw: BinaryIO, path: Path) -> BinaryIO:
@@ -265,7 +269,8 @@ def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(
         size = os.fstat(raw.fileno()).st_size
         try:
             # No names: given names, pandas would take the extra fields of a first row that has more as an index.
-            reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, 1024), skiprows=first_line - 1,
+            reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, min(_FRAME_ROWS, _FRAME_CELLS // len(names))),
+                                 skiprows=first_line - 1,
                                  header=None, skipinitialspace=True, low_memory=False)
             for frame in reader:
                 _check_width(path, frame, len(names), line)
