@@ -64,7 +64,7 @@ def main() -> None:
             predict_csv(path, model)
             library = time.perf_counter() - start
             start = time.perf_counter()
-            predict_csv(path, model, read_ahead_chunks=2)
+            predict_csv(path, model, read_ahead_blocks=2)
             ahead = time.perf_counter() - start
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "cli", "predict", str(path), "--model", args.model, "--threads", "2"],

@@ -199,13 +199,13 @@ def test_read_ahead_gives_the_same_prediction_and_the_same_errors(tmp_path, ckpt
     model = load_model(ckpt, device="cpu")
     data = _csv(tmp_path / "data.csv", n=203)
     plain = predict_csv(data, model, dag=True)
-    ahead = predict_csv(data, model, dag=True, read_ahead_chunks=2)
+    ahead = predict_csv(data, model, dag=True, read_ahead_blocks=2)
     assert (ahead.order, ahead.rows, ahead.edges) == (plain.order, plain.rows, plain.edges)
     np.testing.assert_allclose(ahead.confidence, plain.confidence)
     bad = tmp_path / "bad.csv"
     bad.write_text(data.read_text() + "1.0,oops,2.0\n")
     with pytest.raises(InputError, match="not numeric"):
-        predict_csv(bad, model, read_ahead_chunks=2)
+        predict_csv(bad, model, read_ahead_blocks=2)
     assert not _read_ahead_threads()
 
 
@@ -221,7 +221,7 @@ def test_an_error_in_the_model_stops_the_read_ahead_at_once(tmp_path, ckpt, monk
     gc.disable()  # no collection may close the generators behind the test's back
     try:
         with pytest.raises(RuntimeError, match="the model failed") as raised:
-            predict_csv(data, model, read_ahead_chunks=1)
+            predict_csv(data, model, read_ahead_blocks=1)
         running = _read_ahead_threads()  # while the traceback still holds every frame
     finally:
         gc.enable()

@@ -1,9 +1,9 @@
 """A causal order (and optionally a pruned DAG) for one CSV file, streamed in chunks.
 
-The file is read once: chunks go to the model (through the Python API's `AmortModel.order`)
-as they are parsed, and a seeded reservoir sample of rows is kept for pruning, so memory is
-bounded whatever the file size. With ``read_ahead`` a background thread parses the next chunks
-while the model sums the current one (pandas' parser and torch's kernels both release the GIL
+The file is read once, in blocks of up to 65,536 rows: they go to the model (through the Python
+API's `AmortModel.order`, which cuts them into its chunks) as they are parsed, and a seeded
+reservoir sample of rows is kept for pruning, so memory is bounded whatever the file size. With
+``read_ahead`` a background thread parses the next blocks while the model sums the current one (pandas' parser and torch's kernels both release the GIL
 for much of their work), so on two CPUs parsing and the statistics overlap.
 """
 from __future__ import annotations
@@ -123,18 +123,19 @@ def _checked(chunks: Iterable[np.ndarray], path: str | Path, summary: CsvSummary
 def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune: str = "lasso",
                 drop_missing: bool = False, beam: int = 1, constraints: Constraints | None = None,
                 sample_rows: int = 5000, seed: int = 0, fmt: CsvFormat = CsvFormat(),
-                on_progress: Callable[[ReadProgress], None] | None = None, read_ahead_chunks: int = 0) -> Prediction:
+                on_progress: Callable[[ReadProgress], None] | None = None, read_ahead_blocks: int = 0) -> Prediction:
     """Stream ``path`` (read as ``fmt`` says) through ``model`` in its chunks, honouring
     ``constraints``; with ``dag`` also prune the order on a row sample. ``on_progress`` hears how
-    far the file has been read. ``read_ahead_chunks`` > 0 parses up to that many chunks ahead in a
-    background thread (`read_ahead`; ``on_progress`` is then called from that thread); worth it
-    with a CPU to spare beside torch's threads."""
+    far the file has been read. The file is parsed in blocks of up to 65,536 rows (`stream_csv`),
+    which the model cuts into its chunks; ``read_ahead_blocks`` > 0 parses up to that many blocks
+    ahead in a background thread (`read_ahead`; ``on_progress`` is then called from that thread),
+    worth it with a CPU to spare beside torch's threads."""
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
-    parsed: Iterator[np.ndarray] = stream_csv(path, model.read_rows(), fmt=fmt, drop_missing=drop_missing,
+    parsed: Iterator[np.ndarray] = stream_csv(path, None, fmt=fmt, drop_missing=drop_missing,
                                               summary=summary, on_progress=on_progress)
-    if read_ahead_chunks > 0:
-        parsed = read_ahead(parsed, read_ahead_chunks)
+    if read_ahead_blocks > 0:
+        parsed = read_ahead(parsed, read_ahead_blocks)
     # Closed however the model ends: the file (and a read-ahead thread) go at once, not when the
     # garbage collector finds a traceback's frames.
     with closing(parsed):

@@ -246,10 +246,11 @@ def _check_width(path: Path, frame: pd.DataFrame, width: int, first_line: int) -
     raise InputError(f"{path}: line {first_line + row} has {fields} fields, expected {width}")
 
 
-def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(), drop_missing: bool = False,
+def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = CsvFormat(), drop_missing: bool = False,
                summary: CsvSummary | None = None,
                on_progress: Callable[[ReadProgress], None] | None = None) -> Iterator[np.ndarray]:
-    """Yield float32 chunks of ``chunk_size`` rows (the last may be shorter) from a CSV file.
+    """Yield float32 chunks of ``chunk_size`` rows (the last may be shorter) from a CSV file; with
+    ``chunk_size`` None, blocks as the parser reads them (up to 65,536 rows: fewest copies).
 
     Pass a ``CsvSummary`` to collect row counts and per-column extremes during the pass; the
     caller checks constant columns with `check_summary` once the stream is exhausted. ``fmt``
@@ -260,6 +261,8 @@ def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(
     if summary is None:
         summary = CsvSummary(names=names)
     summary.names = names
+    frame_rows = min(_FRAME_ROWS, _FRAME_CELLS // len(names))
+    chunk_size = frame_rows if chunk_size is None else chunk_size
     summary.col_min = np.full(len(names), np.inf)
     summary.col_max = np.full(len(names), -np.inf)
     pending: list[np.ndarray] = []
@@ -269,8 +272,7 @@ def stream_csv(path: str | Path, chunk_size: int, *, fmt: CsvFormat = CsvFormat(
         size = os.fstat(raw.fileno()).st_size
         try:
             # No names: given names, pandas would take the extra fields of a first row that has more as an index.
-            reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, min(_FRAME_ROWS, _FRAME_CELLS // len(names))),
-                                 skiprows=first_line - 1,
+            reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, frame_rows), skiprows=first_line - 1,
                                  header=None, skipinitialspace=True, low_memory=False)
             for frame in reader:
                 _check_width(path, frame, len(names), line)
