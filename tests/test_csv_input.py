@@ -23,7 +23,7 @@ def _write(tmp_path, text, name="data.csv"):
 def _read_all(path, chunk_size=4, **kw):
     summary = CsvSummary(names=[])
     chunks = list(stream_csv(path, chunk_size, summary=summary, **kw))
-    check_summary(path, summary, min_rows=chunk_size)
+    check_summary(path, summary, min_rows=chunk_size or 1)
     return chunks, summary
 
 
@@ -216,6 +216,17 @@ def test_progress_by_bytes_of_the_file_on_disk_while_streaming(tmp_path, suffix)
     assert 1 + len(rest) == 3000
     assert [r.bytes_read for r in reports] == sorted(r.bytes_read for r in reports)
     assert reports[-1] == ReadProgress(path.stat().st_size, path.stat().st_size, 150000)
+
+
+def test_without_a_chunk_size_the_parser_blocks_come_as_they_are(tmp_path):
+    """chunk_size None: blocks of 65,536 rows (what predict streams), the same rows as any chunking."""
+    data = np.random.default_rng(2).normal(size=(150000, 2)).round(4)
+    path = _write(tmp_path, "a,b\n" + "".join(f"{x},{y}\n" for x, y in data))
+    blocks, summary = _read_all(path, chunk_size=None)
+    chunks, _ = _read_all(path, chunk_size=1000)
+    assert [len(b) for b in blocks] == [65536, 65536, 150000 - 2 * 65536] and summary.rows == 150000
+    np.testing.assert_array_equal(np.concatenate(blocks), np.concatenate(chunks))
+    np.testing.assert_allclose(np.concatenate(blocks), data, rtol=1e-6)
 
 
 @pytest.mark.parametrize("text, line", [("a,b\n1,2,3\n4,5,6\n", 2), ("a,b\n1\n2\n", 2), ("a,b\n1,2\n3,4,5\n", 3)])
