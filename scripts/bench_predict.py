@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-from typing import Callable
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd

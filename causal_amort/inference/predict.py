@@ -3,8 +3,9 @@
 The file is read once, in blocks of up to 65,536 rows: they go to the model (through the Python
 API's `AmortModel.order`, which cuts them into its chunks) as they are parsed, and a seeded
 reservoir sample of rows is kept for pruning, so memory is bounded whatever the file size. With
-``read_ahead`` a background thread parses the next blocks while the model sums the current one (pandas' parser and torch's kernels both release the GIL
-for much of their work), so on two CPUs parsing and the statistics overlap.
+``read_ahead`` a background thread parses the next blocks while the model sums the current one
+(pandas' parser and torch's kernels both release the GIL for much of their work), so on two CPUs
+parsing and the statistics overlap.
 """
 from __future__ import annotations
 

@@ -32,9 +32,9 @@ from simulators.core.errors import InputError
 # Candidates for sniffing, in order of preference when they split the first line equally.
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 # Rows the parser reads per call: pandas' chunked reader costs up to twice a whole-file parse in
-# calls of a few thousand rows, so `stream_csv` parses frames of up to 65,536 rows (at most 2^20
-# cells, 8 MB as float64, for wide files) and cuts them into chunks.
-_FRAME_ROWS, _FRAME_CELLS = 1 << 16, 1 << 20
+# calls of a few thousand rows, so `stream_csv` parses frames of up to 65,536 rows (fewer for wide
+# files: at most 2^20 cells, 8 MB as float64, but never under 1,024 rows) and cuts them into chunks.
+_FRAME_ROWS, _FRAME_CELLS, _MIN_FRAME_ROWS = 1 << 16, 1 << 20, 1024
 
 
 def _unzip(raw: BinaryIO, path: Path) -> BinaryIO:
@@ -261,7 +261,7 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
     if summary is None:
         summary = CsvSummary(names=names)
     summary.names = names
-    frame_rows = min(_FRAME_ROWS, _FRAME_CELLS // len(names))
+    frame_rows = max(_MIN_FRAME_ROWS, min(_FRAME_ROWS, _FRAME_CELLS // len(names)))
     chunk_size = frame_rows if chunk_size is None else chunk_size
     summary.col_min = np.full(len(names), np.inf)
     summary.col_max = np.full(len(names), -np.inf)
