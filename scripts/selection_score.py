@@ -1,4 +1,4 @@
-"""The held-out selection score of rules v16 to v18, from `amort eval` folders on the selection suites.
+"""The held-out selection score of rules v16 to v19, from `amort eval` folders on the selection suites.
 
 Per model: the mean fraction of reversed edges on each selection suite, the mean over the eight
 single-factor shifts (`select-{graph,noise,interaction,shift}-d{20,50}`), over the six without
