@@ -1,4 +1,4 @@
-"""scripts/selection_score.py: the held-out score of rules v16 to v18 from evaluation folders."""
+"""scripts/selection_score.py: the held-out score of rules v16 to v19 from evaluation folders."""
 import pandas as pd
 import pytest
 
