@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from simulators.core.resources import Estimate, format_bytes, format_seconds
+
+LONG_JOB_S = 10.0  # jobs estimated to take longer get a line with their size and cost first
+
 
 def on_terminal() -> bool:
     """Whether progress is drawn as a live bar: stderr is a terminal (not a log or a test's capture)."""
     return sys.stderr.isatty()
-
-from simulators.core.resources import Estimate, format_bytes, format_seconds
-
-LONG_JOB_S = 10.0  # jobs estimated to take longer get a line with their size and cost first
 
 
 def announce(label: str, estimate: Estimate) -> None:
@@ -30,9 +30,10 @@ def announce(label: str, estimate: Estimate) -> None:
 
 @contextlib.contextmanager
 def progress(total: int | None, description: str, every_s: float | None = 30.0, *,
-             in_bytes: bool = False) -> Iterator[Callable[..., None]]:
+             in_bytes: bool = False, start: int = 0) -> Iterator[Callable[..., None]]:
     """Yield ``advance(n=1, note="", *, completed=None, total=None)``: add ``n`` done (or set
-    ``completed``), and set ``total`` once it is known.
+    ``completed``), and set ``total`` once it is known. ``start`` is done already (a resumed run
+    counts from its step, not from zero).
 
     On a TTY: a rich bar, counting file sizes with ``in_bytes``. Otherwise: a line every
     ``every_s`` s, or nothing at all when ``every_s`` is None.
@@ -43,7 +44,7 @@ def progress(total: int | None, description: str, every_s: float | None = 30.0, 
         columns = (TextColumn("{task.description}"), BarColumn(), amount, TimeElapsedColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[note]}"))
         with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task(description, total=total, note="")
+            task = bar.add_task(description, total=total, completed=start, note="")
 
             def advance(n: int = 1, note: str = "", *, completed: int | None = None, total: int | None = None) -> None:
                 if completed is None:
@@ -54,7 +55,7 @@ def progress(total: int | None, description: str, every_s: float | None = 30.0, 
             yield advance
         return
 
-    done = 0
+    done = start
     last = time.monotonic()
     start = last
     size = total

@@ -91,7 +91,7 @@ def train(
     console.print(f"{what} {out} from step {started.step}/{started.steps} on {started.device}{ranks} "
                   f"({started.parameters:,} parameters)")
     finished, best = None, None
-    with progress(total=started.steps - started.step, description="train") as advance:
+    with progress(total=started.steps, description="train", start=started.step) as advance:
         done = started.step
         for event in events:
             if isinstance(event, Logged):

@@ -205,5 +205,6 @@ def test_stop_signal_checkpoints_at_a_step_boundary_and_resume_continues(tmp_pat
     resumed = amort_train(*cmd[4:], "--resume", "--steps", stopped_at + 2)
     assert resumed.exit_code == 0, resumed.output
     assert f"from step {stopped_at}/" in resumed.output
+    assert f"train: {stopped_at + 2}/{stopped_at + 2} (" in resumed.output  # progress counts the run's steps
     assert ckpt.read_checkpoint(ckpt.step_checkpoints(out / "checkpoints")[-1]).step == stopped_at + 2
     assert len(json.loads((out / "provenance.json").read_text())["starts"]) == 2
