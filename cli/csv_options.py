@@ -12,8 +12,10 @@ SEP: Optional[str] = typer.Option(None, "--sep", metavar="CHAR", show_default=Fa
                                   "line (comma, semicolon or tab).")
 NO_HEADER: bool = typer.Option(False, "--no-header", help="The CSV has no header row: the first row is data and "
                                "the columns are named X0, X1, ...")
+DECIMAL: str = typer.Option(".", "--decimal", metavar="MARK", help="Decimal mark: '.' or ',' (1,5 as spreadsheets "
+                            "in much of Europe write it; the delimiter is then sniffed from semicolon or tab).")
 
 
-def csv_format(sep: str | None, no_header: bool) -> CsvFormat:
-    """The reading format the two options ask for."""
-    return CsvFormat(sep=None if sep is None else parse_sep(sep), header=not no_header)
+def csv_format(sep: str | None, no_header: bool, decimal: str) -> CsvFormat:
+    """The reading format the options ask for."""
+    return CsvFormat(sep=None if sep is None else parse_sep(sep), header=not no_header, decimal=decimal)

@@ -91,6 +91,7 @@ def evaluate(
                                  "baselines unchanged)."),
     sep: Optional[str] = csv_options.SEP,
     no_header: bool = csv_options.NO_HEADER,
+    decimal: str = csv_options.DECIMAL,
     num_shards: Optional[int] = typer.Option(None, help="Split datasets over a job array (default: "
                                              "$SLURM_ARRAY_TASK_COUNT or 1)."),
     shard_index: Optional[int] = typer.Option(None, help="This job's shard (default: $SLURM_ARRAY_TASK_ID or 0)."),
@@ -127,7 +128,7 @@ def evaluate(
         shards, index = resolve_shard(num_shards, shard_index)
         events = evaluate_datasets(sources, refs, [b.strip() for b in baselines.split(",") if b.strip()], options,
                                    out, workers=workers, worker_threads=choice.per_worker, num_shards=shards,
-                                   shard_index=index, fmt=csv_options.csv_format(sep, no_header), force=force,
+                                   shard_index=index, fmt=csv_options.csv_format(sep, no_header, decimal), force=force,
                                    meta={"threads": choice.record()})
         planned = next(events)
         if planned.cyclic:

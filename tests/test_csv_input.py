@@ -117,6 +117,34 @@ def test_semicolon_and_tab_are_sniffed(tmp_path, sep):
     np.testing.assert_allclose(np.concatenate(chunks), VALUES)
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_decimal_commas_read_as_numbers_and_are_never_the_delimiter(tmp_path, header):
+    # 1,5;2;3: with decimal commas the comma would split this line into more fields than ';' does
+    text = ("a;b;c\n" if header else "") + BODY.replace(",", ";").replace(".", ",")
+    chunks, summary = _read_all(_write(tmp_path, text), fmt=CsvFormat(header=header, decimal=","))
+    assert summary.names == (["a", "b", "c"] if header else ["X0", "X1", "X2"])
+    np.testing.assert_allclose(np.concatenate(chunks), VALUES)
+    with pytest.raises(InputError, match="is all numbers, not column names"):  # 1,5 is a number, not a name
+        _read_all(_write(tmp_path, BODY.replace(",", ";").replace(".", ","), "raw.csv"), fmt=CsvFormat(decimal=","))
+
+
+def test_a_decimal_comma_read_as_text_gets_a_hint(tmp_path):
+    with pytest.raises(InputError) as err:
+        _read_all(_write(tmp_path, "a;b;c\n" + BODY.replace(",", ";").replace(".", ",")))
+    assert str(err.value).endswith("column 'a' is not numeric: '1,5' on line 2 (a decimal comma? --decimal ',' "
+                                   "reads 1,5 as 1.5)")
+    with pytest.raises(InputError) as err:  # no hint where a comma would not make a number
+        _read_all(_write(tmp_path, "a;b\n1;2\n3;x,y\n4;5\n6;7\n"))
+    assert str(err.value).endswith("is not numeric: 'x,y' on line 3")
+
+
+@pytest.mark.parametrize("kw, needle", [({"decimal": ";"}, "--decimal must be '.' or ','"),
+                                        ({"sep": ",", "decimal": ","}, "--sep and --decimal cannot both be ','")])
+def test_format_refuses_an_unknown_mark_or_one_mark_for_both(kw, needle):
+    with pytest.raises(InputError, match=needle):
+        CsvFormat(**kw)
+
+
 def test_sniffing_counts_fields_not_characters(tmp_path):
     # quoted names may hold another candidate: the comma splits this header into 3 fields, ';' into 1
     path = _write(tmp_path, '"x; raw",y,z\n' + BODY)

@@ -103,10 +103,11 @@ def test_reservoir_is_uniform_and_bounded():
     assert counts.min() > 10 and counts.max() < 55
 
 
-def _respelled(path, sep=",", header=True, bom=False, gz=False):
+def _respelled(path, sep=",", header=True, bom=False, gz=False, decimal="."):
     """The file of `_csv`, saved as a spreadsheet or a shell script would have saved it."""
     lines = _csv(path).read_text().splitlines()[(0 if header else 1):]
-    data = (("\ufeff" if bom else "") + "\n".join(line.replace(",", sep) for line in lines) + "\n").encode("utf-8")
+    lines = [line.replace(",", sep).replace(".", decimal) for line in lines]
+    data = (("\ufeff" if bom else "") + "\n".join(lines) + "\n").encode("utf-8")
     if gz:
         path = path.with_name(path.name + ".gz")
         data = gzip.compress(data)
@@ -120,6 +121,8 @@ def _respelled(path, sep=",", header=True, bom=False, gz=False):
     ({"sep": "\t", "gz": True}, [], ["alpha", "beta", "gamma"]),
     ({"header": False}, ["--no-header"], ["X0", "X1", "X2"]),
     ({"sep": "|", "header": False, "gz": True}, ["--no-header", "--sep", "|"], ["X0", "X1", "X2"]),
+    ({"sep": ";", "decimal": ","}, ["--decimal", ","], ["alpha", "beta", "gamma"]),  # European spreadsheets
+    ({"sep": "\t", "decimal": ",", "header": False}, ["--decimal", ",", "--no-header"], ["X0", "X1", "X2"]),
 ])
 def test_files_as_people_have_them(tmp_path, ckpt, kw, args, names):
     data = _respelled(tmp_path / "data.csv", **kw)
@@ -136,6 +139,9 @@ def test_files_as_people_have_them(tmp_path, ckpt, kw, args, names):
     ({"sep": "|"}, [], "found 1 with the comma (',') delimiter; --sep sets another"),
     ({}, ["--sep", "tabs"], "--sep must be one character (or 'tab'), got 'tabs'"),
     ({}, ["--no-header"], "column 'X0' is not numeric: 'alpha' on line 1"),
+    ({"sep": ";", "decimal": ","}, [], "(a decimal comma? --decimal ',' reads 1,5 as 1.5)"),
+    ({}, ["--decimal", ",", "--sep", ","], "--sep and --decimal cannot both be ','"),
+    ({}, ["--decimal", ";"], "--decimal must be '.' or ',', got ';'"),
 ])
 def test_wrong_shape_of_file_exits_2_with_one_line(tmp_path, ckpt, kw, args, needle):
     data = _respelled(tmp_path / "data.csv", **kw)

@@ -3,8 +3,9 @@
 The one reader of CSV data: `amort predict` streams it, and the CSV-folder format
 (`simulators.storage.csvio`) reads whole files through it. It takes files as people have them: a
 UTF-8 byte-order mark is dropped, the delimiter (comma, semicolon or tab) is sniffed from the
-first line, a file without a header row is read with `CsvFormat(header=False)`, and
-compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
+first line, a file without a header row is read with `CsvFormat(header=False)`, decimal commas
+(``1,5``, as spreadsheets in much of Europe write them, with semicolons between fields) with
+`CsvFormat(decimal=",")`, and compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
 
 Every problem is an `InputError` naming the file, the offending column and the line number
 (1-based, the header being line 1), because a scientist has to find and fix it by hand.
@@ -31,6 +32,8 @@ from simulators.core.errors import InputError
 
 # Candidates for sniffing, in order of preference when they split the first line equally.
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+DECIMAL_MARKS: tuple[str, ...] = (".", ",")
+"""The decimal marks a file may use."""
 # Rows the parser reads per call: pandas' chunked reader costs up to twice a whole-file parse in
 # calls of a few thousand rows, so `stream_csv` parses frames of up to 65,536 rows (fewer for wide
 # files: at most 2^20 cells, 8 MB as float64, but never under 1,024 rows) and cuts them into chunks.
@@ -71,10 +74,22 @@ _UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile
 
 @dataclass(frozen=True)
 class CsvFormat:
-    """How to split a file: ``sep`` None sniffs the delimiter; ``header`` False names columns X0, X1, ..."""
+    """How to split a file: ``sep`` None sniffs the delimiter; ``header`` False names columns X0, X1, ...;
+    ``decimal`` is the decimal mark, "." or "," (then never the delimiter)."""
 
     sep: str | None = None
     header: bool = True
+    decimal: str = "."
+
+    def __post_init__(self) -> None:
+        if self.decimal not in DECIMAL_MARKS:
+            raise InputError(f"--decimal must be '.' or ',', got {self.decimal!r}")
+        if self.sep == self.decimal:
+            raise InputError(f"--sep and --decimal cannot both be {self.sep!r}")
+
+    def number(self, text: str) -> float:
+        """``text`` as a number written with this decimal mark; ValueError if it is not one."""
+        return float(text.replace(self.decimal, "."))
 
 
 class Header(NamedTuple):
@@ -154,7 +169,8 @@ def _fields(line: str, sep: str) -> list[str]:
 
 def read_header(path: Path, fmt: CsvFormat = CsvFormat()) -> Header:
     """Names from the first line (or X0, X1, ... without a header) and the delimiter: the one
-    given, or the candidate that splits the first line into the most fields (comma on a tie)."""
+    given, or the candidate that splits the first line into the most fields (comma on a tie; never
+    the decimal mark)."""
     with _open_text(path) as (text, _):
         first = text.readline()
     if not first:
@@ -162,7 +178,8 @@ def read_header(path: Path, fmt: CsvFormat = CsvFormat()) -> Header:
     line = first.rstrip("\r\n")
     if not line.strip():
         raise InputError(f"{path}: line 1 is blank")
-    sep = fmt.sep or max(_DELIMITER_NAMES, key=lambda s: len(_fields(line, s)))
+    candidates = [s for s in _DELIMITER_NAMES if s != fmt.decimal]
+    sep = fmt.sep or max(candidates, key=lambda s: len(_fields(line, s)))
     fields = _fields(line, sep)
     if not fmt.header:
         return Header([f"X{i}" for i in range(len(fields))], sep)
@@ -183,9 +200,9 @@ def read_rows(path: Path, sep: str) -> list[list[str]]:
         return list(csv.reader(text, delimiter=sep))
 
 
-def _is_number(text: str) -> bool:
+def _is_number(text: str, fmt: CsvFormat) -> bool:
     try:
-        float(text)
+        fmt.number(text)
     except ValueError:
         return False
     return True
@@ -198,15 +215,15 @@ def _data_header(path: Path, fmt: CsvFormat) -> Header:
     if len(header.names) < 2:
         raise InputError(f"{path}: needs at least 2 columns (variables), found {len(header.names)} with the "
                          f"{describe_sep(header.sep)} delimiter; --sep sets another")
-    if fmt.header and all(_is_number(name) for name in header.names):
+    if fmt.header and all(_is_number(name, fmt) for name in header.names):
         shown = header.sep.join(header.names[:3]) + (header.sep + "..." if len(header.names) > 3 else "")
         raise InputError(f"{path}: the first row ({shown}) is all numbers, not column names; if the file has "
                          "no header row, pass --no-header (the columns are then named X0, X1, ...)")
     return header
 
 
-def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: int, drop_missing: bool
-                 ) -> tuple[np.ndarray, int]:
+def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: int, drop_missing: bool,
+                 fmt: CsvFormat) -> tuple[np.ndarray, int]:
     """Numeric float32 array of one chunk (rows with missing values dropped if asked) and drop count."""
     for col, name in zip(frame.columns, names):
         series = frame[col]
@@ -215,9 +232,11 @@ def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: 
             bad = numeric.isna() & series.notna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(
-                    f"{path}: column {name!r} is not numeric: {series.iloc[row]!r} on line {first_line + row}"
-                )
+                value = series.iloc[row]
+                hint = ""
+                if fmt.decimal == "." and _is_number(str(value), CsvFormat(decimal=",")):
+                    hint = " (a decimal comma? --decimal ',' reads 1,5 as 1.5)"
+                raise InputError(f"{path}: column {name!r} is not numeric: {value!r} on line {first_line + row}{hint}")
             frame[col] = numeric
     values = frame.to_numpy(dtype=np.float64)
     finite = np.isfinite(values)
@@ -273,10 +292,10 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
         try:
             # No names: given names, pandas would take the extra fields of a first row that has more as an index.
             reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, frame_rows), skiprows=first_line - 1,
-                                 header=None, skipinitialspace=True, low_memory=False)
+                                 header=None, skipinitialspace=True, low_memory=False, decimal=fmt.decimal)
             for frame in reader:
                 _check_width(path, frame, len(names), line)
-                values, dropped = _check_chunk(path, frame, names, line, drop_missing)
+                values, dropped = _check_chunk(path, frame, names, line, drop_missing, fmt)
                 line += len(frame)
                 if on_progress is not None:
                     on_progress(ReadProgress(raw.tell(), size, line - first_line))
