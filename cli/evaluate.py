@@ -92,6 +92,7 @@ def evaluate(
     sep: Optional[str] = csv_options.SEP,
     no_header: bool = csv_options.NO_HEADER,
     decimal: str = csv_options.DECIMAL,
+    index_col: bool = csv_options.INDEX_COL,
     num_shards: Optional[int] = typer.Option(None, help="Split datasets over a job array (default: "
                                              "$SLURM_ARRAY_TASK_COUNT or 1)."),
     shard_index: Optional[int] = typer.Option(None, help="This job's shard (default: $SLURM_ARRAY_TASK_ID or 0)."),
@@ -126,10 +127,10 @@ def evaluate(
         options = EvalOptions(baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
                               device=resolve_device(device), prune=prune, seed=seed, reveal=reveal)
         shards, index = resolve_shard(num_shards, shard_index)
+        fmt = csv_options.csv_format(sep, no_header, decimal, index_col)
         events = evaluate_datasets(sources, refs, [b.strip() for b in baselines.split(",") if b.strip()], options,
                                    out, workers=workers, worker_threads=choice.per_worker, num_shards=shards,
-                                   shard_index=index, fmt=csv_options.csv_format(sep, no_header, decimal), force=force,
-                                   meta={"threads": choice.record()})
+                                   shard_index=index, fmt=fmt, force=force, meta={"threads": choice.record()})
         planned = next(events)
         if planned.cyclic:
             warn(f"{len(planned.cyclic)} true graph(s) have a directed cycle (first: {planned.cyclic[0]}); no order "

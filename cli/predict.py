@@ -33,6 +33,7 @@ def predict(
     sep: Optional[str] = csv_options.SEP,
     no_header: bool = csv_options.NO_HEADER,
     decimal: str = csv_options.DECIMAL,
+    index_col: bool = csv_options.INDEX_COL,
     beam: int = typer.Option(1, min=1, help="Beam width of the order decoder (1 = greedy)."),
     require: List[str] = typer.Option([], "--require", metavar="A<B", help="Prior knowledge: A comes before B "
                                       "(quote it in the shell); repeatable."),
@@ -70,7 +71,7 @@ def predict(
     check_prune_method(prune)
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as order.json")
-    fmt = csv_options.csv_format(sep, no_header, decimal)
+    fmt = csv_options.csv_format(sep, no_header, decimal, index_col)
     # The constraints' form (and the tiers file) is checked before the model or the data are read.
     constraints = Constraints(require=require, tiers=read_tiers(tiers) if tiers else (), first=first, last=last)
     net = load_model(model, device)

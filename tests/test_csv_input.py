@@ -145,6 +145,29 @@ def test_format_refuses_an_unknown_mark_or_one_mark_for_both(kw, needle):
         CsvFormat(**kw)
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_a_first_column_of_row_labels_is_skipped_when_asked(tmp_path, header):
+    rows = [f"sample {i},{line}" for i, line in enumerate(BODY.splitlines())]
+    path = _write(tmp_path, ("id,a,b,c\n" if header else "") + "\n".join(rows) + "\n")
+    chunks, summary = _read_all(path, fmt=CsvFormat(header=header, index_col=True))
+    assert summary.names == (["a", "b", "c"] if header else ["X0", "X1", "X2"])
+    np.testing.assert_allclose(np.concatenate(chunks), VALUES)
+    with pytest.raises(InputError) as err:  # read as a variable, the labels get a hint
+        _read_all(path, fmt=CsvFormat(header=header))
+    assert str(err.value).endswith("is not numeric: 'sample 0' on line " + ("2" if header else "1")
+                                   + " (row labels, as pandas' to_csv writes its index? --index-col skips the first "
+                                   "column)")
+    ragged = _write(tmp_path, "id,a,b\nr1,1,2\nr2,3,4,5\nr3,5,6\nr4,7,9\n", "ragged.csv")
+    with pytest.raises(InputError, match="line 3 has 4 fields, expected 3|Expected 3 fields in line 3, saw 4"):
+        _read_all(ragged, fmt=CsvFormat(index_col=True))
+
+
+def test_no_hint_for_row_labels_where_the_text_is_not_in_the_first_column(tmp_path):
+    with pytest.raises(InputError) as err:
+        _read_all(_write(tmp_path, "a,b\n1,2\n3,x\n4,5\n6,7\n"))
+    assert str(err.value).endswith("column 'b' is not numeric: 'x' on line 3")
+
+
 def test_sniffing_counts_fields_not_characters(tmp_path):
     # quoted names may hold another candidate: the comma splits this header into 3 fields, ';' into 1
     path = _write(tmp_path, '"x; raw",y,z\n' + BODY)

@@ -103,9 +103,11 @@ def test_reservoir_is_uniform_and_bounded():
     assert counts.min() > 10 and counts.max() < 55
 
 
-def _respelled(path, sep=",", header=True, bom=False, gz=False, decimal="."):
-    """The file of `_csv`, saved as a spreadsheet or a shell script would have saved it."""
-    lines = _csv(path).read_text().splitlines()[(0 if header else 1):]
+def _respelled(path, sep=",", header=True, bom=False, gz=False, decimal=".", index=False):
+    """The file of `_csv`, saved as a spreadsheet or a shell script would have saved it (``index``:
+    with a first column of row labels, as pandas' to_csv writes it)."""
+    lines = _csv(path).read_text().splitlines()
+    lines = [(f"s{i}," if i else ",") * index + line for i, line in enumerate(lines)][(0 if header else 1):]
     lines = [line.replace(",", sep).replace(".", decimal) for line in lines]
     data = (("\ufeff" if bom else "") + "\n".join(lines) + "\n").encode("utf-8")
     if gz:
@@ -123,6 +125,8 @@ def _respelled(path, sep=",", header=True, bom=False, gz=False, decimal="."):
     ({"sep": "|", "header": False, "gz": True}, ["--no-header", "--sep", "|"], ["X0", "X1", "X2"]),
     ({"sep": ";", "decimal": ","}, ["--decimal", ","], ["alpha", "beta", "gamma"]),  # European spreadsheets
     ({"sep": "\t", "decimal": ",", "header": False}, ["--decimal", ",", "--no-header"], ["X0", "X1", "X2"]),
+    ({"index": True}, ["--index-col"], ["alpha", "beta", "gamma"]),
+    ({"index": True, "sep": ";", "header": False}, ["--index-col", "--no-header"], ["X0", "X1", "X2"]),
 ])
 def test_files_as_people_have_them(tmp_path, ckpt, kw, args, names):
     data = _respelled(tmp_path / "data.csv", **kw)
@@ -142,6 +146,8 @@ def test_files_as_people_have_them(tmp_path, ckpt, kw, args, names):
     ({"sep": ";", "decimal": ","}, [], "(a decimal comma? --decimal ',' reads 1,5 as 1.5)"),
     ({}, ["--decimal", ",", "--sep", ","], "--sep and --decimal cannot both be ','"),
     ({}, ["--decimal", ";"], "--decimal must be '.' or ',', got ';'"),
+    ({"index": True}, [], "empty column name in the header (row labels, as pandas' to_csv writes its index? "
+                          "--index-col skips the first column)"),
 ])
 def test_wrong_shape_of_file_exits_2_with_one_line(tmp_path, ckpt, kw, args, needle):
     data = _respelled(tmp_path / "data.csv", **kw)

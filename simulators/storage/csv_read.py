@@ -5,7 +5,8 @@ The one reader of CSV data: `amort predict` streams it, and the CSV-folder forma
 UTF-8 byte-order mark is dropped, the delimiter (comma, semicolon or tab) is sniffed from the
 first line, a file without a header row is read with `CsvFormat(header=False)`, decimal commas
 (``1,5``, as spreadsheets in much of Europe write them, with semicolons between fields) with
-`CsvFormat(decimal=",")`, and compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
+`CsvFormat(decimal=",")`, a first column of row labels (sample ids, or the index that pandas'
+``to_csv`` writes) is skipped with `CsvFormat(index_col=True)`, and compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
 
 Every problem is an `InputError` naming the file, the offending column and the line number
 (1-based, the header being line 1), because a scientist has to find and fix it by hand.
@@ -68,6 +69,8 @@ _DECOMPRESSORS: dict[str, Callable[[BinaryIO, Path], BinaryIO]] = {
 CSV_SUFFIXES: tuple[str, ...] = (".csv",) + tuple(f".csv{ext}" for ext in _DECOMPRESSORS)
 """The names of CSV files in a folder: plain or compressed."""
 
+# Where a first column looks like row labels (an unnamed or non-numeric one), the message says what to do.
+_INDEX_HINT = " (row labels, as pandas' to_csv writes its index? --index-col skips the first column)"
 # What a damaged or truncated file raises while it is decompressed.
 _UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
 
@@ -75,11 +78,13 @@ _UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile
 @dataclass(frozen=True)
 class CsvFormat:
     """How to split a file: ``sep`` None sniffs the delimiter; ``header`` False names columns X0, X1, ...;
-    ``decimal`` is the decimal mark, "." or "," (then never the delimiter)."""
+    ``decimal`` is the decimal mark, "." or "," (then never the delimiter); ``index_col`` True skips
+    the first column (row labels, not a variable)."""
 
     sep: str | None = None
     header: bool = True
     decimal: str = "."
+    index_col: bool = False
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -168,9 +173,9 @@ def _fields(line: str, sep: str) -> list[str]:
 
 
 def read_header(path: Path, fmt: CsvFormat = CsvFormat()) -> Header:
-    """Names from the first line (or X0, X1, ... without a header) and the delimiter: the one
-    given, or the candidate that splits the first line into the most fields (comma on a tie; never
-    the decimal mark)."""
+    """Names from the first line (or X0, X1, ... without a header), less the row labels' column
+    with ``fmt.index_col``, and the delimiter: the one given, or the candidate that splits the
+    first line into the most fields (comma on a tie; never the decimal mark)."""
     with _open_text(path) as (text, _):
         first = text.readline()
     if not first:
@@ -180,14 +185,15 @@ def read_header(path: Path, fmt: CsvFormat = CsvFormat()) -> Header:
         raise InputError(f"{path}: line 1 is blank")
     candidates = [s for s in _DELIMITER_NAMES if s != fmt.decimal]
     sep = fmt.sep or max(candidates, key=lambda s: len(_fields(line, s)))
-    fields = _fields(line, sep)
+    fields = _fields(line, sep)[1 if fmt.index_col else 0 :]
     if not fmt.header:
         return Header([f"X{i}" for i in range(len(fields))], sep)
     names = [h.strip() for h in fields]
     seen: set[str] = set()
-    for name in names:
+    for position, name in enumerate(names):
         if not name:
-            raise InputError(f"{path}: empty column name in the header")
+            hint = _INDEX_HINT if position == 0 and not fmt.index_col else ""
+            raise InputError(f"{path}: empty column name in the header{hint}")
         if name in seen:
             raise InputError(f"{path}: duplicate column name {name!r}")
         seen.add(name)
@@ -236,6 +242,8 @@ def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: 
                 hint = ""
                 if fmt.decimal == "." and _is_number(str(value), CsvFormat(decimal=",")):
                     hint = " (a decimal comma? --decimal ',' reads 1,5 as 1.5)"
+                elif col == frame.columns[0] and not fmt.index_col:
+                    hint = _INDEX_HINT
                 raise InputError(f"{path}: column {name!r} is not numeric: {value!r} on line {first_line + row}{hint}")
             frame[col] = numeric
     values = frame.to_numpy(dtype=np.float64)
@@ -294,7 +302,9 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
             reader = pd.read_csv(text, sep=sep, chunksize=max(chunk_size, frame_rows), skiprows=first_line - 1,
                                  header=None, skipinitialspace=True, low_memory=False, decimal=fmt.decimal)
             for frame in reader:
-                _check_width(path, frame, len(names), line)
+                _check_width(path, frame, len(names) + fmt.index_col, line)
+                if fmt.index_col:
+                    frame = frame.iloc[:, 1:]
                 values, dropped = _check_chunk(path, frame, names, line, drop_missing, fmt)
                 line += len(frame)
                 if on_progress is not None:
