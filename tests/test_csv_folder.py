@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
+from simulators.storage.csv_read import CsvFormat
 from simulators.storage.csvio import write_csv_dataset
 from simulators.core.dataset import Dataset
 from simulators.core.errors import InputError
@@ -85,7 +86,8 @@ def test_eval_reads_respelled_folder(folder, tmp_path):
     path, _ = folder
     result = _eval(["--data", str(path), "--out", str(tmp_path / "ev")])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "ev" / "eval.json").read_text())["csv_format"] == {"sep": None, "header": True}
+    assert json.loads((tmp_path / "ev" / "eval.json").read_text())["csv_format"] == {
+        "sep": None, "header": True, "decimal": ".", "index_col": False}
 
 
 def test_eval_without_header_needs_the_option(tmp_path):
@@ -97,6 +99,25 @@ def test_eval_without_header_needs_the_option(tmp_path):
     assert result.exit_code == 2 and "--no-header" in result.output and "Traceback" not in result.output
     result = _eval(["--data", str(data), "--no-header", "--sep", ";", "--out", str(tmp_path / "e2")])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "e2" / "eval.json").read_text())["csv_format"] == {"sep": ";", "header": False}
+    assert json.loads((tmp_path / "e2" / "eval.json").read_text())["csv_format"] == {
+        "sep": ";", "header": False, "decimal": ".", "index_col": False}
     result = _eval(["--data", str(data), "--sep", "::", "--out", str(tmp_path / "e3")])
     assert result.exit_code == 2 and "--sep must be one character" in result.output
+
+
+def test_eval_reads_decimal_commas_and_row_labels_when_told(tmp_path):
+    data, original = tmp_path / "euro", _dataset("e", 0)
+    write_csv_dataset(data, original)
+    path = data / "e.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join((f"r{i};" if i else "id;") + line.replace(",", ";").replace(".", ",")
+                              for i, line in enumerate(lines)) + "\n")
+    result = _eval(["--data", str(data), "--out", str(tmp_path / "e1")])
+    assert result.exit_code == 2 and "--index-col" in result.output and "Traceback" not in result.output
+    result = _eval(["--data", str(data), "--decimal", ",", "--index-col", "--out", str(tmp_path / "e2")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "e2" / "eval.json").read_text())["csv_format"] == {
+        "sep": None, "header": True, "decimal": ",", "index_col": True}
+    (read,) = iter_datasets(data, CsvFormat(decimal=",", index_col=True))
+    assert read.names == original.names
+    np.testing.assert_array_equal(read.x, original.x)
