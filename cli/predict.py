@@ -83,8 +83,11 @@ def predict(
         result = predict_csv(csv_file, net, dag=dag, prune=prune, drop_missing=drop_missing, beam=beam,
                              constraints=constraints, fmt=fmt, on_progress=report,
                              read_ahead_blocks=2 if read_ahead else 0)
-    table = Table(title=f"causal order of {csv_file.name} ({result.rows} rows"
-                  + (f", {result.dropped_rows} dropped" if result.dropped_rows else "") + "), causes first")
+    # A line of its own, not the table's title: rich wraps a title to the (narrow) table's width.
+    console.print(f"causal order of {csv_file.name} ({result.rows:,} rows"
+                  + (f", {result.dropped_rows:,} dropped" if result.dropped_rows else "") + "), causes first",
+                  highlight=False)
+    table = Table()
     table.add_column("position", justify="right")
     table.add_column("variable")
     table.add_column("confidence", justify="right")
