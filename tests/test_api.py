@@ -13,6 +13,8 @@ import causal_amort
 from causal_amort.model.checkpoint import save_checkpoint
 from causal_amort.config import load_config
 from causal_amort.model.order_model import OrderModel
+from causal_amort.inference.predict import predict_csv
+from causal_amort.inference.stream import spread_rows
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -94,6 +96,37 @@ def test_one_answer_whatever_the_form_of_the_data(tiny, tmp_path):
         result = tiny.order(data, given)
         assert result.order == reference.order and result.rows == 130
         np.testing.assert_allclose(result.confidence, reference.confidence, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_stats(tmp_path_factory):
+    cfg = load_config("tiny", {"data.chunk_size": 25, "model.encoder": "stats", "model.state": "none",
+                               "model.pair_dim": 8})
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt"), "best", OrderModel(cfg.model), cfg, step=0)
+    return causal_amort.load_model(path, device="cpu")
+
+
+def test_an_array_is_standardized_on_rows_spread_over_it_as_a_file_is(tiny_stats, tmp_path):
+    """A statistics model fixes its standardization on rows spread over an array (its first rows
+    when streamed): so does predict for a file of one parser block; rows in another order, with the
+    same standardization rows, give the same answer."""
+    x = linear_non_gaussian(n=300).astype(np.float32)
+    x = x[np.argsort(x[:, 0])]  # sorted by a cause: the first rows are a narrow slice
+    spread = x[spread_rows(len(x), tiny_stats.chunk_size)]
+    reference = tiny_stats.order(x)
+    streamed = tiny_stats.order(iter(np.array_split(x, 7)))  # first rows
+    given = tiny_stats.order(iter(np.array_split(x, 7)), standardize_on=spread)
+    shuffled = tiny_stats.order(x[np.random.default_rng(0).permutation(len(x))], standardize_on=spread)
+    assert not np.allclose(streamed.confidence, reference.confidence, rtol=1e-3)
+    for other in (given, shuffled):
+        assert other.order == reference.order
+        np.testing.assert_allclose(other.confidence, reference.confidence, rtol=1e-4)
+    path = tmp_path / "sorted.csv"
+    np.savetxt(path, x, delimiter=",", fmt="%.9g", header="X0,X1,X2,X3", comments="")
+    predicted = predict_csv(path, tiny_stats)
+    assert predicted.order == reference.order
+    np.testing.assert_allclose(predicted.confidence, reference.confidence, rtol=1e-4)
 
 
 @pytest.mark.parametrize("call, message", [

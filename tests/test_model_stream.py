@@ -5,7 +5,7 @@ import torch
 
 from causal_amort.config import ModelConfig
 from causal_amort.model.order_model import OrderModel
-from causal_amort.inference.stream import StreamStep, chunk_array, stream_orders
+from causal_amort.inference.stream import StreamStep, chunk_array, spread_rows, stream_orders
 from simulators.core.errors import InputError
 
 
@@ -113,7 +113,7 @@ def test_decode_schedule_keeps_the_last_chunk():
 
 def test_a_statistics_model_answers_the_same_for_any_chunking():
     """State "none": undecoded chunks are gathered into blocks, and with the standardization fixed by
-    the first `standardize_rows` rows the rows' split does not matter (up to float rounding)."""
+    the same rows (`standardize_on`) the rows' split does not matter (up to float rounding)."""
     torch.manual_seed(0)
     model = OrderModel(ModelConfig(dim=32, heads=4, enc_layers=1, dec_layers=2, encoder="stats", state="none",
                                    pair_dim=8, score_cues=True))
@@ -124,7 +124,7 @@ def test_a_statistics_model_answers_the_same_for_any_chunking():
 
     def final(chunks, masks):
         (step,) = stream_orders(model, chunks, masks=masks, device="cpu", decode_at=lambda k: False,
-                                standardize_rows=250)
+                                standardize_on=x[spread_rows(len(x), 250)])
         return step
 
     by_chunk = final(chunk_array(x, 250), chunk_array(mask, 250))
@@ -138,5 +138,34 @@ def test_a_statistics_model_answers_the_same_for_any_chunking():
         np.testing.assert_allclose(other.confidence, by_chunk.confidence, rtol=1e-3, atol=1e-4)
     # Decoding after every chunk ends where decoding only the last does.
     *_, every = stream_orders(model, chunk_array(x, 250), masks=chunk_array(mask, 250), device="cpu",
-                              standardize_rows=250)
+                              standardize_on=x[spread_rows(len(x), 250)])
     assert every.order.tolist() == by_chunk.order.tolist()
+
+
+def test_spread_rows_cover_the_data_evenly():
+    assert spread_rows(10, 4).tolist() == [0, 3, 6, 9]
+    assert spread_rows(3, 250).tolist() == [0, 1, 2]  # fewer rows than asked: all of them
+    rows = spread_rows(2000, 250)
+    assert len(np.unique(rows)) == 250 and rows[0] == 0 and rows[-1] == 1999
+    assert np.diff(rows).min() >= 7 and np.diff(rows).max() <= 9
+
+
+def test_the_standardization_rows_decide_and_are_checked():
+    """A statistics model reads every row under the transform `standardize_on` fixes: rows from
+    another part of the data give another answer; rows of the wrong shape or with NaN are refused."""
+    torch.manual_seed(0)
+    model = OrderModel(ModelConfig(dim=16, heads=2, enc_layers=1, dec_layers=1, encoder="stats", state="none",
+                                   pair_dim=8))
+    x = np.random.default_rng(3).standard_normal((600, 4)).cumsum(axis=0)  # drifting: its parts differ
+
+    def confidence(anchor):
+        (step,) = stream_orders(model, chunk_array(x, 100), device="cpu", decode_at=lambda k: False,
+                                standardize_on=anchor)
+        return step.confidence
+
+    assert not np.allclose(confidence(x[:100]), confidence(x[spread_rows(600, 100)]))
+    np.testing.assert_array_equal(confidence(None), confidence(x[:100]))  # default: the first chunk
+    for bad, needle in [(x[:10, :3], "standardize_on has 3 variables, the data have 4"),
+                        (np.full((10, 4), np.nan), "standardize_on holds NaN")]:
+        with pytest.raises(InputError, match=needle):
+            confidence(bad)

@@ -20,7 +20,7 @@ from causal_amort.config import RunConfig
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.pruning import check_prune_method, prune_order
-from causal_amort.inference.stream import GATHER_ROWS, chunk_array, rechunk, stream_orders
+from causal_amort.inference.stream import GATHER_ROWS, chunk_array, rechunk, spread_rows, stream_orders
 from simulators.core.errors import InputError
 
 Data = Union[np.ndarray, pd.DataFrame, Iterator]
@@ -61,21 +61,25 @@ class AmortModel:
         return size if self.net.needs_every_chunk else max(size, GATHER_ROWS)
 
     def order(self, X: Data, names: Sequence[str] | None = None, *, constraints: ConstraintsLike = None,
-              chunk_size: int | None = None, beam: int = 1) -> OrderResult:
+              chunk_size: int | None = None, beam: int = 1, standardize_on: np.ndarray | None = None) -> OrderResult:
         """The causal order of the columns of `X`, causes first.
 
         `names` default to a DataFrame's columns, else X0, X1, ... ``constraints`` is prior
         knowledge that the order honours exactly: a `Constraints`, or ``"A<B"`` strings (A comes
         before B). ``chunk_size`` defaults to the model's; ``beam`` > 1 searches wider than greedy.
+        ``standardize_on`` are rows (m, d) that fix each variable's robust standardization; by
+        default ``chunk_size`` rows spread evenly over an array (so its row order does not matter),
+        or an iterator's first ``chunk_size`` rows (nothing else has been seen).
         """
         size = self.chunk_size if chunk_size is None else int(chunk_size)
         constraints = as_constraints(constraints)  # its form is checked before any data is read
-        chunks, d, columns = _chunks(X, self.read_rows(size), size)
+        chunks, d, columns, anchor = _chunks(X, self.read_rows(size), size)
         names = _check_names(names if names is not None else columns or [f"X{i}" for i in range(d)], d)
         precede = precede_matrix(constraints, names) if constraints else None
         last = None
         for last in stream_orders(self.net, chunks, device=self.device, beam=beam, precede=precede,
-                                  decode_at=lambda k: False, standardize_rows=size):
+                                  decode_at=lambda k: False,
+                                  standardize_on=anchor if standardize_on is None else standardize_on):
             pass
         _check_rows(last.n_seen, size)
         return OrderResult(names=names, order=[names[i] for i in last.order], indices=last.order,
@@ -130,20 +134,22 @@ class AmortizedOrder:
         return self
 
 
-def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None]:
-    """Blocks of `rows` rows, the number of variables, and the column names a DataFrame gives."""
+def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None, np.ndarray]:
+    """Blocks of `rows` rows, the number of variables, the column names a DataFrame gives, and
+    `min_rows` rows to standardize on: spread over an array, the first of an iterator."""
     if isinstance(X, Iterator):
         first = next(X, None)
         if first is None:
             raise InputError("no data: the iterator of chunks is empty")
         blocks = rechunk(map(_values, itertools.chain([first], X)), rows)
         head = next(blocks)  # rechunk checks every chunk; this one has at least one row
-        return itertools.chain([head], blocks), head.shape[1], _columns(first)
+        return itertools.chain([head], blocks), head.shape[1], _columns(first), head[:min_rows]
     values = _values(X)
     if values.ndim != 2:
         raise InputError(f"the data must be 2-d (rows, variables), got shape {values.shape}")
     _check_rows(values.shape[0], min_rows)
-    return chunk_array(values, rows), values.shape[1], _columns(X)
+    anchor = values[spread_rows(values.shape[0], min_rows)]
+    return chunk_array(values, rows), values.shape[1], _columns(X), anchor
 
 
 def _values(chunk: object) -> np.ndarray:

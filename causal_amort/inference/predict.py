@@ -22,6 +22,7 @@ import numpy as np
 from causal_amort.inference.api import AmortModel
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
+from causal_amort.inference.stream import spread_rows
 from simulators.storage.csv_read import CsvFormat, CsvSummary, ReadProgress, check_summary, stream_csv
 
 T = TypeVar("T")
@@ -142,7 +143,11 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     with closing(parsed):
         chunks = _checked(_tee(parsed, reservoir), path, summary, model.chunk_size)
         first = next(chunks)  # the header is read by now; an empty file fails its checks here
-        result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam)
+        # The first block is the whole file up to 65,536 rows: the standardization is fixed on rows
+        # spread over it, not on its first rows (a file sorted by time or by a variable).
+        anchor = first[spread_rows(len(first), model.chunk_size)]
+        result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam,
+                             standardize_on=anchor)
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
                             rows=summary.rows, dropped_rows=summary.dropped)

@@ -31,6 +31,12 @@ class StreamStep:
     confidence: np.ndarray
 
 
+def spread_rows(n: int, m: int) -> np.ndarray:
+    """Indices of min(m, n) rows at evenly spaced positions of n rows, the first and the last among
+    them: a sample from every part of the data, whatever order the rows come in."""
+    return np.linspace(0, n - 1, min(m, n)).round().astype(np.int64)
+
+
 def chunk_array(x: np.ndarray, chunk_size: int) -> Iterator[np.ndarray]:
     """Consecutive row blocks of `x` (views, no copy) of `chunk_size` rows; the last may be shorter."""
     if chunk_size < 1:
@@ -68,7 +74,7 @@ def stream_orders(
     masks: Iterable[np.ndarray] | None = None,
     decode_at: Callable[[int], bool] | None = None,
     precede: np.ndarray | None = None,
-    standardize_rows: int | None = None,
+    standardize_on: np.ndarray | None = None,
 ) -> Iterator[StreamStep]:
     """Yield a StreamStep after chunks (b, d) of raw values, in order.
 
@@ -79,9 +85,12 @@ def stream_orders(
     bool, True at [i, j] when i must come before j, is honoured by every order (see
     causal_amort.inference.constraints). The model is put in eval mode and runs under
     `runtime.inference_mode.inference` (no autograd state at all, torch's native CPU kernels).
-    For a model whose state follows from its running statistics, ``standardize_rows`` (default:
-    all) of the first chunk fix the standardization, so that any chunking of the same rows gives
-    the same orders (up to float rounding).
+    For a model whose state follows from its running statistics, the rows ``standardize_on`` (m, d)
+    fix each variable's robust standardization (default: the first chunk). Rows spread over all the
+    data (`spread_rows`) are what a caller that holds them should pass: a file sorted by time, an
+    id or a variable, or concatenated from conditions, has first rows that are a narrow slice. With
+    the standardization fixed, any chunking of the same rows gives the same orders (up to float
+    rounding).
     """
     if beam < 1:
         raise InputError(f"beam must be >= 1, got {beam}")
@@ -119,7 +128,9 @@ def stream_orders(
             if memory is None:
                 memory = model.init_memory(1, x.shape[1], device)
                 if gather:
-                    memory = model.standardize(memory, torch.from_numpy(x[:standardize_rows]).to(device)[None])
+                    anchor = x if standardize_on is None else _as_chunk(standardize_on, "standardize_on",
+                                                                        x.shape[1])
+                    memory = model.standardize(memory, torch.from_numpy(anchor).to(device)[None])
             if gather:
                 pending.append((x, mask))
                 pending_rows += x.shape[0]
@@ -138,17 +149,21 @@ def stream_orders(
             yield step
 
 
-def _as_chunk(chunk: np.ndarray, index: int, d: int | None) -> np.ndarray:
+def _as_chunk(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarray:
+    """``chunk`` as contiguous float32 rows, checked; ``index`` names it in messages (a chunk's
+    position, or what the rows are for)."""
     x = np.asarray(chunk)
+    what = f"chunk {index}" if isinstance(index, int) else index
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise InputError(f"chunk {index} must be a non-empty 2-d array (rows, variables), got shape {x.shape}")
+        raise InputError(f"{what} must be a non-empty 2-d array (rows, variables), got shape {x.shape}")
     if d is not None and x.shape[1] != d:
-        raise InputError(f"chunk {index} has {x.shape[1]} variables, earlier chunks had {d}")
+        others = "earlier chunks had" if isinstance(index, int) else "the data have"
+        raise InputError(f"{what} has {x.shape[1]} variables, {others} {d}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise InputError(f"chunk {index} must hold real numbers, got dtype {x.dtype}")
+        raise InputError(f"{what} must hold real numbers, got dtype {x.dtype}")
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
-        raise InputError(f"chunk {index} holds NaN or infinite values")
+        raise InputError(f"{what} holds NaN or infinite values")
     return x
 
 

@@ -6,7 +6,8 @@ UTF-8 byte-order mark is dropped, the delimiter (comma, semicolon or tab) is sni
 first line, a file without a header row is read with `CsvFormat(header=False)`, decimal commas
 (``1,5``, as spreadsheets in much of Europe write them, with semicolons between fields) with
 `CsvFormat(decimal=",")`, a first column of row labels (sample ids, or the index that pandas'
-``to_csv`` writes) is skipped with `CsvFormat(index_col=True)`, and compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
+``to_csv`` writes) is skipped with `CsvFormat(index_col=True)`, and compressed files (``.gz``,
+``.bz2``, ``.xz``, ``.zip``, ``.zst``) are decompressed on the fly.
 
 Every problem is an `InputError` naming the file, the offending column and the line number
 (1-based, the header being line 1), because a scientist has to find and fix it by hand.
