@@ -15,6 +15,7 @@ from causal_amort.config import load_config
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.predict import predict_csv
 from causal_amort.inference.stream import spread_rows
+from simulators.storage.csv_read import sample_rows
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -127,6 +128,24 @@ def test_an_array_is_standardized_on_rows_spread_over_it_as_a_file_is(tiny_stats
     predicted = predict_csv(path, tiny_stats)
     assert predicted.order == reference.order
     np.testing.assert_allclose(predicted.confidence, reference.confidence, rtol=1e-4)
+
+
+def test_predict_standardizes_a_long_sorted_file_on_rows_read_throughout_it(tiny_stats, tmp_path):
+    """Past one parser block (65,536 rows) predict reads its standardization rows at evenly spaced
+    offsets of the file, not from its first block."""
+    x = np.random.default_rng(5).uniform(-1, 1, (70_000, 3)).astype(np.float32)
+    x[:, 1] += 2 * x[:, 0]
+    x = x[np.argsort(x[:, 0])]
+    path = tmp_path / "long.csv"
+    np.savetxt(path, x, delimiter=",", fmt="%.9g", header="a,b,c", comments="")
+    sampled = sample_rows(path, tiny_stats.chunk_size)
+    assert len(sampled) == 25 and sampled[0, 0] < -0.99 and sampled[-1, 0] > 0.9  # from every part of the file
+    predicted = predict_csv(path, tiny_stats)
+    reference = tiny_stats.order(x, ["a", "b", "c"], standardize_on=sampled)
+    first_block = tiny_stats.order(x, ["a", "b", "c"], standardize_on=x[spread_rows(65536, 25)])
+    assert predicted.order == reference.order
+    np.testing.assert_allclose(predicted.confidence, reference.confidence, rtol=1e-4)
+    assert not np.allclose(first_block.confidence, reference.confidence, rtol=1e-3)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, parse_sep, read_header,
-                                 stream_csv)
+                                 sample_rows, stream_csv)
 from simulators.core.errors import InputError
 
 
@@ -166,6 +166,21 @@ def test_no_hint_for_row_labels_where_the_text_is_not_in_the_first_column(tmp_pa
     with pytest.raises(InputError) as err:
         _read_all(_write(tmp_path, "a,b\n1,2\n3,x\n4,5\n6,7\n"))
     assert str(err.value).endswith("column 'b' is not numeric: 'x' on line 3")
+
+
+def test_sample_rows_reads_every_part_of_a_sorted_file_and_skips_what_does_not_parse(tmp_path):
+    values = np.sort(np.random.default_rng(4).normal(size=(10_000, 2)), axis=0).round(6)
+    lines = [f"r{i};{a:.6f};{b:.6f}".replace(".", ",") for i, (a, b) in enumerate(values)]
+    lines[5000] = "r5000;x;1"  # a bad line is left out, not an error here
+    path = _write(tmp_path, "id;a;b\n" + "\n".join(lines) + "\n")
+    sample = sample_rows(path, 250, CsvFormat(decimal=",", index_col=True))
+    assert sample.shape in ((250, 2), (249, 2)) and sample.dtype == np.float32
+    assert sample[0, 0] == pytest.approx(values[0, 0], abs=1e-5)  # the first data row, then evenly on
+    assert np.quantile(values[:, 0], 0.01) > sample[:, 0].min() and sample[:, 0].max() > np.quantile(values[:, 0], 0.99)
+    assert np.isin(sample[:, 0], values[:, 0].astype(np.float32)).all()  # whole rows, not pieces
+    gz = tmp_path / "data.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert sample_rows(gz, 250, CsvFormat(decimal=",", index_col=True)) is None  # cannot be read from the middle
 
 
 def test_sniffing_counts_fields_not_characters(tmp_path):

@@ -2,7 +2,9 @@
 
 The file is read once, in blocks of up to 65,536 rows: they go to the model (through the Python
 API's `AmortModel.order`, which cuts them into its chunks) as they are parsed, and a seeded
-reservoir sample of rows is kept for pruning, so memory is bounded whatever the file size. With
+reservoir sample of rows is kept for pruning, so memory is bounded whatever the file size. Each
+variable's standardization is fixed on rows spread over the file (`_standardize_on`), not on its
+first rows. With
 ``read_ahead`` a background thread parses the next blocks while the model sums the current one
 (pandas' parser and torch's kernels both release the GIL for much of their work), so on two CPUs
 parsing and the statistics overlap.
@@ -23,7 +25,8 @@ from causal_amort.inference.api import AmortModel
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
 from causal_amort.inference.stream import spread_rows
-from simulators.storage.csv_read import CsvFormat, CsvSummary, ReadProgress, check_summary, stream_csv
+from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, sample_rows,
+                                         stream_csv)
 
 T = TypeVar("T")
 
@@ -122,6 +125,19 @@ def _checked(chunks: Iterable[np.ndarray], path: str | Path, summary: CsvSummary
     check_summary(path, summary, min_rows=min_rows)
 
 
+def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: bool, rows: int) -> np.ndarray:
+    """Rows spread over the file that fix the standardization (not its first rows: a file sorted
+    by time or by a variable, or pooled from conditions): spread over the first parser block when
+    that is the ``whole`` file; read at evenly spaced offsets of a longer uncompressed file (unless
+    fewer than half of the lines read there parse, then as for a compressed one); spread over the
+    first block of a longer compressed file, which cannot be read from the middle."""
+    spread = first[spread_rows(len(first), rows)]
+    if whole:
+        return spread
+    sampled = sample_rows(path, rows, fmt)
+    return spread if sampled is None or len(sampled) < rows // 2 else sampled
+
+
 def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune: str = "lasso",
                 drop_missing: bool = False, beam: int = 1, constraints: Constraints | None = None,
                 sample_rows: int = 5000, seed: int = 0, fmt: CsvFormat = CsvFormat(),
@@ -143,11 +159,10 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     with closing(parsed):
         chunks = _checked(_tee(parsed, reservoir), path, summary, model.chunk_size)
         first = next(chunks)  # the header is read by now; an empty file fails its checks here
-        # The first block is the whole file up to 65,536 rows: the standardization is fixed on rows
-        # spread over it, not on its first rows (a file sorted by time or by a variable).
-        anchor = first[spread_rows(len(first), model.chunk_size)]
-        result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam,
-                             standardize_on=anchor)
+        second = next(chunks, None)
+        anchor = _standardize_on(path, fmt, first, second is None, model.chunk_size)
+        result = model.order(itertools.chain([first] if second is None else [first, second], chunks),
+                             summary.names, constraints=constraints, beam=beam, standardize_on=anchor)
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
                             rows=summary.rows, dropped_rows=summary.dropped)

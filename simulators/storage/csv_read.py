@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import lzma
+import math
 import os
 import zipfile
 import zlib
@@ -334,6 +335,38 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
     if pending_rows:
         summary.rows += pending_rows
         yield np.concatenate(pending)
+
+
+def sample_rows(path: str | Path, rows: int, fmt: CsvFormat = CsvFormat()) -> np.ndarray | None:
+    """Up to ``rows`` data rows (float32) read at evenly spaced byte offsets of an uncompressed file:
+    rows from every part of it, without a pass over it, whatever order its rows are in. A line
+    that does not parse as numbers of the header's width is left out (the full pass reports it);
+    None for a compressed file, which cannot be read from the middle."""
+    path = Path(path)
+    if path.suffix.lower() in _DECOMPRESSORS:
+        return None
+    names, sep = _data_header(path, fmt)
+    sampled: list[list[float]] = []
+    with open(path, "rb") as raw:
+        if fmt.header:
+            raw.readline()
+        start, size, seen = raw.tell(), os.fstat(raw.fileno()).st_size, set()
+        for k in range(rows):
+            raw.seek(start + (size - start) * k // rows)
+            if raw.tell() > start:
+                raw.readline()  # the rest of the line the offset fell in
+            if raw.tell() in seen or raw.tell() >= size:
+                continue
+            seen.add(raw.tell())
+            fields = _fields(raw.readline().decode("utf-8", errors="replace").rstrip("\r\n"), sep)
+            fields = fields[1:] if fmt.index_col else fields
+            try:
+                values = [fmt.number(field) for field in fields]
+            except ValueError:
+                continue
+            if len(values) == len(names) and all(math.isfinite(v) for v in values):
+                sampled.append(values)
+    return np.asarray(sampled, dtype=np.float32).reshape(-1, len(names))
 
 
 def check_summary(path: str | Path, summary: CsvSummary, min_rows: int) -> None:
