@@ -25,8 +25,8 @@ from causal_amort.inference.api import AmortModel
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
 from causal_amort.inference.stream import spread_rows
-from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, check_summary, sample_rows,
-                                         stream_csv)
+from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
+                                         sample_rows, stream_csv)
 
 T = TypeVar("T")
 
@@ -159,10 +159,10 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     with closing(parsed):
         chunks = _checked(_tee(parsed, reservoir), path, summary, model.chunk_size)
         first = next(chunks)  # the header is read by now; an empty file fails its checks here
-        second = next(chunks, None)
-        anchor = _standardize_on(path, fmt, first, second is None, model.chunk_size)
-        result = model.order(itertools.chain([first] if second is None else [first, second], chunks),
-                             summary.names, constraints=constraints, beam=beam, standardize_on=anchor)
+        whole = len(first) < block_rows(len(summary.names))
+        anchor = _standardize_on(path, fmt, first, whole, model.chunk_size)
+        result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam,
+                             standardize_on=anchor)
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
                             rows=summary.rows, dropped_rows=summary.dropped)

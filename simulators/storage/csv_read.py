@@ -275,6 +275,12 @@ def _check_width(path: Path, frame: pd.DataFrame, width: int, first_line: int) -
     raise InputError(f"{path}: line {first_line + row} has {fields} fields, expected {width}")
 
 
+def block_rows(d: int) -> int:
+    """Rows per parser block of a file with d columns (what `stream_csv` yields with no chunk size;
+    a shorter first block is the whole file)."""
+    return max(_MIN_FRAME_ROWS, min(_FRAME_ROWS, _FRAME_CELLS // d))
+
+
 def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = CsvFormat(), drop_missing: bool = False,
                summary: CsvSummary | None = None,
                on_progress: Callable[[ReadProgress], None] | None = None) -> Iterator[np.ndarray]:
@@ -290,7 +296,7 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
     if summary is None:
         summary = CsvSummary(names=names)
     summary.names = names
-    frame_rows = max(_MIN_FRAME_ROWS, min(_FRAME_ROWS, _FRAME_CELLS // len(names)))
+    frame_rows = block_rows(len(names))
     chunk_size = frame_rows if chunk_size is None else chunk_size
     summary.col_min = np.full(len(names), np.inf)
     summary.col_max = np.full(len(names), -np.inf)
