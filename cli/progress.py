@@ -56,8 +56,7 @@ def progress(total: int | None, description: str, every_s: float | None = 30.0, 
         return
 
     done = start
-    last = time.monotonic()
-    start = last
+    began = last = time.monotonic()
     size = total
 
     def advance(n: int = 1, note: str = "", *, completed: int | None = None, total: int | None = None) -> None:
@@ -67,6 +66,6 @@ def progress(total: int | None, description: str, every_s: float | None = 30.0, 
         now = time.monotonic()
         if every_s is not None and (now - last >= every_s or (size is not None and done >= size)):
             last = now
-            print(f"{description}: {done}/{size} ({now - start:.0f}s) {note}".rstrip(), file=sys.stderr, flush=True)
+            print(f"{description}: {done}/{size} ({now - began:.0f}s) {note}".rstrip(), file=sys.stderr, flush=True)
 
     yield advance

@@ -207,7 +207,8 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
 
     def run() -> list:
         return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,
-                                  decode_at=wanted.__contains__, precede=precede, masks=masks, standardize_on=anchor))
+                                  decode_at=wanted.__contains__, precede=precede, masks=masks,
+                                  standardize_on=anchor))
 
     steps, cost = measured(run, device=options.device)
     final = steps[-1].order
