@@ -25,9 +25,6 @@ from causal_amort.runtime.threads import apply_threads
 from simulators.core.atomic import atomic_write_text
 from simulators.storage.io import iter_datasets, source_name
 
-ORDERS = ("given", "sorted-col0", "sorted-root")
-
-
 def reordered(x: np.ndarray, graph: np.ndarray) -> dict[str, np.ndarray]:
     """The rows of ``x`` as given, sorted by its first column, and sorted by its first root's values."""
     root = int(np.flatnonzero(graph.sum(axis=0) == 0)[0])
@@ -47,8 +44,8 @@ def main() -> None:
     for suite in args.suites:
         for dataset in iter_datasets(suite):
             for order, x in reordered(dataset.x, dataset.graph).items():
-                for anchor, rows_for_it in (("first", x[: model.chunk_size]), ("spread", None)):
-                    result = model.order(x, standardize_on=rows_for_it)
+                for anchor, standardize_on in (("first", x[: model.chunk_size]), ("spread", None)):
+                    result = model.order(x, standardize_on=standardize_on)
                     rows.append({"suite": source_name(suite), "dataset": dataset.name, "method": f"{anchor}/{order}",
                                  "status": "ok", "frac_reversed": frac_reversed(result.indices, dataset.graph)})
         done = pd.DataFrame(rows)
