@@ -69,7 +69,7 @@ class AmortModel:
         before B). ``chunk_size`` defaults to the model's; ``beam`` > 1 searches wider than greedy.
         ``standardize_on`` are rows (m, d) that fix each variable's robust standardization; by
         default ``chunk_size`` rows spread evenly over an array (so its row order does not matter),
-        or an iterator's first ``chunk_size`` rows (nothing else has been seen).
+        or over the first block an iterator gives (`read_rows` rows: nothing else has been seen).
         """
         size = self.chunk_size if chunk_size is None else int(chunk_size)
         constraints = as_constraints(constraints)  # its form is checked before any data is read
@@ -136,14 +136,15 @@ class AmortizedOrder:
 
 def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None, np.ndarray]:
     """Blocks of `rows` rows, the number of variables, the column names a DataFrame gives, and
-    `min_rows` rows to standardize on: spread over an array, the first of an iterator."""
+    `min_rows` rows to standardize on: spread over an array, or over an iterator's first block."""
     if isinstance(X, Iterator):
         first = next(X, None)
         if first is None:
             raise InputError("no data: the iterator of chunks is empty")
         blocks = rechunk(map(_values, itertools.chain([first], X)), rows)
         head = next(blocks)  # rechunk checks every chunk; this one has at least one row
-        return itertools.chain([head], blocks), head.shape[1], _columns(first), head[:min_rows]
+        anchor = head[spread_rows(head.shape[0], min_rows)]
+        return itertools.chain([head], blocks), head.shape[1], _columns(first), anchor
     values = _values(X)
     if values.ndim != 2:
         raise InputError(f"the data must be 2-d (rows, variables), got shape {values.shape}")
