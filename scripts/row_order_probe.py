@@ -1,11 +1,12 @@
-"""Does a model's answer depend on the order of the rows? Rule v21's probe, on selection suites.
+"""Does a model's answer depend on the order of the rows? Rules v21 and v22's probe, on selection suites.
 
 A statistics model fixes each variable's robust standardization on a few rows before it sums every
 row. This runs a model through `AmortModel.order` on each dataset of the given suites in three row
 orders (as given; sorted by the values of the file's first column; sorted by the values of the
 first root of the true graph), each with the standardization fixed on the first ``chunk_size``
-rows ("first") and on rows spread evenly over all of them ("spread", the API's default for an
-array), and writes an `amort eval`-style results.csv (method = ANCHOR/ORDER) for
+rows ("first"), on rows at evenly spaced positions ("spread", rule v21) and on each column's
+order statistics at evenly spaced ranks ("quantile", rule v22: the API's default for an array),
+and writes an `amort eval`-style results.csv (method = ANCHOR/ORDER) for
 `scripts/selection_score.py`:
 
     python scripts/row_order_probe.py runs/select-v5/{test-in-d20,train-d2-60,...} --out runs/select-v21
@@ -21,6 +22,7 @@ import pandas as pd
 
 from causal_amort.evaluation.metrics import frac_reversed
 from causal_amort.inference.api import load_model
+from causal_amort.inference.stream import spread_quantiles, spread_rows
 from causal_amort.runtime.threads import apply_threads
 from simulators.core.atomic import atomic_write_text
 from simulators.storage.io import iter_datasets, source_name
@@ -44,7 +46,9 @@ def main() -> None:
     for suite in args.suites:
         for dataset in iter_datasets(suite):
             for order, x in reordered(dataset.x, dataset.graph).items():
-                for anchor, standardize_on in (("first", x[: model.chunk_size]), ("spread", None)):
+                size = model.chunk_size
+                for anchor, standardize_on in (("first", x[:size]), ("spread", x[spread_rows(len(x), size)]),
+                                               ("quantile", spread_quantiles(x, size))):
                     result = model.order(x, standardize_on=standardize_on)
                     rows.append({"suite": source_name(suite), "dataset": dataset.name, "method": f"{anchor}/{order}",
                                  "status": "ok", "frac_reversed": frac_reversed(result.indices, dataset.graph)})

@@ -5,7 +5,7 @@ import torch
 
 from causal_amort.config import ModelConfig
 from causal_amort.model.order_model import OrderModel
-from causal_amort.inference.stream import StreamStep, chunk_array, spread_rows, stream_orders
+from causal_amort.inference.stream import StreamStep, chunk_array, spread_quantiles, spread_rows, stream_orders
 from simulators.core.errors import InputError
 
 
@@ -148,6 +148,15 @@ def test_spread_rows_cover_the_data_evenly():
     rows = spread_rows(2000, 250)
     assert len(np.unique(rows)) == 250 and rows[0] == 0 and rows[-1] == 1999
     assert np.diff(rows).min() >= 7 and np.diff(rows).max() <= 9
+
+
+def test_spread_quantiles_are_each_columns_order_statistics_whatever_the_row_order():
+    x = np.random.default_rng(6).standard_normal((2001, 3)) * [1.0, 10.0, 0.1]
+    q = spread_quantiles(x, 251)
+    np.testing.assert_array_equal(q, np.sort(x, axis=0)[spread_rows(2001, 251)])
+    np.testing.assert_array_equal(spread_quantiles(x[np.random.default_rng(7).permutation(2001)], 251), q)
+    np.testing.assert_array_equal(np.median(q, axis=0), np.median(x, axis=0))  # odd counts: the same middle
+    assert spread_quantiles(x[:5], 251).shape == (5, 3)
 
 
 def test_the_standardization_rows_decide_and_are_checked():

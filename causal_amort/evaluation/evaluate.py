@@ -185,7 +185,7 @@ def _row(index: int, suite: str, dataset: Dataset, truth: dict, method: str, kin
 
 def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: ModelRef, options: EvalOptions,
                result: DatasetResult) -> None:
-    from causal_amort.inference.stream import chunk_array, spread_rows, stream_orders
+    from causal_amort.inference.stream import chunk_array, spread_quantiles, stream_orders
 
     model, cfg = load_cached_model(ref, options.device)
     chunk_size = cfg.data.chunk_size
@@ -201,9 +201,9 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
     # Interventional data: the model reads the mask beside the values (baselines see the values only).
     masks = None if dataset.mask is None else chunk_array(dataset.mask, chunk_size)
 
-    # The standardization is fixed on rows spread over the dataset, as the Python API does for an
-    # array: a dataset whose rows are sorted or grouped is not read through its first slice.
-    anchor = dataset.x[spread_rows(dataset.x.shape[0], chunk_size)]
+    # The standardization is fixed on each column's order statistics over the whole dataset, as the
+    # Python API does for an array: the answer does not depend on the order of the rows.
+    anchor = spread_quantiles(dataset.x, chunk_size)
 
     def run() -> list:
         return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,

@@ -20,7 +20,7 @@ from causal_amort.config import RunConfig
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.pruning import check_prune_method, prune_order
-from causal_amort.inference.stream import GATHER_ROWS, chunk_array, rechunk, spread_rows, stream_orders
+from causal_amort.inference.stream import GATHER_ROWS, chunk_array, rechunk, spread_quantiles, stream_orders
 from simulators.core.errors import InputError
 
 Data = Union[np.ndarray, pd.DataFrame, Iterator]
@@ -68,8 +68,9 @@ class AmortModel:
         knowledge that the order honours exactly: a `Constraints`, or ``"A<B"`` strings (A comes
         before B). ``chunk_size`` defaults to the model's; ``beam`` > 1 searches wider than greedy.
         ``standardize_on`` are rows (m, d) that fix each variable's robust standardization; by
-        default ``chunk_size`` rows spread evenly over an array (so its row order does not matter),
-        or over the first block an iterator gives (`read_rows` rows: nothing else has been seen).
+        default each column's ``chunk_size`` order statistics at evenly spaced ranks, of an array
+        (so its row order does not matter) or of the first block an iterator gives (`read_rows`
+        rows: nothing else has been seen).
         """
         size = self.chunk_size if chunk_size is None else int(chunk_size)
         constraints = as_constraints(constraints)  # its form is checked before any data is read
@@ -134,22 +135,23 @@ class AmortizedOrder:
         return self
 
 
-def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None, np.ndarray]:
+def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None,
+                                                       np.ndarray | None]:
     """Blocks of `rows` rows, the number of variables, the column names a DataFrame gives, and
-    `min_rows` rows to standardize on: spread over an array, or over an iterator's first block."""
+    `min_rows` rows to standardize on (`spread_quantiles` of an array, or of an iterator's first
+    block; None for an array with a non-finite value, which `stream_orders` refuses chunk by chunk)."""
     if isinstance(X, Iterator):
         first = next(X, None)
         if first is None:
             raise InputError("no data: the iterator of chunks is empty")
         blocks = rechunk(map(_values, itertools.chain([first], X)), rows)
         head = next(blocks)  # rechunk checks every chunk; this one has at least one row
-        anchor = head[spread_rows(head.shape[0], min_rows)]
-        return itertools.chain([head], blocks), head.shape[1], _columns(first), anchor
+        return itertools.chain([head], blocks), head.shape[1], _columns(first), spread_quantiles(head, min_rows)
     values = _values(X)
     if values.ndim != 2:
         raise InputError(f"the data must be 2-d (rows, variables), got shape {values.shape}")
     _check_rows(values.shape[0], min_rows)
-    anchor = values[spread_rows(values.shape[0], min_rows)]
+    anchor = spread_quantiles(values, min_rows) if np.isfinite(values).all() else None
     return chunk_array(values, rows), values.shape[1], _columns(X), anchor
 
 

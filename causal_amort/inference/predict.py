@@ -24,7 +24,7 @@ import numpy as np
 from causal_amort.inference.api import AmortModel
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
-from causal_amort.inference.stream import spread_rows
+from causal_amort.inference.stream import spread_quantiles
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
                                          sample_rows, stream_csv)
 
@@ -126,12 +126,13 @@ def _checked(chunks: Iterable[np.ndarray], path: str | Path, summary: CsvSummary
 
 
 def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: bool, rows: int) -> np.ndarray:
-    """Rows spread over the file that fix the standardization (not its first rows: a file sorted
-    by time or by a variable, or pooled from conditions): spread over the first parser block when
-    that is the ``whole`` file; read at evenly spaced offsets of a longer uncompressed file (unless
-    fewer than half of the lines read there parse, then as for a compressed one); spread over the
-    first block of a longer compressed file, which cannot be read from the middle."""
-    spread = first[spread_rows(len(first), rows)]
+    """Rows from the whole file that fix the standardization (not its first rows: a file sorted by
+    time or by a variable, or pooled from conditions): the order statistics of the first parser
+    block when that is the ``whole`` file (as the API for the same rows); rows read at evenly
+    spaced offsets of a longer uncompressed file (unless fewer than half of the lines read there
+    parse, then as for a compressed one); the first block's order statistics for a longer
+    compressed file, which cannot be read from the middle."""
+    spread = spread_quantiles(first, rows)
     if whole:
         return spread
     sampled = sample_rows(path, rows, fmt)

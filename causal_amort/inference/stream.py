@@ -37,6 +37,15 @@ def spread_rows(n: int, m: int) -> np.ndarray:
     return np.linspace(0, n - 1, min(m, n)).round().astype(np.int64)
 
 
+def spread_quantiles(x: np.ndarray, m: int) -> np.ndarray:
+    """(min(m, n), d): each column's order statistics at the ranks `spread_rows` picks, the columns
+    sorted one by one. The standardization reads each column on its own (median, MAD), so these
+    rows give each column's centre and spread as all n values do, and they are the same whatever
+    order the rows come in (rule v22)."""
+    ranks = spread_rows(x.shape[0], m)
+    return np.partition(x, ranks, axis=0)[ranks]
+
+
 def chunk_array(x: np.ndarray, chunk_size: int) -> Iterator[np.ndarray]:
     """Consecutive row blocks of `x` (views, no copy) of `chunk_size` rows; the last may be shorter."""
     if chunk_size < 1:
@@ -86,11 +95,12 @@ def stream_orders(
     causal_amort.inference.constraints). The model is put in eval mode and runs under
     `runtime.inference_mode.inference` (no autograd state at all, torch's native CPU kernels).
     For a model whose state follows from its running statistics, the rows ``standardize_on`` (m, d)
-    fix each variable's robust standardization (default: the first chunk). Rows spread over all the
-    data (`spread_rows`) are what a caller that holds them should pass: a file sorted by time, an
-    id or a variable, or concatenated from conditions, has first rows that are a narrow slice. With
-    the standardization fixed, any chunking of the same rows gives the same orders (up to float
-    rounding).
+    fix each variable's robust standardization (default: the first chunk); only each column's values
+    matter, not which row they sit in. A caller that holds all the data should pass
+    `spread_quantiles` of it: a file sorted by time, an id or a variable, or concatenated from
+    conditions, has first rows that are a narrow slice, and order statistics do not depend on the
+    row order at all. With the standardization fixed, any chunking of the same rows gives the same
+    orders (up to float rounding).
     """
     if beam < 1:
         raise InputError(f"beam must be >= 1, got {beam}")
