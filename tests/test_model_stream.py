@@ -5,7 +5,8 @@ import torch
 
 from causal_amort.config import ModelConfig
 from causal_amort.model.order_model import OrderModel
-from causal_amort.inference.stream import StreamStep, chunk_array, spread_quantiles, spread_rows, stream_orders
+from causal_amort.inference.stream import (QUANTILE_ROWS, StreamStep, chunk_array, spread_quantiles, spread_rows,
+                                           stream_orders)
 from simulators.core.errors import InputError
 
 
@@ -157,6 +158,9 @@ def test_spread_quantiles_are_each_columns_order_statistics_whatever_the_row_ord
     np.testing.assert_array_equal(spread_quantiles(x[np.random.default_rng(7).permutation(2001)], 251), q)
     np.testing.assert_array_equal(np.median(q, axis=0), np.median(x, axis=0))  # odd counts: the same middle
     assert spread_quantiles(x[:5], 251).shape == (5, 3)
+    big = np.random.default_rng(8).standard_normal((QUANTILE_ROWS + 5000, 2))  # past the cap: rows spread first
+    np.testing.assert_array_equal(spread_quantiles(big, 9),
+                                  np.sort(big[spread_rows(len(big), QUANTILE_ROWS)], axis=0)[spread_rows(QUANTILE_ROWS, 9)])
 
 
 def test_the_standardization_rows_decide_and_are_checked():
