@@ -3,8 +3,8 @@
 The file is read once, in blocks of up to 65,536 rows: they go to the model (through the Python
 API's `AmortModel.order`, which cuts them into its chunks) as they are parsed, and a seeded
 reservoir sample of rows is kept for pruning, so memory is bounded whatever the file size. Each
-variable's standardization is fixed on rows spread over the file (`_standardize_on`), not on its
-first rows. With
+variable's standardization is fixed on its values over the whole file (`_standardize_on`), not on
+its first rows. With
 ``read_ahead`` a background thread parses the next blocks while the model sums the current one
 (pandas' parser and torch's kernels both release the GIL for much of their work), so on two CPUs
 parsing and the statistics overlap.
@@ -132,11 +132,10 @@ def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: 
     spaced offsets of a longer uncompressed file (unless fewer than half of the lines read there
     parse, then as for a compressed one); the first block's order statistics for a longer
     compressed file, which cannot be read from the middle."""
-    spread = spread_quantiles(first, rows)
     if whole:
-        return spread
+        return spread_quantiles(first, rows)
     sampled = sample_rows(path, rows, fmt)
-    return spread if sampled is None or len(sampled) < rows // 2 else sampled
+    return spread_quantiles(first, rows) if sampled is None or len(sampled) < rows // 2 else sampled
 
 
 def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune: str = "lasso",
