@@ -157,6 +157,7 @@ def test_predict_standardizes_a_long_sorted_file_on_rows_read_throughout_it(tiny
     (lambda m: m.order(np.ones((30, 3)), ["a", "b", "a"]), "duplicate variable name 'a'"),
     (lambda m: m.order(pd.DataFrame({"a": np.ones(30), "b": ["x"] * 30})), "column 'b' is not numeric"),
     (lambda m: m.order(np.full((30, 2), np.nan)), "holds NaN or infinite values"),
+    (lambda m: m.order(np.array([["a", "b"]] * 30)), "chunk 0 must hold real numbers, got dtype <U1"),
     (lambda m: m.order(np.ones((30, 3)), constraints="X0<X9"), "require X0<X9: unknown variable 'X9'"),
     (lambda m: causal_amort.AmortizedOrder(m, prune="ridge").fit(np.ones((30, 3))), "unknown pruning method 'ridge'"),
     (lambda m: causal_amort.AmortizedOrder(m).fit(iter([np.ones((30, 3))])), "fit needs the data as an array"),

@@ -139,7 +139,8 @@ def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], in
                                                        np.ndarray | None]:
     """Blocks of `rows` rows, the number of variables, the column names a DataFrame gives, and
     `min_rows` rows to standardize on (`spread_quantiles` of an array, or of an iterator's first
-    block; None for an array with a non-finite value, which `stream_orders` refuses chunk by chunk)."""
+    block; None for an array that `stream_orders` refuses as it reads it: not numbers, or a
+    non-finite value, which sorts to a first or last rank and so shows in the quantiles)."""
     if isinstance(X, Iterator):
         first = next(X, None)
         if first is None:
@@ -151,7 +152,9 @@ def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], in
     if values.ndim != 2:
         raise InputError(f"the data must be 2-d (rows, variables), got shape {values.shape}")
     _check_rows(values.shape[0], min_rows)
-    anchor = spread_quantiles(values, min_rows) if np.isfinite(values).all() else None
+    anchor = spread_quantiles(values, min_rows) if np.issubdtype(values.dtype, np.number) else None
+    if anchor is not None and not np.isfinite(anchor).all():
+        anchor = None  # the chunk that holds the value is named by `stream_orders`
     return chunk_array(values, rows), values.shape[1], _columns(X), anchor
 
 
