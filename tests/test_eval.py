@@ -105,6 +105,28 @@ def test_curve_points_and_model_labels():
     assert parse_model_ref("runs/abl-none/").label == "amort:abl-none"
 
 
+def test_beam_search_is_evaluated_as_its_own_method(workspace, tmp_path):
+    """`--beam K` decodes every model order with a beam of width K (what the Python API gives for the
+    same rows), labels it +beamK and records the width; a width below 1 is refused."""
+    from causal_amort.inference.api import load_model
+
+    root, ckpt = workspace
+    common = ["--model", f"tiny={ckpt}", "--data", str(root / "suite"), "--baselines", ""]
+    _eval([*common, "--beam", "4", "--out", str(tmp_path / "beam")])
+    results = pd.read_csv(tmp_path / "beam" / "results.csv")
+    assert set(results["method"]) == {"tiny+beam4"} and len(results) == 5
+    assert json.loads((tmp_path / "beam" / "eval.json").read_text())["options"]["beam"] == 4
+    orders = [json.loads(line) for line in (tmp_path / "beam" / "orders.jsonl").read_text().splitlines()]
+    model = load_model(str(ckpt), device="cpu")
+    greedy_differs = False
+    for dataset, row in zip(iter_datasets(root / "suite"), orders):
+        assert row["order"] == model.order(dataset.x, dataset.names, beam=4).order
+        greedy_differs |= row["order"] != model.order(dataset.x, dataset.names).order
+    assert greedy_differs  # so the check above tells a beam from greedy decoding
+    refused = runner.invoke(app, ["eval", *common, "--beam", "0", "--out", str(tmp_path / "bad")])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output and not (tmp_path / "bad").exists()
+
+
 def test_workers_give_the_same_results(workspace):
     root, ckpt = workspace
     common = ["--model", f"tiny={ckpt}", "--data", str(root / "csvs"), "--baselines", "random,varsort,score"]

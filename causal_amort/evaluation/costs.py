@@ -30,10 +30,13 @@ _CURVE_FITS = 5  # fast data-reading baselines are also fitted on up to 5 prefix
 _WORKER_BYTES = 400 * 2**20  # a spawned worker process with torch, scikit-learn and pandas loaded
 
 
-def model_cost(d: int, n: int, chunk_size: int, curve_points: int) -> tuple[float, int]:
-    """Seconds and peak bytes of the model on one dataset: every chunk read, an order decoded at each curve point."""
+def model_cost(d: int, n: int, chunk_size: int, curve_points: int, beam: int = 1) -> tuple[float, int]:
+    """Seconds and peak bytes of the model on one dataset: every chunk read, an order decoded at each curve point
+    (a beam of width k decodes k hypotheses at once: about 1 + k / 4 times a greedy decode)."""
     decodes = len(curve_chunk_counts(max(1, -(-n // chunk_size)), curve_points))
-    return 1.8e-5 * n * d + decodes * (3e-3 * d + 4e-8 * d**3), int(100 * d * d + 1.2e5 * d)
+    widen = 1.0 if beam == 1 else 1.0 + beam / 4
+    return (1.8e-5 * n * d + decodes * widen * (3e-3 * d + 4e-8 * d**3),
+            int(100 * d * d * beam + 1.2e5 * d))
 
 
 def prune_seconds(d: int, method: str) -> float:
@@ -44,7 +47,7 @@ def prune_seconds(d: int, method: str) -> float:
 def evaluation_cost(dataset: Dataset, models: int, chunk_size: int, options: EvalOptions) -> tuple[float, int]:
     """Seconds and peak working bytes of every method on one dataset (orders pruned only against a truth)."""
     n, d = dataset.x.shape
-    model_s, model_bytes = model_cost(d, n, chunk_size, options.curve_points)
+    model_s, model_bytes = model_cost(d, n, chunk_size, options.curve_points, options.beam)
     seconds, peak = models * model_s, model_bytes if models else 0
     rows_slow = min(n, options.baseline_max_n or n)
     for name in options.baselines:

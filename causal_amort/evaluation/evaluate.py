@@ -67,6 +67,7 @@ class EvalOptions:
     seed: int = 0
     curve_points: int = 12
     reveal: float = 0.0  # fraction of the true edges given to models as must-precede constraints
+    beam: int = 1  # the models' decoder: 1 = greedy, else a beam search this wide
 
 
 @dataclass
@@ -197,6 +198,8 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
         label = f"{ref.label}+reveal{options.reveal:g}"
         if dataset.graph is not None:  # seeded per dataset, like the baselines' draws
             precede = reveal_edges(dataset.graph, options.reveal, np.random.default_rng([options.seed, index, 1]))
+    if options.beam > 1:
+        label = f"{label}+beam{options.beam}"
 
     # Interventional data: the model reads the mask beside the values (baselines see the values only).
     masks = None if dataset.mask is None else chunk_array(dataset.mask, chunk_size)
@@ -208,7 +211,7 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
     def run() -> list:
         return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,
                                   decode_at=wanted.__contains__, precede=precede, masks=masks,
-                                  standardize_on=anchor))
+                                  standardize_on=anchor, beam=options.beam))
 
     steps, cost = measured(run, device=options.device)
     final = steps[-1].order
@@ -360,6 +363,8 @@ def evaluate(sources: Sequence[str | Path], models: Sequence[str | ModelRef], ba
     if not refs and not names:
         raise InputError("nothing to evaluate: no model and no baselines")
     check_prune_method(options.prune)
+    if options.beam < 1:
+        raise InputError(f"beam must be at least 1 (greedy), got {options.beam}")
     options = replace(options, baselines=names)
     items = plan(sources, num_shards, shard_index, fmt)
     for ref in refs:  # load once up front, so a bad checkpoint fails before any work
