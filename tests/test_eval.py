@@ -347,6 +347,8 @@ def test_library_evaluate_yields_progress_and_writes_the_tables(workspace, tmp_p
     assert (tmp_path / "lib" / "summary.md").exists() and events[-1].curves_png
     with pytest.raises(causal_amort.InputError, match="already holds an evaluation"):
         next(evaluate([root / "csvs"], [], ["random"], causal_amort.EvalOptions(), tmp_path / "lib"))
+    with pytest.raises(causal_amort.InputError, match="beam must be at least 1"):
+        next(evaluate([root / "csvs"], [f"tiny={ckpt}"], [], causal_amort.EvalOptions(beam=0), tmp_path / "beam0"))
 
 
 @pytest.mark.parametrize("failure", ["timeout", "error"])
