@@ -349,6 +349,7 @@ def test_library_evaluate_yields_progress_and_writes_the_tables(workspace, tmp_p
         next(evaluate([root / "csvs"], [], ["random"], causal_amort.EvalOptions(), tmp_path / "lib"))
     with pytest.raises(causal_amort.InputError, match="beam must be at least 1"):
         next(evaluate([root / "csvs"], [f"tiny={ckpt}"], [], causal_amort.EvalOptions(beam=0), tmp_path / "beam0"))
+    assert not (tmp_path / "beam0").exists()  # refused before any folder is made
 
 
 @pytest.mark.parametrize("failure", ["timeout", "error"])

@@ -355,6 +355,8 @@ def evaluate(sources: Sequence[str | Path], models: Sequence[str | ModelRef], ba
     from simulators.core.resources import check_memory
 
     out = Path(out)
+    if options.beam < 1:
+        raise InputError(f"beam must be at least 1 (greedy), got {options.beam}")
     check_out_dir(out, force)
     if not sources:
         raise InputError("give data to evaluate (a suite, CSV folder or CSV file)")
@@ -363,8 +365,6 @@ def evaluate(sources: Sequence[str | Path], models: Sequence[str | ModelRef], ba
     if not refs and not names:
         raise InputError("nothing to evaluate: no model and no baselines")
     check_prune_method(options.prune)
-    if options.beam < 1:
-        raise InputError(f"beam must be at least 1 (greedy), got {options.beam}")
     options = replace(options, baselines=names)
     items = plan(sources, num_shards, shard_index, fmt)
     for ref in refs:  # load once up front, so a bad checkpoint fails before any work
