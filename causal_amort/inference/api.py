@@ -74,7 +74,7 @@ class AmortModel:
         """
         size = self.chunk_size if chunk_size is None else int(chunk_size)
         constraints = as_constraints(constraints)  # its form is checked before any data is read
-        chunks, d, columns, anchor = _chunks(X, self.read_rows(size), size)
+        chunks, d, columns, anchor = _chunks(X, self.read_rows(size), size, anchor=standardize_on is None)
         names = _check_names(names if names is not None else columns or [f"X{i}" for i in range(d)], d)
         precede = precede_matrix(constraints, names) if constraints else None
         last = None
@@ -135,27 +135,29 @@ class AmortizedOrder:
         return self
 
 
-def _chunks(X: Data, rows: int, min_rows: int) -> tuple[Iterator[np.ndarray], int, list[str] | None,
-                                                       np.ndarray | None]:
-    """Blocks of `rows` rows, the number of variables, the column names a DataFrame gives, and
-    `min_rows` rows to standardize on (`spread_quantiles` of an array, or of an iterator's first
-    block; None for an array that `stream_orders` refuses as it reads it: not numbers, or a
-    non-finite value, which sorts to a first or last rank and so shows in the quantiles)."""
+def _chunks(X: Data, rows: int, min_rows: int, anchor: bool = True) -> tuple[Iterator[np.ndarray], int,
+                                                                            list[str] | None, np.ndarray | None]:
+    """Blocks of `rows` rows, the number of variables, the column names a DataFrame gives, and, when
+    ``anchor`` asks (the caller gave no rows of its own), `min_rows` rows to standardize on
+    (`spread_quantiles` of an array, or of an iterator's first block; None for an array that
+    `stream_orders` refuses as it reads it: not numbers, or a non-finite value, which sorts to a
+    first or last rank and so shows in the quantiles)."""
     if isinstance(X, Iterator):
         first = next(X, None)
         if first is None:
             raise InputError("no data: the iterator of chunks is empty")
         blocks = rechunk(map(_values, itertools.chain([first], X)), rows)
         head = next(blocks)  # rechunk checks every chunk; this one has at least one row
-        return itertools.chain([head], blocks), head.shape[1], _columns(first), spread_quantiles(head, min_rows)
+        return (itertools.chain([head], blocks), head.shape[1], _columns(first),
+                spread_quantiles(head, min_rows) if anchor else None)
     values = _values(X)
     if values.ndim != 2:
         raise InputError(f"the data must be 2-d (rows, variables), got shape {values.shape}")
     _check_rows(values.shape[0], min_rows)
-    anchor = spread_quantiles(values, min_rows) if np.issubdtype(values.dtype, np.number) else None
-    if anchor is not None and not np.isfinite(anchor).all():
-        anchor = None  # the chunk that holds the value is named by `stream_orders`
-    return chunk_array(values, rows), values.shape[1], _columns(X), anchor
+    rows_on = spread_quantiles(values, min_rows) if anchor and np.issubdtype(values.dtype, np.number) else None
+    if rows_on is not None and not np.isfinite(rows_on).all():
+        rows_on = None  # the chunk that holds the value is named by `stream_orders`
+    return chunk_array(values, rows), values.shape[1], _columns(X), rows_on
 
 
 def _values(chunk: object) -> np.ndarray:
