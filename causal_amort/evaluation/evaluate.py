@@ -204,11 +204,11 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
     # Interventional data: the model reads the mask beside the values (baselines see the values only).
     masks = None if dataset.mask is None else chunk_array(dataset.mask, chunk_size)
 
-    # The standardization is fixed on each column's order statistics over the whole dataset, as the
-    # Python API does for an array: the answer does not depend on the order of the rows.
-    anchor = spread_quantiles(dataset.x, chunk_size)
-
     def run() -> list:
+        # The standardization is fixed on each column's order statistics over the whole dataset, as
+        # the Python API does for an array: the answer does not depend on the order of the rows. (In
+        # the timed call: it is part of the model's work.)
+        anchor = spread_quantiles(dataset.x, chunk_size)
         return list(stream_orders(model, chunk_array(dataset.x, chunk_size), device=options.device,
                                   decode_at=wanted.__contains__, precede=precede, masks=masks,
                                   standardize_on=anchor, beam=options.beam))
