@@ -94,9 +94,11 @@ def test_post_nonlinear_mechanism_is_a_monotone_distortion():
         assert np.isfinite(out).all() and ((steps > 0).all() or (steps < 0).all())
 
 
-def test_broadened_training_prior_adds_only_families_no_test_or_selection_preset_draws():
-    """train-broad is train plus mechanism families that stay out of every preset used to test or choose."""
-    train, broad = load_spec("train"), load_spec("train-broad")
+@pytest.mark.parametrize("base, name", [("train", "train-broad"), ("train-skew", "train-trees")])
+def test_broadened_training_prior_adds_only_families_no_test_or_selection_preset_draws(base, name):
+    """train-broad (train-trees) is train (train-skew) plus mechanism families that stay out of every
+    preset used to test or choose."""
+    train, broad = load_spec(base), load_spec(name)
     assert (broad.graphs, broad.noises, broad.mix_prob) == (train.graphs, train.noises, train.mix_prob)
     assert set(train.mechanisms) < set(broad.mechanisms)
     added = {family.kind for _, family in broad.mechanisms} - {family.kind for _, family in train.mechanisms}
@@ -119,6 +121,29 @@ def test_additive_gp_mechanism_is_additive_in_its_parents():
         one = wiggly.build(1, np.random.default_rng(seed))(line, np.zeros(200))
         residual = one - np.polyval(np.polyfit(line[:, 0], one, 1), line[:, 0])
         assert residual.var() > 0.1 * one.var()  # far from a line
+
+
+def test_soft_trees_are_not_additive_and_sharper_splits_vary_faster():
+    """Without noise, two parents: f(a, b) + f(a', b') - f(a, b') - f(a', b) is not zero for every draw
+    (the path products couple the parents); with one parent, sharp splits change the value more between
+    neighbouring points than gentle ones."""
+    grid = np.array([[0.3, -1.2], [1.7, 0.4], [0.3, 0.4], [1.7, -1.2]])
+    rng = np.random.default_rng(0)
+    line = np.linspace(-2, 2, 400)[:, None]
+    coupled = []
+    for seed in range(10):
+        fn = MECHANISM_FAMILIES["soft_trees"](depth=(2, 3)).build(2, np.random.default_rng(seed))
+        out = fn(np.vstack([grid, rng.normal(size=(200, 2))]), np.zeros(204))[:4]
+        assert np.isfinite(out).all()
+        coupled.append(abs(out[0] + out[1] - out[2] - out[3]) > 1e-6)
+    assert sum(coupled) >= 8
+
+    def roughness(sharpness):
+        values = [MECHANISM_FAMILIES["soft_trees"](sharpness=(sharpness, sharpness)).build(
+            1, np.random.default_rng(seed))(line, np.zeros(400)) for seed in range(20)]
+        return np.mean([np.abs(np.diff(v)).max() / (v.std() + 1e-12) for v in values])
+
+    assert roughness(20.0) > 3 * roughness(1.0)
 
 
 def test_interaction_mechanism_is_not_additive():

@@ -275,6 +275,53 @@ class Interaction(Mechanism):
         return fn
 
 
+@dataclass(frozen=True)
+class SoftTrees(Mechanism):
+    """x = sum_t tree_t(z) + noise: an ensemble of random soft decision trees on the standardized,
+    soft-clipped parents z, the functions of tree-based tabular priors (TabPFN's, Hollmann et al.
+    2023) and of gradient-boosted models. Each internal node splits on a random parent at a random
+    threshold with a sigmoid of slope ``sharpness`` (per standard deviation); a leaf's value is
+    reached with the product of the splits on its path, so the trees are non-additive (products
+    of sigmoids of different parents) and vary on short scales where they are sharp."""
+
+    kind: ClassVar[str] = "soft_trees"
+    trees: Range = (2, 8)
+    depth: Range = (1, 3)
+    sharpness: Range = (1.0, 6.0)
+    output_scale: Range = (1.0, 4.0)
+
+    def __post_init__(self) -> None:
+        check_range(self.kind, "trees", self.trees, minimum=1, integer=True)
+        check_range(self.kind, "depth", self.depth, minimum=1, maximum=6, integer=True)
+        check_range(self.kind, "sharpness", self.sharpness, above=0.0)
+        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
+
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        count, depth = draw_int(self.trees, rng), draw_int(self.depth, rng)
+        nodes = 2**depth - 1  # internal nodes in breadth-first order: node m's children are 2m+1, 2m+2
+        split_on = rng.integers(k, size=(count, nodes))
+        threshold = rng.normal(0.0, 0.7, size=(count, nodes))
+        slope = draw(self.sharpness, rng, size=(count, nodes))
+        # Leaf values of unit variance; the ensemble's sum is scaled to about the output scale.
+        leaves = rng.standard_normal((count, 2**depth)) * (float(draw(self.output_scale, rng)) / np.sqrt(count))
+
+        def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
+            z = 3.0 * np.tanh(zscore(parents) / 3.0)  # soft clip, as the polynomial's
+            out = noise.copy()
+            for t in range(count):
+                # P(going right) at every node, (n, nodes), then the leaves' path products level by level.
+                right = 0.5 * (1.0 + np.tanh(0.5 * slope[t] * (z[:, split_on[t]] - threshold[t])))
+                reach = np.ones((z.shape[0], 1))
+                for level in range(depth):
+                    first = 2**level - 1
+                    go = right[:, first : first + reach.shape[1]]
+                    reach = np.stack([reach * (1.0 - go), reach * go], axis=2).reshape(z.shape[0], -1)
+                out += reach @ leaves[t]
+            return out
+
+        return fn
+
+
 MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
     cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial, AdditiveGP,
-                                  PostNonlinear, Interaction)}
+                                  PostNonlinear, Interaction, SoftTrees)}
