@@ -201,6 +201,7 @@ kind = "gaussian"
     ("[[noise.families]]\nkind = \"student_t\"\ndf = [1.0, 3.0]\n", "must be > 2"),
     ("[[mechanism.families]]\nkind = \"mlp\"\nactivations = [\"swish\"]\n", "activations"),
     ("[[mechanism.families]]\nkind = \"rff\"\nfeatures = \"many\"\n", "must be of type int"),
+    ("[[mechanism.families]]\nkind = \"soft_trees\"\ndepth = [2, 9]\n", "soft_trees.depth must be <= 6"),
     ("[[graph.families]]\nkind = \"scale_free\"\nhubs = \"both\"\n", "'causes' or 'effects'"),
     ("[[graph.families]]\nkind = \"erdos_renyi\"\nweight = 0\n", "weight must be a number > 0"),
     ("name = \"a b\"\n", "name must be"),

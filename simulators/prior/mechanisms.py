@@ -278,11 +278,11 @@ class Interaction(Mechanism):
 @dataclass(frozen=True)
 class SoftTrees(Mechanism):
     """x = sum_t tree_t(z) + noise: an ensemble of random soft decision trees on the standardized,
-    soft-clipped parents z, the functions of tree-based tabular priors (TabPFN's, Hollmann et al.
-    2023) and of gradient-boosted models. Each internal node splits on a random parent at a threshold
-    drawn from N(0, 0.7^2), with a sigmoid of slope ``sharpness`` (per standard deviation); a leaf's value is
-    reached with the product of the splits on its path, so the trees are non-additive (products
-    of sigmoids of different parents) and vary on short scales where they are sharp."""
+    soft-clipped parents z, the kind of function tree-based tabular priors and gradient-boosted models
+    draw. Each internal node splits on a random parent at a threshold drawn from N(0, 0.7^2), with a
+    sigmoid of slope ``sharpness`` (per standard deviation); a leaf's value is reached with the
+    product of the splits on its path, so the trees are non-additive (products of sigmoids of
+    different parents) and vary on short scales where they are sharp."""
 
     kind: ClassVar[str] = "soft_trees"
     trees: Range = (2, 8)
