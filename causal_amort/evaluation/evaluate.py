@@ -351,12 +351,12 @@ def evaluate(sources: Sequence[str | Path], models: Sequence[str | ModelRef], ba
     without ``force``, unknown baselines, a bad checkpoint, too little memory) is an InputError
     raised before any method runs."""
     from causal_amort.evaluation.costs import estimate_eval  # costs reads this module's options and model cache
+    from causal_amort.inference.stream import check_beam
     from simulators.core.provenance import provenance
     from simulators.core.resources import check_memory
 
     out = Path(out)
-    if options.beam < 1:
-        raise InputError(f"beam must be at least 1 (greedy), got {options.beam}")
+    check_beam(options.beam)  # before any folder is made
     check_out_dir(out, force)
     if not sources:
         raise InputError("give data to evaluate (a suite, CSV folder or CSV file)")

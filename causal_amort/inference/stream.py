@@ -79,6 +79,12 @@ def rechunk(chunks: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarra
         yield np.concatenate(pending)
 
 
+def check_beam(beam: int) -> None:
+    """Refuse a decoder beam width below 1 (1 is greedy decoding)."""
+    if beam < 1:
+        raise InputError(f"beam must be at least 1 (greedy), got {beam}")
+
+
 def stream_orders(
     model: OrderModel,
     chunks: Iterable[np.ndarray],
@@ -107,8 +113,7 @@ def stream_orders(
     row order at all. With the standardization fixed, any chunking of the same rows gives the same
     orders (up to float rounding).
     """
-    if beam < 1:
-        raise InputError(f"beam must be >= 1, got {beam}")
+    check_beam(beam)
     if any(module.training for module in model.modules()):
         model.eval()  # (walking every module to set the flag costs a millisecond: only when needed)
     constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
