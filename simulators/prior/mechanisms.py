@@ -112,10 +112,21 @@ class Heteroscedastic(Mechanism):
         return lambda parents, noise: f(parents) + np.exp(g(parents)) * noise
 
 
+def _logistic(z: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid, overflow-free."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _soft_clipped(parents: np.ndarray) -> np.ndarray:
+    """The parents standardized on the sample and soft-clipped at 3 standard deviations: heavy-tailed
+    parents would otherwise give outliers that a power or product down the graph amplifies again."""
+    return 3.0 * np.tanh(zscore(parents) / 3.0)
+
+
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0.0),
-    "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),  # overflow-free logistic
+    "sigmoid": _logistic,
     "sin": np.sin,
 }
 
@@ -182,10 +193,7 @@ class Polynomial(Mechanism):
         scale = float(draw(self.output_scale, rng)) / np.sqrt(k)
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            z = zscore(parents)
-            # A soft clip at 3 standard deviations: heavy-tailed parents would otherwise give cubed
-            # outliers that the next polynomial down the graph cubes again.
-            z = 3.0 * np.tanh(z / 3.0)
+            z = _soft_clipped(parents)
             terms = sum(coef[p - 1] * z ** p for p in range(1, degree + 1))
             return scale * terms.sum(axis=1) + noise
 
@@ -269,7 +277,7 @@ class Interaction(Mechanism):
         products = rng.standard_normal(rows.size) * (scale * share / np.sqrt(rows.size * (2.0 if k == 1 else 1.0)))
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            z = 3.0 * np.tanh(zscore(parents) / 3.0)  # soft clip, as the polynomial's
+            z = _soft_clipped(parents)
             return z @ linear + (z[:, rows] * z[:, cols]) @ products + noise
 
         return fn
@@ -306,11 +314,11 @@ class SoftTrees(Mechanism):
         leaves = rng.standard_normal((count, 2**depth)) * (float(draw(self.output_scale, rng)) / np.sqrt(count))
 
         def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
-            z = 3.0 * np.tanh(zscore(parents) / 3.0)  # soft clip, as the polynomial's
+            z = _soft_clipped(parents)
             out = noise.copy()
             for t in range(count):
                 # P(going right) at every node, (n, nodes), then the leaves' path products level by level.
-                right = 0.5 * (1.0 + np.tanh(0.5 * slope[t] * (z[:, split_on[t]] - threshold[t])))
+                right = _logistic(slope[t] * (z[:, split_on[t]] - threshold[t]))
                 reach = np.ones((z.shape[0], 1))
                 for level in range(depth):
                     first = 2**level - 1
