@@ -1,5 +1,6 @@
 """The leaf-removal measurements: scripts/rff_leaf_order.py (its streamed Fourier sums are exact over
-chunks) and scripts/basis_leaf_order.py (the model's leaf cues alone); both order a nonlinear chain."""
+chunks) and scripts/basis_leaf_order.py (the model's leaf cues alone); both order a nonlinear chain. And the additive
+likelihood of scripts/likelihood_order_probe.py, which scores the chain's true order best."""
 import numpy as np
 import torch
 
@@ -42,3 +43,13 @@ def test_basis_leaf_removal_orders_a_nonlinear_chain(script_module):
         iterative, static = leaf.leaf_removal_orders(leaf.streamed(chain(seed), chunk=250))
         assert iterative == [1, 3, 0, 2]
         assert sorted(static) == [0, 1, 2, 3]
+
+
+def test_additive_likelihood_prefers_the_true_order_of_a_nonlinear_chain(script_module):
+    probe = script_module("likelihood_order_probe")
+    leaf = script_module("basis_leaf_order")
+    for seed in range(3):
+        stats = leaf.streamed(chain(seed), chunk=250)
+        true = probe.additive_score(stats, np.array([1, 3, 0, 2]))
+        assert true < probe.additive_score(stats, np.array([2, 0, 3, 1])) - 0.1  # the reverse
+        assert true < probe.additive_score(stats, np.array([3, 1, 2, 0]))  # causes after effects

@@ -45,8 +45,7 @@ def fit_score(stats: RunningStats) -> ScoreFit:
         raise ValueError("score-matching cues need running statistics that track derivatives")
     batch, d, k = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)[:, None]
-    mean = (stats.sums / n[:, :, None]).transpose(1, 2).reshape(batch, d * k)
-    cov = stats.gram / n[:, :, None] - mean[:, :, None] * mean[:, None, :]
+    cov = stats.covariance()
     sd = torch.diagonal(cov, dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
     inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0).float()
     deriv_mean = stats.deriv_sums / n[:, :, None]

@@ -170,6 +170,13 @@ class RunningStats:
         """Features per variable."""
         return self.sums.shape[2]
 
+    def covariance(self) -> Tensor:
+        """(B, dK, dK) float64 covariance of all features over the observational rows, feature-major
+        (feature k of variable i at k d + i, as the Gram matrix)."""
+        n = self.count.clamp_min(1.0)[:, None]
+        mean = (self.sums / n[:, :, None]).transpose(1, 2).reshape(self.count.shape[0], self.d * self.k)
+        return self.gram / n[:, :, None] - mean[:, :, None] * mean[:, None, :]
+
     @classmethod
     def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base",
               reservoir_rows: int = 0) -> "RunningStats":
