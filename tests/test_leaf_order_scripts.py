@@ -1,6 +1,6 @@
 """The leaf-removal measurements: scripts/rff_leaf_order.py (its streamed Fourier sums are exact over
-chunks) and scripts/basis_leaf_order.py (the model's leaf cues alone); both order a nonlinear chain. And the additive
-likelihood of scripts/likelihood_order_probe.py, which scores the chain's true order best."""
+chunks) and scripts/basis_leaf_order.py (the model's leaf cues alone); both order a nonlinear chain.
+The additive likelihood of scripts/likelihood_order_probe.py scores that chain's true order best."""
 import numpy as np
 import torch
 
