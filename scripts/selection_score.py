@@ -6,10 +6,15 @@ single-factor shifts (`select-{graph,noise,interaction,shift}-d{20,50}`), over t
 the single-factor mean plus half the compound mean (rule v17's condition 3: the same without
 `select-noise`). With ``--paired A B``, also each held-out suite's count of datasets on which
 B reverses fewer / more edges than A, the mean difference, and a sign-flip test of the mean
-difference over all held-out datasets (20,000 seeded flips).
+difference over all held-out datasets (20,000 seeded flips). With ``--recipes A1,A2,.. B1,B2,..``
+(runs of two recipes, listed seed by seed), the recipes compared with the run as the unit: each
+recipe's mean held-out score and its standard deviation across runs, B's relative gain, at how many
+seeds B is lower, and a one-sided Welch t-test of B's scores below A's (rule v34).
 
     python scripts/selection_score.py runs/select-v14 runs/select-suites-v2 runs/select-suites-v3 \
         runs/select-v17 --models v6 G H G-avg H-avg [--paired v6 G]
+    python scripts/selection_score.py runs/select-v34 --models G C64 C128 C64b C128b C64c C128c \
+        --recipes C64,C64b,C64c C128,C128b,C128c
 """
 from __future__ import annotations
 
@@ -60,13 +65,38 @@ def paired(folders: list[Path], a: str, b: str, flips: int = 20_000) -> tuple[pd
     return by_suite, p
 
 
+def recipes(scores: pd.Series, a: list[str], b: list[str]) -> dict[str, float | int]:
+    """Two recipes' runs (``a``, ``b``: model labels, seed by seed) compared by their held-out
+    scores, the run as the unit: means, standard deviations across runs, B's gain relative to A,
+    the seeds at which B is lower, and the one-sided Welch t-test p of B below A."""
+    from scipy.stats import ttest_ind  # scipy where used, as in the package
+
+    if len(a) != len(b) or len(a) < 2:
+        raise SystemExit("--recipes needs the same number (at least two) of runs for each recipe")
+    sa, sb = scores[a].to_numpy(), scores[b].to_numpy()
+    return {"mean A": sa.mean(), "mean B": sb.mean(), "sd A": sa.std(ddof=1), "sd B": sb.std(ddof=1),
+            "gain of B": 1.0 - sb.mean() / sa.mean(), "seeds where B is lower": int((sb < sa).sum()),
+            "Welch p, B below A": float(ttest_ind(sb, sa, equal_var=False, alternative="less").pvalue)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="amort eval output folders (results.csv)")
     parser.add_argument("--models", nargs="+", required=True, help="method labels, in column order")
     parser.add_argument("--paired", nargs=2, metavar=("A", "B"), help="compare B with A dataset by dataset")
+    parser.add_argument("--recipes", nargs=2, metavar=("A1,A2,..", "B1,B2,.."),
+                        help="compare two recipes' runs (comma-separated labels, seed by seed), the run as the unit")
     args = parser.parse_args()
-    print(selection_table(args.folders, args.models).round(4).to_string())
+    table = selection_table(args.folders, args.models)
+    print(table.round(4).to_string())
+    if args.recipes:
+        a, b = (labels.split(",") for labels in args.recipes)
+        unknown = [label for label in a + b if label not in table.columns]
+        if unknown:
+            raise SystemExit(f"--recipes names runs not in --models or without results: {', '.join(unknown)}")
+        print(f"\nrecipe B ({', '.join(b)}) against recipe A ({', '.join(a)}), held-out score:")
+        for name, value in recipes(table.loc["held-out score"], a, b).items():
+            print(f"  {name:<24} {value}" if isinstance(value, int) else f"  {name:<24} {value:.4f}")
     if args.paired:
         by_suite, p = paired(args.folders, *args.paired)
         print(f"\n{args.paired[1]} against {args.paired[0]}, per held-out suite:")

@@ -44,3 +44,20 @@ def test_paired_counts_each_suites_wins_and_losses_and_tests_the_mean(tmp_path, 
     assert p < 0.001
     _, p_same = module.paired([folder], "a", "a")
     assert p_same == 1.0
+
+
+def test_recipes_are_compared_with_the_run_as_the_unit(script_module):
+    module = script_module("selection_score")
+    scores = pd.Series({"a1": 0.124, "a2": 0.123, "a3": 0.125, "b1": 0.107, "b2": 0.114, "b3": 0.110})
+    result = module.recipes(scores, ["a1", "a2", "a3"], ["b1", "b2", "b3"])
+    mean_b = (0.107 + 0.114 + 0.110) / 3
+    assert result["mean A"] == pytest.approx(0.124) and result["mean B"] == pytest.approx(mean_b)
+    assert result["sd A"] == pytest.approx(0.001) and result["seeds where B is lower"] == 3
+    assert result["gain of B"] == pytest.approx(1 - mean_b / 0.124)
+    assert result["Welch p, B below A"] < 0.01
+    # The other way round the one-sided test finds nothing, and one seed the other way is counted.
+    assert module.recipes(scores, ["b1", "b2", "b3"], ["a1", "a2", "a3"])["Welch p, B below A"] > 0.99
+    scores["b3"] = 0.130
+    assert module.recipes(scores, ["a1", "a2", "a3"], ["b1", "b2", "b3"])["seeds where B is lower"] == 2
+    with pytest.raises(SystemExit, match="same number"):
+        module.recipes(scores, ["a1", "a2"], ["b1"])
