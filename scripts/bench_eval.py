@@ -145,7 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--d", type=int, nargs="+", default=[10, 30, 100])
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--baselines", nargs="+", default=["random", "varsort", "r2sort", "lingam", "score", "nogam"])
+    parser.add_argument("--baselines", nargs="*", default=["random", "varsort", "r2sort", "lingam", "score", "nogam"],
+                        help="baselines timed beside the model (none: the model alone)")
     parser.add_argument("--limit", type=float, default=120.0, help="skip a run estimated to take longer (seconds)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default="default", help="default, a checkpoint or a run folder")
@@ -157,6 +158,10 @@ def main() -> None:
     parser.add_argument("--overhead", action="store_true",
                         help="only time `amort eval` on 16 datasets (d = 20) against its methods' own seconds")
     args = parser.parse_args()
+    args.baselines = [name for name in args.baselines if name]  # `--baselines ""` as `amort eval` reads it
+    unknown = [name for name in args.baselines if name not in BASELINES]
+    if unknown:
+        parser.error(f"unknown baselines: {', '.join(unknown)} (known: {', '.join(BASELINES)})")
     apply_threads(args.threads)  # torch, BLAS and OpenMP together; children inherit the count
     if args.decode is not None:
         bench_decode(args.decode or [20, 100, 500], args.repeats, args.model)
