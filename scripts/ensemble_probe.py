@@ -1,0 +1,84 @@
+"""Would an ensemble of order models order better than its members? A probe, not a feature.
+
+Each member reads the same rows (standardized on each column's order statistics, as `amort eval`
+does) and begins its own cached decode; at every position the ensemble places the variable with
+the highest sum of the members' log-probabilities (the product of their next-variable
+distributions), and every member is told that variable. With one member this is the member's own
+greedy order. Writes `OUT/results.csv` with the columns `scripts/selection_score.py` reads, one
+row per suite, dataset and member or ensemble (`A+B` is the ensemble of A and B):
+
+    python scripts/ensemble_probe.py runs/select-4252/* --members G=default F=runs/.../step-00012000.json \
+        C128=... --ensembles G+F G+C128 G+F+C128 --out runs/probe-ensembles
+    python scripts/selection_score.py runs/probe-ensembles --models G F C128 G+F G+C128 G+F+C128
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from causal_amort.evaluation.evaluate import plan
+from causal_amort.evaluation.metrics import frac_reversed
+from causal_amort.inference.stream import spread_quantiles
+from causal_amort.model.checkpoint import load_model
+from causal_amort.model.order_model import OrderModel
+from causal_amort.runtime.inference_mode import inference
+from causal_amort.runtime.threads import apply_threads
+
+CHUNK = 250  # the chunk size of every stats model so far: its rows fix the standardization
+
+
+def ensemble_order(members: list[OrderModel], x: np.ndarray) -> np.ndarray:
+    """The greedy order (causes first) of the product of the members' next-variable distributions on x (n, d)."""
+    d = x.shape[1]
+    rows = torch.from_numpy(np.ascontiguousarray(x))[None]
+    anchor = torch.from_numpy(spread_quantiles(x, CHUNK))[None]
+    with inference():
+        steps = []
+        for model in members:
+            memory = model.standardize(model.init_memory(1, d, "cpu"), anchor)
+            memory = model.advance(memory, rows, None, encode=True)
+            steps.append(model.decoder.begin(memory.state, memory.pairs))
+        picks = []
+        for _ in range(d - 1):
+            logp = sum(torch.log_softmax(step.next_logits().float(), dim=-1) for step in steps)
+            var = logp.argmax(dim=-1)
+            picks.append(int(var))
+            for step in steps:
+                step.advance(None, var)
+    return np.array(picks + [d * (d - 1) // 2 - sum(picks)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="+")
+    parser.add_argument("--members", nargs="+", required=True, help="LABEL=MODEL (default, a checkpoint or a run)")
+    parser.add_argument("--ensembles", nargs="*", default=[], help="labels joined by +, e.g. G+F")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    apply_threads(1)
+    if any("=" not in member for member in args.members):
+        raise SystemExit("--members takes LABEL=MODEL")
+    refs = dict(member.split("=", 1) for member in args.members)
+    combos = {label: [label] for label in refs} | {name: name.split("+") for name in args.ensembles}
+    unknown = sorted({label for labels in combos.values() for label in labels} - set(refs))
+    if unknown:
+        raise SystemExit(f"ensembles name labels that are not members: {', '.join(unknown)}")
+    models = {label: load_model(ref, "cpu")[0].eval() for label, ref in refs.items()}
+    rows = []
+    for _, suite, dataset in plan(args.suites):
+        x = dataset.x.astype(np.float32)
+        for name, labels in combos.items():
+            order = ensemble_order([models[label] for label in labels], x)
+            rows.append({"suite": suite, "dataset": dataset.name, "method": name, "status": "ok",
+                         "frac_reversed": frac_reversed(order, dataset.graph)})
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.out / "results.csv", index=False)
+    print(f"wrote {args.out / 'results.csv'} ({len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    main()
