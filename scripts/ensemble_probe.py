@@ -28,14 +28,13 @@ from causal_amort.model.order_model import OrderModel
 from causal_amort.runtime.inference_mode import inference
 from causal_amort.runtime.threads import apply_threads
 
-CHUNK = 250  # the chunk size of every stats model so far: its rows fix the standardization
 
-
-def ensemble_order(members: list[OrderModel], x: np.ndarray) -> np.ndarray:
-    """The greedy order (causes first) of the product of the members' next-variable distributions on x (n, d)."""
+def ensemble_order(members: list[OrderModel], x: np.ndarray, chunk_size: int = 250) -> np.ndarray:
+    """The greedy order (causes first) of the product of the members' next-variable distributions on x
+    (n, d); `chunk_size` rows of each column's order statistics fix the standardization, as in eval."""
     d = x.shape[1]
     rows = torch.from_numpy(np.ascontiguousarray(x))[None]
-    anchor = torch.from_numpy(spread_quantiles(x, CHUNK))[None]
+    anchor = torch.from_numpy(spread_quantiles(x, chunk_size))[None]
     with inference():
         steps = []
         for model in members:
@@ -67,12 +66,16 @@ def main() -> None:
     unknown = sorted({label for labels in combos.values() for label in labels} - set(refs))
     if unknown:
         raise SystemExit(f"ensembles name labels that are not members: {', '.join(unknown)}")
-    models = {label: load_model(ref, "cpu")[0].eval() for label, ref in refs.items()}
+    loaded = {label: load_model(ref, "cpu") for label, ref in refs.items()}
+    chunk_sizes = {cfg.data.chunk_size for _, cfg in loaded.values()}
+    if len(chunk_sizes) > 1:
+        raise SystemExit(f"the members were trained on different chunk sizes ({sorted(chunk_sizes)})")
+    models = {label: model.eval() for label, (model, _) in loaded.items()}
     rows = []
     for _, suite, dataset in plan(args.suites):
         x = dataset.x.astype(np.float32)
         for name, labels in combos.items():
-            order = ensemble_order([models[label] for label in labels], x)
+            order = ensemble_order([models[label] for label in labels], x, *chunk_sizes)
             rows.append({"suite": suite, "dataset": dataset.name, "method": name, "status": "ok",
                          "frac_reversed": frac_reversed(order, dataset.graph)})
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ def test_ensemble_of_one_is_the_models_own_order(script_module):
         x[:, 1:] += np.tanh(x[:, :-1]) * 2  # a chain, so the order is not a tie
         *_, last = stream_orders(model, chunk_array(x, cfg.data.chunk_size), device="cpu",
                                  standardize_on=spread_quantiles(x, cfg.data.chunk_size))
-        own = probe.ensemble_order([model], x)
+        own = probe.ensemble_order([model], x, cfg.data.chunk_size)
         assert sorted(own) == list(range(d))
         np.testing.assert_array_equal(own, last.order)
-        np.testing.assert_array_equal(probe.ensemble_order([model, model], x), own)
+        np.testing.assert_array_equal(probe.ensemble_order([model, model], x, cfg.data.chunk_size), own)
