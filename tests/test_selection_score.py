@@ -59,5 +59,12 @@ def test_recipes_are_compared_with_the_run_as_the_unit(script_module):
     assert module.recipes(scores, ["b1", "b2", "b3"], ["a1", "a2", "a3"])["Welch p, B below A"] > 0.99
     scores["b3"] = 0.130
     assert module.recipes(scores, ["a1", "a2", "a3"], ["b1", "b2", "b3"])["seeds where B is lower"] == 2
-    with pytest.raises(SystemExit, match="same number"):
+    # Unequal numbers of runs (rule v35: three against two): no seed-by-seed count, the rest as before.
+    two = module.recipes(scores, ["a1", "a2", "a3"], ["b1", "b2"])
+    assert "seeds where B is lower" not in two and two["runs of B below mean A"] == 2
+    # Welch by hand: t = (0.1105 - 0.124) / sqrt(2.45e-5 / 2 + 1e-6 / 3) = -3.81 on 1.05 degrees of freedom.
+    assert two["mean B"] == pytest.approx(0.1105) and two["Welch p, B below A"] == pytest.approx(0.077, abs=0.002)
+    scores["b2"] = 0.1245
+    assert module.recipes(scores, ["a1", "a2", "a3"], ["b1", "b2"])["runs of B below mean A"] == 1
+    with pytest.raises(SystemExit, match="at least two"):
         module.recipes(scores, ["a1", "a2"], ["b1"])
