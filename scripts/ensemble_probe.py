@@ -24,9 +24,25 @@ from causal_amort.evaluation.evaluate import plan
 from causal_amort.evaluation.metrics import frac_reversed
 from causal_amort.inference.stream import spread_quantiles
 from causal_amort.model.checkpoint import load_model
+from causal_amort.model.decoding import beam_search
 from causal_amort.model.order_model import OrderModel
 from causal_amort.runtime.inference_mode import inference
 from causal_amort.runtime.threads import apply_threads
+
+
+class _SummedSteps:
+    """`DecodeSteps` over the members' own cached decodes: the next logits are the sum of their
+    log-probabilities, and each member is told every placed variable."""
+
+    def __init__(self, steps: list) -> None:
+        self.steps = steps
+
+    def next_logits(self) -> torch.Tensor:
+        return sum(torch.log_softmax(step.next_logits().float(), dim=-1) for step in self.steps)
+
+    def advance(self, parent: torch.Tensor | None, var: torch.Tensor) -> None:
+        for step in self.steps:
+            step.advance(parent, var)
 
 
 def ensemble_order(members: list[OrderModel], x: np.ndarray, chunk_size: int = 250) -> np.ndarray:
@@ -36,19 +52,12 @@ def ensemble_order(members: list[OrderModel], x: np.ndarray, chunk_size: int = 2
     rows = torch.from_numpy(np.ascontiguousarray(x))[None]
     anchor = torch.from_numpy(spread_quantiles(x, chunk_size))[None]
     with inference():
-        steps = []
-        for model in members:
-            memory = model.standardize(model.init_memory(1, d, "cpu"), anchor)
-            memory = model.advance(memory, rows, None, encode=True)
-            steps.append(model.decoder.begin(memory.state, memory.pairs))
-        picks = []
-        for _ in range(d - 1):
-            logp = sum(torch.log_softmax(step.next_logits().float(), dim=-1) for step in steps)
-            var = logp.argmax(dim=-1)
-            picks.append(int(var))
-            for step in steps:
-                step.advance(None, var)
-    return np.array(picks + [d * (d - 1) // 2 - sum(picks)])
+        memories = [model.advance(model.standardize(model.init_memory(1, d, "cpu"), anchor), rows, None, encode=True)
+                    for model in members]
+        steps = _SummedSteps([model.decoder.begin(m.state, m.pairs) for model, m in zip(members, memories)])
+        # The library's greedy decode over the summed steps (its state only gives the batch and d).
+        order, _ = beam_search(lambda state, pairs: steps, memories[0].state)
+    return order[0].numpy()
 
 
 def main() -> None:
