@@ -92,6 +92,9 @@ class TrainConfig:
     grad_clip: float = 1.0  # 0 disables clipping
     tbptt: int = 1  # chunks a gradient flows back through; 1 = stop-gradient between steps
     loss_chunks: str = "all"  # "all": a loss after every chunk; "last": only after a task's last chunk
+    # Weight of the must-precede loss: the causal decoder's pairwise beliefs ("i must come before
+    # j") against the true ancestor relation, added to the order loss (0: off, the order loss alone).
+    precede_loss: float = 0.0
     seed: int = 0
     log_every: int = 10
     val_every: int = 100
@@ -259,6 +262,8 @@ def _validate(cfg: RunConfig) -> None:
         (t.grad_clip >= 0, "train.grad_clip must be >= 0"),
         (t.tbptt >= 1, "train.tbptt must be >= 1"),
         (t.loss_chunks in LOSS_CHUNKS, f"train.loss_chunks must be one of {', '.join(LOSS_CHUNKS)}, got {t.loss_chunks!r}"),
+        (t.precede_loss >= 0, "train.precede_loss must be >= 0"),
+        (t.precede_loss == 0 or m.decoder == "causal", "train.precede_loss needs model.decoder = causal"),
         (t.log_every >= 1, "train.log_every must be >= 1"),
         (t.val_every >= 0 and t.val_datasets >= 0, "train.val_every and train.val_datasets must be >= 0"),
         (t.val_d >= 2 and t.val_n >= 1, "train.val_d must be >= 2 and train.val_n >= 1"),

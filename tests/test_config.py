@@ -75,6 +75,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.encoder": "stats", "model.kernel_rows": 5}, "model.kernel_rows must be 0"),
         ({"model.encoder": "cells", "model.kernel_rows": 64}, "model.kernel_rows needs"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
+        ({"train.precede_loss": -0.1}, "train.precede_loss must be >= 0"),
+        ({"model.decoder": "sort", "train.precede_loss": 0.5}, "train.precede_loss needs model.decoder = causal"),
         ({"data.d_min": 9, "data.d_max": 4}, "d_min"),
     ],
 )

@@ -1,10 +1,13 @@
-"""Teacher orders, placed sets and next-sets on hand-made graphs; the next-set loss."""
+"""Teacher orders, placed sets, next-sets and ancestors on hand-made graphs; the next-set and
+must-precede losses."""
+import networkx as nx
+import numpy as np
 import pytest
 import torch
 
 from causal_amort.config import ModelConfig
 from causal_amort.model.order_model import OrderModel
-from causal_amort.model.targets import next_sets, placed_before, random_topological_order
+from causal_amort.model.targets import ancestors, next_sets, placed_before, random_topological_order
 
 
 def graph(d, edges):
@@ -76,3 +79,40 @@ def test_loss_is_zero_without_edges_and_positive_with(decoder):
     assert model.order_loss(state, torch.zeros(2, 5, 5), gen).item() == pytest.approx(0.0, abs=1e-6)
     chain = torch.diag(torch.ones(4), 1).expand(2, 5, 5)
     assert model.order_loss(state, chain, gen).item() > 0.1
+
+
+def test_ancestors_hand_made_and_against_networkx():
+    # 0 -> 1 -> 2 -> 3, 4 -> 2, 5 alone: 0 reaches 1, 2, 3 and 4 reaches 2, 3.
+    reach = ancestors(graph(6, [(0, 1), (1, 2), (2, 3), (4, 2)]))[0]
+    assert {(i, j) for i, j in torch.nonzero(reach).tolist()} == {
+        (0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3), (4, 2), (4, 3)}
+    rng = np.random.default_rng(0)
+    for d in (2, 3, 9, 17):
+        adjacency = np.triu(rng.random((d, d)) < 0.3, 1)
+        closure = nx.transitive_closure_dag(nx.DiGraph(adjacency))
+        expected = np.zeros((d, d), dtype=bool)
+        for i, j in closure.edges:
+            expected[i, j] = True
+        assert np.array_equal(ancestors(torch.from_numpy(adjacency.astype(np.float32))[None])[0].numpy(), expected)
+
+
+def test_precede_loss_is_added_with_its_weight_and_trains_the_beliefs():
+    torch.manual_seed(0)
+    model = OrderModel(ModelConfig(dim=32, heads=4, enc_layers=1, dec_layers=1))
+    state = torch.randn(2, 5, 32)
+    chain = torch.diag(torch.ones(4), 1).expand(2, 5, 5)
+    order_only = model.order_loss(state, chain, torch.Generator().manual_seed(0))
+    precede = model.decoder.precede_loss(state, None, chain)
+    both = model.order_loss(state, chain, torch.Generator().manual_seed(0), precede_weight=0.5)
+    assert both.item() == pytest.approx(order_only.item() + 0.5 * precede.item(), rel=1e-6)
+    # Beliefs that match the ancestors exactly ("i before j" for i < j on the chain) score lower.
+    d = 5
+    truth = torch.triu(torch.ones(d, d), 1).t()  # [j, i]: i before j
+    decoder = model.decoder
+    with torch.no_grad():
+        decoder.precede_query.weight.zero_(); decoder.precede_key.weight.zero_()
+        decoder.precede_query.bias.zero_(); decoder.precede_key.bias.zero_(); decoder.precede_bias.zero_()
+    uninformed = decoder.precede_loss(state, None, chain).item()
+    assert uninformed == pytest.approx(np.log(2), rel=1e-5)  # every belief 1/2
+    decoder.precede_logits = lambda variables, pairs: 20 * (2 * truth - 1).expand(2, d, d)
+    assert decoder.precede_loss(state, None, chain).item() < 1e-6

@@ -145,6 +145,20 @@ def _step_gradient(cfg, tbptt):
     return loss, flat_grad.clone()
 
 
+def test_precede_loss_reaches_the_must_precede_weights_through_a_training_step():
+    cfg = small_cfg(**{"model.encoder": "stats", "train.loss_chunks": "last"})
+    grads = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = OrderModel(cfg.model)
+        batch = task_source(cfg.data, seed=0).batch(0, 0)
+        loss = train_step(model, batch, torch.device("cpu"), cfg.data.chunk_size, 1,
+                          torch.Generator().manual_seed(0), bf16=False, last_only=True, precede_weight=weight)
+        grads[weight] = (loss.item(), model.decoder.precede_pair.weight.grad.clone())
+    assert grads[1.0][0] > grads[0.0][0]  # the loss adds a positive cross-entropy
+    assert not torch.allclose(grads[1.0][1], grads[0.0][1])
+
+
 @pytest.mark.parametrize("state, linked", [("carry", True), ("none", False)])
 def test_tbptt_2_sends_the_gradient_back_into_the_earlier_chunk(state, linked):
     # "carry" feeds chunk 1's state into chunk 2's pass; under "none" nothing links the chunks.

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from causal_amort.model.attention import Attention, FeedForward, float32_region
 from causal_amort.config import ModelConfig
 from causal_amort.model.decoding import mark_placed
-from causal_amort.model.targets import placed_before
+from causal_amort.model.targets import ancestors, placed_before
 
 
 def _norm_args(norm: nn.LayerNorm) -> tuple:
@@ -181,16 +181,31 @@ class PointerDecoder(nn.Module):
         """(B, L, d) pointer logits of positions `out` (B, L, h) against `keys` (float32 region)."""
         return self.query(out) @ keys * out.shape[-1] ** -0.5
 
+    def precede_logits(self, variables: Tensor, pairs: Tensor | None) -> Tensor:
+        """(B, d, d) float: [b, j, i] is the logit of the belief that i must come before j (the
+        diagonal is meaningless); `variables` normed and float32, in a float32 region."""
+        h = variables.shape[2]
+        logits = self.precede_query(variables) @ self.precede_key(variables).transpose(1, 2) * h**-0.5 + self.precede_bias
+        if pairs is not None and self.precede_pair is not None:
+            # pairs[b, j, i] describes the ordered pair (j, i): read as "j waits for i".
+            logits = logits + self.precede_pair(pairs.float()).squeeze(-1)
+        return logits
+
     def must_precede(self, variables: Tensor, pairs: Tensor | None) -> Tensor:
         """(B, d, d) float: [b, j, i] is the belief that i must come before j (never j itself);
         `variables` normed and float32, in a float32 region."""
-        d, h = variables.shape[1], variables.shape[2]
-        precede_logit = (self.precede_query(variables) @ self.precede_key(variables).transpose(1, 2) * h**-0.5
-                         + self.precede_bias)
-        if pairs is not None and self.precede_pair is not None:
-            # pairs[b, j, i] describes the ordered pair (j, i): read as "j waits for i".
-            precede_logit = precede_logit + self.precede_pair(pairs.float()).squeeze(-1)
-        return torch.sigmoid(precede_logit) * (1.0 - torch.eye(d, device=variables.device))
+        d = variables.shape[1]
+        return torch.sigmoid(self.precede_logits(variables, pairs)) * (1.0 - torch.eye(d, device=variables.device))
+
+    def precede_loss(self, state: Tensor, pairs: Tensor | None, graph: Tensor) -> Tensor:
+        """Mean binary cross-entropy of the must-precede beliefs against the truth: i must come
+        before j exactly when i is an ancestor of j in `graph` (B, d, d); off-diagonal pairs only."""
+        variables = self.norm_vars(state)
+        with float32_region(variables):
+            logits = self.precede_logits(variables.float(), pairs)
+            target = ancestors(graph.to(logits.device)).transpose(1, 2).float()  # [b, j, i]: i before j
+            off_diagonal = ~torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
+            return F.binary_cross_entropy_with_logits(logits[:, off_diagonal], target[:, off_diagonal])
 
     def begin(self, state: Tensor, pairs: Tensor | None = None) -> "PointerSteps":
         """An incremental decode of `state` with the same logits as `logits`, one position a step."""

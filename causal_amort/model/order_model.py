@@ -200,12 +200,16 @@ class OrderModel(nn.Module):
         return replace(memory, state=memory.state.detach(), pairs=_detached(memory.pairs),
                        history=_detached(memory.history))
 
-    def order_loss(self, memory: Memory | Tensor, graph: Tensor, generator: torch.Generator) -> Tensor:
+    def order_loss(self, memory: Memory | Tensor, graph: Tensor, generator: torch.Generator,
+                   precede_weight: float = 0.0) -> Tensor:
         """Mean over positions and batch of -log P(next variable lies in the next-set).
 
         Teacher forcing on one random valid topological order per graph (drawn with
         `generator`); the next-set at position k holds the unplaced variables whose parents
         are all placed, so every valid order of the graph scores a loss of zero at best.
+        With ``precede_weight`` > 0 (causal decoder only), plus that weight times the decoder's
+        must-precede loss (`PointerDecoder.precede_loss`: its pairwise beliefs against the true
+        ancestor relation).
         """
         state, pairs = _decoder_inputs(memory)
         batch, d, _ = state.shape
@@ -218,7 +222,10 @@ class OrderModel(nn.Module):
             logits = logits.float()
             mass_all = torch.logsumexp(logits, dim=-1)
             mass_next = torch.logsumexp(logits.masked_fill(~allowed, float("-inf")), dim=-1)
-            return (mass_all - mass_next).mean()
+            loss = (mass_all - mass_next).mean()
+        if precede_weight > 0:
+            loss = loss + precede_weight * self.decoder.precede_loss(state, pairs, graph)
+        return loss
 
     @torch.no_grad()
     def decode(self, memory: Memory | Tensor, beam: int = 1,

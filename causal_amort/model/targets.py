@@ -37,6 +37,19 @@ def placed_before(prefix: Tensor, d: int) -> Tensor:
     return torch.cat([empty, counts], dim=1) > 0
 
 
+def ancestors(graph: Tensor) -> Tensor:
+    """(B, d, d) bool: [b, i, j] is True when a directed path leads from i to j (i is an ancestor
+    of j, so i comes before j in every topological order). Transitive closure by repeated squaring
+    of reach-in-at-most-one-step."""
+    d = graph.shape[-1]
+    reach = (graph != 0).float()
+    steps = 1
+    while steps < d - 1:
+        reach = ((reach + reach @ reach) > 0).float()
+        steps *= 2
+    return reach > 0
+
+
 def next_sets(graph: Tensor, order: Tensor) -> Tensor:
     """(B, d, d) bool: row k marks the variables that may come at position k of a valid
     order whose first k entries are order[:, :k] — unplaced, with every parent placed."""
