@@ -10,6 +10,10 @@ row per suite, dataset and member or ensemble (`A+B` is the ensemble of A and B)
     python scripts/ensemble_probe.py runs/select-4252/* --members G=default F=runs/.../step-00012000.json \
         C128=... --ensembles G+F G+C128 G+F+C128 --out runs/probe-ensembles
     python scripts/selection_score.py runs/probe-ensembles --models G F C128 G+F G+C128 G+F+C128
+
+With ``--flips N`` every member also reads the data with N - 1 sign patterns (every variable
+negated, then seeded random subsets negated): a variable's sign does not change the causal order,
+so this is a test-time augmentation of one network, decoded the same way.
 """
 from __future__ import annotations
 
@@ -45,18 +49,29 @@ class _SummedSteps:
             step.advance(parent, var)
 
 
-def ensemble_order(members: list[OrderModel], x: np.ndarray, chunk_size: int = 250) -> np.ndarray:
+def sign_patterns(d: int, flips: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`flips` sign vectors (d,): all +1, then all -1, then random ones drawn from `rng`."""
+    fixed = [np.ones(d, dtype=np.float32), -np.ones(d, dtype=np.float32)]
+    return (fixed + [rng.choice([-1.0, 1.0], size=d).astype(np.float32) for _ in range(flips - 2)])[:flips]
+
+
+def ensemble_order(members: list[OrderModel], x: np.ndarray, chunk_size: int = 250,
+                   signs: list[np.ndarray] | None = None) -> np.ndarray:
     """The greedy order (causes first) of the product of the members' next-variable distributions on x
-    (n, d); `chunk_size` rows of each column's order statistics fix the standardization, as in eval."""
+    (n, d), each member on x times each of `signs` (default: x as it is); `chunk_size` rows of each
+    column's order statistics fix the standardization, as in eval."""
     d = x.shape[1]
-    rows = torch.from_numpy(np.ascontiguousarray(x))[None]
-    anchor = torch.from_numpy(spread_quantiles(x, chunk_size))[None]
+    memories = []
     with inference():
-        memories = [model.advance(model.standardize(model.init_memory(1, d, "cpu"), anchor), rows, None, encode=True)
-                    for model in members]
-        steps = _SummedSteps([model.decoder.begin(m.state, m.pairs) for model, m in zip(members, memories)])
+        for sign in signs or [np.ones(d, dtype=np.float32)]:
+            signed = np.ascontiguousarray(x * sign)
+            rows = torch.from_numpy(signed)[None]
+            anchor = torch.from_numpy(spread_quantiles(signed, chunk_size))[None]
+            memories += [(model, model.advance(model.standardize(model.init_memory(1, d, "cpu"), anchor), rows,
+                                               None, encode=True)) for model in members]
+        steps = _SummedSteps([model.decoder.begin(m.state, m.pairs) for model, m in memories])
         # The library's greedy decode over the summed steps (its state only gives the batch and d).
-        order, _ = beam_search(lambda state, pairs: steps, memories[0].state)
+        order, _ = beam_search(lambda state, pairs: steps, memories[0][1].state)
     return order[0].numpy()
 
 
@@ -65,8 +80,11 @@ def main() -> None:
     parser.add_argument("suites", nargs="+")
     parser.add_argument("--members", nargs="+", required=True, help="LABEL=MODEL (default, a checkpoint or a run)")
     parser.add_argument("--ensembles", nargs="*", default=[], help="labels joined by +, e.g. G+F")
+    parser.add_argument("--flips", type=int, default=1, help="sign patterns each member reads (1: the data as given)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.flips < 1:
+        raise SystemExit("--flips must be at least 1")
     apply_threads(1)
     if any("=" not in member for member in args.members):
         raise SystemExit("--members takes LABEL=MODEL")
@@ -81,10 +99,11 @@ def main() -> None:
         raise SystemExit(f"the members were trained on different chunk sizes ({sorted(chunk_sizes)})")
     models = {label: model.eval() for label, (model, _) in loaded.items()}
     rows = []
-    for _, suite, dataset in plan(args.suites):
+    for index, (_, suite, dataset) in enumerate(plan(args.suites)):
         x = dataset.x.astype(np.float32)
+        signs = sign_patterns(x.shape[1], args.flips, np.random.default_rng([7, index]))
         for name, labels in combos.items():
-            order = ensemble_order([models[label] for label in labels], x, *chunk_sizes)
+            order = ensemble_order([models[label] for label in labels], x, *chunk_sizes, signs)
             rows.append({"suite": suite, "dataset": dataset.name, "method": name, "status": "ok",
                          "frac_reversed": frac_reversed(order, dataset.graph)})
     args.out.mkdir(parents=True, exist_ok=True)
