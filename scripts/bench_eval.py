@@ -10,10 +10,7 @@
 The model's time is streaming inference (every chunk read, the order decoded once at the
 end), with its weights as shipped (`--model default`, or random tiny weights if none are
 shipped yet: timing does not depend on the weights). Baselines that would take longer than
-`--limit` seconds (estimated from a smaller n) are skipped and printed as such. The methods run in
-turns, `--repeats` times (the model, then each baseline, then the model again), and a ratio is the
-median of the turns' ratios: the machine's speed drifts over seconds (a slow spell makes one of
-three runs about 1.5x slower), and a spell then slows both sides of a ratio, not one of them.
+`--limit` seconds (estimated from a smaller n) are skipped and printed as such.
 """
 from __future__ import annotations
 
@@ -58,25 +55,6 @@ def _model_gflop(model, chunks) -> float:
     with FlopCounterMode(display=False) as counter:
         list(stream_orders(model, chunks, device="cpu", decode_at=lambda k: False))
     return counter.get_total_flops() / 1e9
-
-
-def _interleaved_runs(model, x: np.ndarray, chunk_size: int, names: list[str], repeats: int,
-                      limit: float) -> dict[str, list[float]]:
-    """Seconds of each of `repeats` runs of the model ("amort") and of each baseline in `names`, run in
-    turns (the model, then each baseline, then the model again), so that run r of every method meets
-    the machine in the same spell. A baseline past `limit` seconds stops there (its list ends)."""
-    runs: dict[str, list[float]] = {"amort": [], **{name: [] for name in names}}
-    live = list(names)
-    for _ in range(repeats):
-        runs["amort"].append(_model_seconds(model, chunk_array(x, chunk_size), chunk_size))
-        for name in list(live):
-            rng = np.random.default_rng(0)
-            try:
-                runs[name].append(measured(lambda: BASELINES[name].fit_order(x, rng), time_limit_s=limit)[1].seconds)
-            except TimeLimitExceeded:
-                runs[name].clear()
-                live.remove(name)
-    return runs
 
 
 def _decode_seconds(model, chunk_size: int, d: int, repeats: int) -> dict[str, float]:
@@ -196,12 +174,13 @@ def main() -> None:
     print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}")
     print(f"{'d':>4} {'n':>6} {'method':>8} {'seconds':>10}  (median of {args.repeats} runs)")
     seconds: dict[tuple[int, int, str], float] = {}
-    paired: dict[tuple[int, int, str], float] = {}
     for d in args.d:
         for n in sorted(args.n):
             data = sample_dataset(spec, d, n, np.random.default_rng([d, n]))
             _model_seconds(model, chunk_array(data.x[:chunk_size], chunk_size), chunk_size)  # warm-up
-            names = []
+            seconds[d, n, "amort"] = float(np.median([_model_seconds(model, chunk_array(data.x, chunk_size), chunk_size)
+                                                      for _ in range(args.repeats)]))
+            print(f"{d:>4} {n:>6} {'amort':>8} {seconds[d, n, 'amort']:>10.4f}", flush=True)
             for name in args.baselines:
                 smaller = [m for m in args.n if m < n and (d, m, name) in seconds]
                 # SCORE / NoGAM kernels grow as n^2 (or worse), LiNGAM about linearly.
@@ -210,24 +189,22 @@ def main() -> None:
                     estimate = seconds[d, smaller[-1], name] * (n / smaller[-1]) ** power
                     print(f"{d:>4} {n:>6} {name:>8} {'skipped':>10}  (estimated {estimate:.0f} s > --limit)")
                     continue
-                names.append(name)
-            runs = _interleaved_runs(model, data.x, chunk_size, names, args.repeats, args.limit)
-            for name, times in runs.items():
-                if not times:
-                    seconds[d, n, name] = float("inf")  # larger n is then skipped, not rerun
+                runs = []
+                try:
+                    for _ in range(args.repeats):
+                        rng = np.random.default_rng(0)
+                        runs.append(measured(lambda: BASELINES[name].fit_order(data.x, rng),
+                                             time_limit_s=args.limit)[1].seconds)
+                except TimeLimitExceeded:
                     print(f"{d:>4} {n:>6} {name:>8} {'timeout':>10}  (> {args.limit:g} s)")
+                    seconds[d, n, name] = float("inf")  # larger n is then skipped, not rerun
                     continue
-                seconds[d, n, name] = float(np.median(times))
-                if name != "amort":
-                    paired[d, n, name] = float(np.median(np.asarray(times) / np.asarray(runs["amort"])))
+                seconds[d, n, name] = float(np.median(runs))
                 print(f"{d:>4} {n:>6} {name:>8} {seconds[d, n, name]:>10.4f}", flush=True)
-    print("\nratios (baseline seconds / model seconds, same run): the median of the repeats' ratios, each repeat\n"
-          "timing the model right before the baselines (a slow spell of the machine slows both), and in brackets\n"
-          "the ratio of the two medians:")
+    print("\nratios (baseline seconds / model seconds, same run):")
     for (d, n, name), value in seconds.items():
         if name in ("score", "nogam", "lingam") and value < float("inf"):
-            print(f"  d={d:<4} n={n:<6} {name:>7} / amort = {paired[d, n, name]:8.1f}x"
-                  f"  [{value / seconds[d, n, 'amort']:.1f}x]")
+            print(f"  d={d:<4} n={n:<6} {name:>7} / amort = {value / seconds[d, n, 'amort']:8.1f}x")
     # Why the model's time is what it is: its work is linear in the number of cells (n * d), and
     # a 100x margin over SCORE needs that work done at the rate printed in the last column.
     print("\nmodel work (torch FlopCounterMode): GFLOP per dataset, achieved GFLOP/s, rate a 100x SCORE margin needs:")
