@@ -21,6 +21,8 @@ one-position steps instead of d passes over prefixes of length up to d.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -38,14 +40,38 @@ def _norm_args(norm: nn.LayerNorm) -> tuple:
     return norm.normalized_shape, norm.weight, norm.bias, norm.eps
 
 
-def _affine(x: Tensor, bias_weight_t: tuple[Tensor, Tensor]) -> Tensor:
-    """A linear layer on rows x (N, in) from its bias and transposed weight: one addmm."""
-    return torch.addmm(bias_weight_t[0], x, bias_weight_t[1])
+def _batched(bias: Tensor, weight_t: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+    """(bias (1, 1, out), weight^T expanded to (rows, in, out)): a linear layer on positions
+    (rows, 1, in) as one `torch.baddbmm`, the shape every product of a decoding step has."""
+    return bias.view(1, 1, -1), weight_t.expand(rows, *weight_t.shape)
 
 
-def _transposed(linear: nn.Linear, scale: float = 1.0) -> tuple[Tensor, Tensor]:
-    """(bias, weight^T) of a linear layer, both times ``scale``, for `_affine`."""
-    return linear.bias * scale, (linear.weight * scale).t() if scale != 1.0 else linear.weight.t()
+def _linear(linear: nn.Linear, rows: int, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """`_batched` of a linear layer, its weight and bias times ``scale``."""
+    if scale == 1.0:
+        return _batched(linear.bias, linear.weight.t(), rows)
+    return _batched(linear.bias * scale, linear.weight.t() * scale, rows)
+
+
+def _head_outputs(attn: Attention) -> tuple[Tensor, Tensor]:
+    """The output projection by heads: W_o,h^T (heads, dh, dim), which maps head h's attention
+    output to the model's, and each head's share of its bias, b_o / heads (attention weights sum
+    to 1 within each head, so rows that each carry b_o / heads add b_o once over the heads)."""
+    dim, heads = attn.out.weight.shape[0], attn.heads
+    return attn.out.weight.t().reshape(heads, -1, dim), attn.out.bias / heads
+
+
+def _value_out(attn: Attention) -> tuple[Tensor, Tensor]:
+    """Each head's value projection followed by its `_head_outputs`, as one linear map per head:
+    (dim, heads * dim) weight^T and (heads * dim,) bias, head h's block x -> v_h W_o,h^T + b_o /
+    heads, so that attention's weighted sum of these rows is its output."""
+    dim, heads = attn.out.weight.shape[0], attn.heads
+    w_v = attn.kv.weight[dim:].view(heads, -1, dim)  # head h's rows of the value projection
+    b_v = attn.kv.bias[dim:].view(heads, 1, -1)
+    out_t, bias_share = _head_outputs(attn)
+    weight = w_v.transpose(1, 2) @ out_t  # (heads, dim, dim)
+    bias = b_v @ out_t + bias_share  # (heads, 1, dim)
+    return weight.transpose(0, 1).reshape(dim, heads * dim), bias.reshape(heads * dim)
 
 
 class DecoderLayer(nn.Module):
@@ -65,76 +91,95 @@ class DecoderLayer(nn.Module):
         x = x + self.cross_attn(self.norm_cross(x), variables, mask=unplaced)
         return x + self.ff(self.norm_ff(x))
 
-    def step(self, x: Tensor, cache: "StepCache") -> Tensor:
-        """`forward` for one new position `x` (N, dim): it attends to the positions in `cache` and
-        itself (what the causal mask leaves), and to the variables not yet placed. Functional calls
-        on 2-d rows with the cache's transposed weights, and batched products instead of modules
-        and `Attention`'s general path: one position per call is a string of tiny ops, so each
-        dispatch saved is time saved (decoding is inference: no dropout)."""
-        n, dim = x.shape
-        heads = cache.heads
-        q, k, v = _affine(torch.layer_norm(x, *cache.norm_self), cache.qkv).view(n, 3, heads, -1).unbind(dim=1)
-        keys_t, values = cache.add(k.reshape(n * heads, -1), v.reshape(n * heads, -1))
-        scores = torch.bmm(q.reshape(n * heads, 1, -1), keys_t)
-        x = x + _affine(torch.bmm(torch.softmax(scores, dim=-1), values).view(n, dim), cache.self_out)
-        q = _affine(torch.layer_norm(x, *cache.norm_cross), cache.cross_q).view(n * heads, 1, -1)
-        scores = torch.baddbmm(cache.blocked_rows, q, cache.cross_keys_t)
-        x = x + _affine(torch.bmm(torch.softmax(scores, dim=-1), cache.cross_values).view(n, dim), cache.cross_out)
-        return x + _affine(F.gelu(_affine(torch.layer_norm(x, *cache.norm_ff), cache.ff_in)), cache.ff_out)
-
-    def start_cache(self, variables: Tensor, capacity: int, blocked: Tensor) -> "StepCache":
-        """A `StepCache` for decoding over `variables` (N, d, dim), normed."""
-        return StepCache(self, variables, capacity, blocked)
+    @staticmethod
+    def step(x: Tensor, cache: "StepCache", write: Tensor, opened: Tensor, blocked: Tensor) -> Tensor:
+        """`forward` for one new position `x` (N, 1, dim): it attends to the positions in `cache`
+        and itself (`opened`, (1, 1, heads * capacity): 0 on the positions written so far, -inf on
+        the rest) and to the variables not yet placed (`blocked`, (N, 1, heads * d): -inf on placed
+        variables); `write` says where its keys and values go in the cache's buffer. Heads are
+        blocks of block-diagonal key and value matrices, so each attention is two products over all
+        heads at once, and the output projection and the residual fold into the second one: one
+        position per call is a string of tiny ops, and each dispatch saved is time saved (decoding
+        is inference: no dropout)."""
+        n = x.shape[0]
+        qkv = torch.baddbmm(cache.qkv[0], torch.layer_norm(x, *cache.norm_self), cache.qkv[1])
+        memory = cache.memory if cache.memory is not None else cache.allocate(qkv)
+        memory.index_copy_(2, write, qkv.narrow(2, cache.dim, cache.written))
+        scores = torch.baddbmm(opened, qkv.narrow(2, 0, cache.dim), cache.keys)
+        x = torch.baddbmm(x, torch.softmax(scores.view(n, cache.heads, -1), dim=-1).view(n, 1, -1), cache.values)
+        q = torch.baddbmm(cache.cross_q[0], torch.layer_norm(x, *cache.norm_cross), cache.cross_q[1])
+        scores = torch.baddbmm(blocked, q, cache.cross_keys)
+        x = torch.baddbmm(x, torch.softmax(scores.view(n, cache.heads, -1), dim=-1).view(n, 1, -1),
+                          cache.cross_values)
+        hidden = F.gelu(torch.baddbmm(cache.ff_in[0], torch.layer_norm(x, *cache.norm_ff), cache.ff_in[1]))
+        return torch.baddbmm(x, hidden, cache.ff_out[1]) + cache.ff_out[0]
 
 
 class StepCache:
-    """What a layer's `step` reuses between positions: its linear layers as (bias, transposed
-    weight) and its layer norms' arguments, the attention's query weights scaled by 1 / sqrt(head
-    dim) (fused with the key-value weights for the self-attention), the variables' cross-attention
-    keys (transposed) and values, the shared additive mask `blocked` (N, heads, 1, d; -inf on
-    placed variables; a view with heads folded into rows, `blocked_rows`), and the keys
-    (transposed) and values of the positions decoded so far, in buffers of `capacity` positions
-    allocated at the first write (in the dtype autocast gives). Heads are folded into the batch:
-    (N * heads, ...)."""
+    """What a layer's `step` reuses between positions, for N rows over d variables: its linear
+    layers as `_batched` pairs (the self-attention's query, key and per-head value-output maps
+    fused into one, `_value_out`; queries scaled by 1 / sqrt(head dim)), its layer norms'
+    arguments, the variables' cross-attention keys as a block-diagonal (N, dim, heads * d) matrix
+    (head h's keys in rows h * dh.., columns h * d..) and their values through the output
+    projection (N, heads * d, dim), and the keys and values of the positions decoded so far laid
+    out the same way over `capacity` positions, in one zeroed buffer (N, 1, .) allocated at the
+    first write (in the dtype autocast gives) of which `keys` and `values` are views."""
 
-    def __init__(self, layer: DecoderLayer, variables: Tensor, capacity: int, blocked: Tensor) -> None:
+    def __init__(self, layer: DecoderLayer, variables: Tensor, capacity: int) -> None:
         n, d, dim = variables.shape
         self_attn, cross_attn = layer.self_attn, layer.cross_attn
-        self.heads = self_attn.heads
+        self.dim, self.heads, self.capacity = dim, self_attn.heads, capacity
         scale = (dim // self.heads) ** -0.5
-        self.qkv = (torch.cat([self_attn.q.bias * scale, self_attn.kv.bias]),
-                    torch.cat([self_attn.q.weight * scale, self_attn.kv.weight]).t())
-        self.cross_q = _transposed(cross_attn.q, scale)
-        self.self_out, self.cross_out = _transposed(self_attn.out), _transposed(cross_attn.out)
-        self.ff_in, self.ff_out = (_transposed(linear) for linear in layer.ff.linears)
+        value_weight, value_bias = _value_out(self_attn)
+        self.qkv = _batched(torch.cat([self_attn.q.bias * scale, self_attn.kv.bias[:dim], value_bias]),
+                            torch.cat([self_attn.q.weight.t() * scale, self_attn.kv.weight[:dim].t(), value_weight],
+                                      dim=1), n)
+        self.written = dim + self.heads * dim  # what a position adds to the buffer: its keys and values
+        self.cross_q = _linear(cross_attn.q, n, scale)
+        self.ff_in, self.ff_out = (_linear(linear, n) for linear in layer.ff.linears)
         self.norm_self, self.norm_cross, self.norm_ff = (_norm_args(norm) for norm in
                                                          (layer.norm_self, layer.norm_cross, layer.norm_ff))
         k, v = cross_attn.project_kv(variables)  # (N, heads, d, dh)
-        self.cross_keys_t = k.transpose(-1, -2).reshape(n * self.heads, -1, d)
-        self.cross_values = v.reshape(n * self.heads, d, -1)
-        self.blocked, self.blocked_rows = blocked, blocked.view(n * self.heads, 1, d)
-        self.capacity, self.length = capacity, 0
-        self.keys_t: Tensor | None = None
-        self.values: Tensor | None = None
+        self.cross_keys = k.new_zeros(n, dim, self.heads * d)
+        torch.diagonal(self.cross_keys.view(n, self.heads, -1, self.heads, d), dim1=1, dim2=3).copy_(k.permute(0, 3, 2, 1))
+        out_t, bias_share = _head_outputs(cross_attn)
+        self.cross_values = (v @ out_t + bias_share).reshape(n, self.heads * d, dim)
+        self.memory: Tensor | None = None
+        self.keys = self.values = None
 
-    def add(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Append one position's (N * heads, dh) keys and values; return all so far, keys transposed."""
-        if self.keys_t is None:
-            rows, dh = k.shape
-            self.keys_t = k.new_empty(rows, dh, self.capacity)
-            self.values = v.new_empty(rows, self.capacity, dh)
-        self.keys_t.select(2, self.length).copy_(k)  # (select / narrow: no index parsing)
-        self.values.select(1, self.length).copy_(v)
-        self.length += 1
-        return self.keys_t.narrow(2, 0, self.length), self.values.narrow(1, 0, self.length)
+    def allocate(self, like: Tensor) -> Tensor:
+        """The zeroed buffer of keys and values for `capacity` positions, in `like`'s dtype."""
+        return self._use(like.new_zeros(like.shape[0], 1, 2 * self.dim * self.heads * self.capacity))
 
-    def select(self, rows: Tensor, blocked: Tensor) -> None:
-        """Keep batch rows `rows` (beam search's surviving parents), with their new mask `blocked`.
-        The variables' keys and values stay: a parent is a row of the same batch element."""
-        if self.keys_t is not None:
-            self.keys_t = self.keys_t.view(-1, self.heads, *self.keys_t.shape[1:])[rows].flatten(0, 1)
-            self.values = self.values.view(-1, self.heads, *self.values.shape[1:])[rows].flatten(0, 1)
-        self.blocked, self.blocked_rows = blocked, blocked.view(-1, 1, blocked.shape[-1])
+    def _use(self, memory: Tensor) -> Tensor:
+        n, size = memory.shape[0], self.dim * self.heads * self.capacity
+        self.memory = memory
+        self.keys = memory.narrow(2, 0, size).view(n, self.dim, -1)
+        self.values = memory.narrow(2, size, size).view(n, -1, self.dim)
+        return memory
+
+    def select(self, rows: Tensor) -> None:
+        """Keep batch rows `rows` (beam search's surviving parents). The variables' keys and values
+        stay: a parent is a row of the same batch element."""
+        if self.memory is not None:
+            self._use(self.memory[rows])
+
+
+@functools.lru_cache(maxsize=16)
+def step_positions(dim: int, heads: int, capacity: int, device: torch.device) -> tuple[tuple[Tensor, ...], ...]:
+    """Per position t: where its keys (dim) and per-head values (heads * dim), as the fused
+    projection gives them, go in a `StepCache` buffer (key c of head h = c // dh at [c, h *
+    capacity + t] of the (dim, heads * capacity) keys, value o of head h at [h * capacity + t, o]
+    of the (heads * capacity, dim) values after them), and its entries in every head's block of
+    the (1, 1, heads * capacity) mask over cached positions. Read-only, so kept between decodes."""
+    keys = torch.arange(dim, device=device)
+    key_at = keys * heads * capacity + keys // (dim // heads) * capacity
+    head = torch.arange(heads, device=device)
+    value_at = dim * heads * capacity + head.repeat_interleave(dim) * capacity * dim + keys.repeat(heads)
+    base = torch.cat([key_at, value_at])
+    stride = torch.cat([torch.ones_like(keys), torch.full_like(value_at, dim)])  # per position: 1 key, dim values on
+    position = torch.arange(capacity, device=device)[:, None]
+    return (base + position * stride).unbind(0), (head * capacity + position).unbind(0)
 
 
 class PointerDecoder(nn.Module):
@@ -217,21 +262,27 @@ class PointerSteps:
     embeddings as placed positions, the pointer's query weights folded into its keys, and the
     logits' offset (the pointer bias minus the gate's "waiting" mass, -inf on placed variables).
     A step runs the decoder on one new position only, and placing a variable adds its column of
-    gated must-precede beliefs back to the offset instead of summing the waiting mass again."""
+    gated must-precede beliefs back to the offset instead of summing the waiting mass again.
+    The layers share the step's additive masks: `opened` over the cached positions (the same
+    for every row) and `blocked` over the variables (-inf on placed ones, in every head's block)."""
 
     def __init__(self, decoder: PointerDecoder, state: Tensor, pairs: Tensor | None) -> None:
         n, d, h = state.shape
-        self.decoder = decoder
+        device = state.device
+        self.decoder, self.d, self.length = decoder, d, 0
         variables = decoder.norm_vars(state)
-        # The cross-attention mask as an additive bias shared by the layers, updated in place.
-        blocked = torch.zeros(n, decoder.layers[0].cross_attn.heads, 1, d, device=state.device)
-        self.caches = [layer.start_cache(variables, d, blocked) for layer in decoder.layers]
-        self.x = decoder.start.expand(n, h)
+        self.caches = [StepCache(layer, variables, d) for layer in decoder.layers]
+        heads = self.caches[0].heads
+        self.writes, self.opens = step_positions(h, heads, d, device)
+        self.opened = torch.full((1, 1, heads * d), float("-inf"), device=device)
+        self.blocked = torch.zeros(n, 1, heads * d, device=device)
+        self.head_starts = torch.arange(0, heads * d, d, device=device).view(1, 1, heads)
+        self.x = decoder.start.view(1, 1, h).expand(n, 1, h)
         self.norm_out = _norm_args(decoder.norm_out)
         # Row r's entry for variable v sits at r * d + v of the flattened per-variable tables below
         # (one index_select per step instead of advanced indexing).
-        self.row_starts = torch.arange(n, device=state.device) * d
-        self.embedded = decoder.embed_placed(variables).float().view(n * d, h)  # what `advance` feeds the next step
+        self.row_starts = torch.arange(n, device=device) * d
+        self.embedded = decoder.embed_placed(variables).float().view(n * d, 1, h)  # what `advance` feeds the next step
         with float32_region(state):
             variables = variables.float()
             keys = decoder.pointer_keys(variables) * h**-0.5
@@ -240,28 +291,31 @@ class PointerSteps:
             beliefs = decoder.must_precede(variables, pairs)
             gate = F.softplus(decoder.gate)
             # released[b, i, j]: what placing i takes off j's waiting mass (gated).
-            self.released = (gate * beliefs).transpose(1, 2).reshape(n * d, d)
+            self.released = (gate * beliefs).transpose(1, 2).reshape(n * d, 1, d)
             # Nothing is placed yet: every variable counts towards what each one waits for.
             self.offset = (decoder.query.bias.float() @ keys - gate * beliefs.sum(dim=2))[:, None]  # (N, 1, d)
 
     def next_logits(self) -> Tensor:
+        write, opened, blocked = self.writes[self.length], self.opened, self.blocked
+        opened.index_fill_(2, self.opens[self.length], 0.0)
+        self.length += 1
         x = self.x
-        for layer, cache in zip(self.decoder.layers, self.caches):
-            x = layer.step(x, cache)
+        for cache in self.caches:
+            x = DecoderLayer.step(x, cache, write, opened, blocked)
         out = torch.layer_norm(x, *self.norm_out)
         with float32_region(out):
-            return torch.baddbmm(self.offset, out.float()[:, None], self.pointer_weight).squeeze(1)
+            return torch.baddbmm(self.offset, out.float(), self.pointer_weight).view(-1, self.d)
 
     def advance(self, parent: Tensor | None, var: Tensor) -> None:
-        offset, blocked = self.offset, self.caches[0].blocked
+        offset, blocked = self.offset, self.blocked
         if parent is not None:
             offset, blocked = offset[parent], blocked[parent]
             for cache in self.caches:
-                cache.select(parent, blocked)
+                cache.select(parent)
         entries = self.row_starts + var
-        self.offset = offset + self.released.index_select(0, entries)[:, None]
-        self.offset.scatter_(2, var.view(-1, 1, 1), float("-inf"))
-        blocked.scatter_(3, var.view(-1, 1, 1, 1).expand(-1, blocked.shape[1], 1, 1), float("-inf"))
+        placed = var.view(-1, 1, 1)
+        self.offset = (offset + self.released.index_select(0, entries)).scatter_(2, placed, float("-inf"))
+        self.blocked = blocked.scatter_(2, placed + self.head_starts, float("-inf"))
         self.x = self.embedded.index_select(0, entries)
 
 
