@@ -133,15 +133,15 @@ def score_matching_cues(fit: ScoreFit) -> tuple[Tensor, Tensor]:
     coef = torch.einsum("bkjli,bil->bjik", p5, target)  # [j, i]: P[j, i] m_i
     own_coef = torch.diagonal(coef, dim1=1, dim2=2).transpose(1, 2)  # (B, d, K): P[i, i] m_i
     w_own = -own_coef * inv_sd
-    hess_var = hessian_spread(w_own, deriv_cov)
+    hess_var = hessian_spread(w_own[..., None, :], deriv_cov)[..., 0]
     hess_mean = -(w_own * deriv_mean).sum(-1)  # = m_i' P m_i >= 0, the fitted Fisher information
     # Leaving j out: P'[i, i] = P[i, i] - P[i, j] P[j, j]^-1 P[j, i] (the inverse of the sub-matrix).
     own = torch.diagonal(p5, dim1=2, dim2=4).permute(0, 3, 1, 2)  # (B, d, K, K): P[j, j]
     eye_k = torch.eye(K, dtype=prec.dtype, device=prec.device)
     solved = torch.linalg.solve(own + 1e-9 * eye_k, coef.transpose(2, 3)).transpose(2, 3)  # [j, i]: P[j, j]^-1 P[j, i] m_i
     downdate = torch.einsum("bkilj,bjil->bijk", p5, solved)  # [i, j]: P[i, j] P[j, j]^-1 P[j, i] m_i
-    hess_var_without = hessian_spread(-(own_coef[:, :, None] - downdate) * inv_sd[:, :, None], deriv_cov[:, :, None])
-    cross_var = hessian_spread(-coef.transpose(1, 2) * inv_sd[:, None, :], deriv_cov[:, None])
+    hess_var_without = hessian_spread(-(own_coef[:, :, None] - downdate) * inv_sd[:, :, None], deriv_cov)
+    cross_var = hessian_spread(-coef * inv_sd[:, :, None], deriv_cov).transpose(1, 2)  # fits of s_i on z_j, by j
     per_variable = torch.stack([hess_var, hess_mean], dim=-1)
     pairs = torch.stack([torch.log((hess_var_without + 1e-6) / (hess_var[:, :, None] + 1e-6)), cross_var], dim=-1)
     return per_variable, pairs

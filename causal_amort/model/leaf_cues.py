@@ -53,7 +53,7 @@ def leaf_removal_cues(fit: ScoreFit) -> Tensor:
     while (left := index.shape[1]) > 1:
         own = torch.diagonal(prec.view(batch, left, k, left, k), dim1=1, dim2=3).permute(0, 3, 1, 2)  # P[i, i]
         w = (own @ own_data[..., k, None])[..., 0] * own_data[..., k + 1]  # the fit's block on i: -P[i, i] m_i / sd
-        spread = torch.nan_to_num(hessian_spread(w, own_data[..., :k]), nan=1e30, posinf=1e30)
+        spread = torch.nan_to_num(hessian_spread(w[..., None, :], own_data[..., :k])[..., 0], nan=1e30, posinf=1e30)
         removed = math.ceil(left * REMOVE_FRACTION)
         kept = left - removed
         # Descending: the variables kept, then the leaves, the lowest spread last (it goes last in the order).

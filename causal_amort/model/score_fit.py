@@ -18,8 +18,10 @@ def ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
 
 
 def hessian_spread(w: Tensor, deriv_cov: Tensor) -> Tensor:
-    """Var over rows of a fitted Hessian entry w . phi'(z), from the derivatives' covariance."""
-    return ((w[..., None, :] @ deriv_cov)[..., 0, :] * w).sum(-1)
+    """Var over rows of fitted Hessian entries w . phi'(z), from the derivatives' covariance: w
+    (..., m, K) holds m fits that share deriv_cov (..., K, K), giving (..., m) (one product of m x
+    K by K x K each, not m products of 1 x K); a single fit w (K,) gives a scalar."""
+    return ((w @ deriv_cov) * w).sum(-1)
 
 
 @dataclass
