@@ -54,6 +54,7 @@ class ModelConfig:
     basis: str = "base"  # stats encoder: the features summed per variable, sufficient.BASES ("wide" adds waves)
     kernel_rows: int = 0  # stats encoder: rows sampled for the kernel score cues (kernel_cues.py); 0: none
     leaf_cues: bool = False  # stats encoder: SCORE's leaf removal on the score cues' fit as cues (leaf_cues.py)
+    edge_head: bool = False  # stats encoder: a linear head on the pair channel scoring direct edges (train.edge_loss)
 
     @property
     def dropped_cue_groups(self) -> tuple[str, ...]:
@@ -95,6 +96,9 @@ class TrainConfig:
     # Weight of the must-precede loss: the causal decoder's pairwise beliefs ("i must come before
     # j") against the true ancestor relation, added to the order loss (0: off, the order loss alone).
     precede_loss: float = 0.0
+    # Weight of the edge loss: the pair channel's direct-edge beliefs (model.edge_head) against the
+    # true graph, added likewise (0: off). Decoding never reads the head: it only shapes the pair channel.
+    edge_loss: float = 0.0
     seed: int = 0
     log_every: int = 10
     val_every: int = 100
@@ -249,6 +253,7 @@ def _validate(cfg: RunConfig) -> None:
         (m.kernel_rows == 0 or m.encoder == "stats", "model.kernel_rows needs model.encoder = stats"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),
          "model.leaf_cues needs model.encoder = stats and model.score_cues = true"),
+        (not m.edge_head or m.encoder == "stats", "model.edge_head needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),
@@ -264,6 +269,8 @@ def _validate(cfg: RunConfig) -> None:
         (t.loss_chunks in LOSS_CHUNKS, f"train.loss_chunks must be one of {', '.join(LOSS_CHUNKS)}, got {t.loss_chunks!r}"),
         (t.precede_loss >= 0, "train.precede_loss must be >= 0"),
         (t.precede_loss == 0 or m.decoder == "causal", "train.precede_loss needs model.decoder = causal"),
+        (t.edge_loss >= 0, "train.edge_loss must be >= 0"),
+        (t.edge_loss == 0 or m.edge_head, "train.edge_loss needs model.edge_head = true"),
         (t.log_every >= 1, "train.log_every must be >= 1"),
         (t.val_every >= 0 and t.val_datasets >= 0, "train.val_every and train.val_datasets must be >= 0"),
         (t.val_d >= 2 and t.val_n >= 1, "train.val_d must be >= 2 and train.val_n >= 1"),

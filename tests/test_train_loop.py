@@ -159,6 +159,52 @@ def test_precede_loss_reaches_the_must_precede_weights_through_a_training_step()
     assert not torch.allclose(grads[1.0][1], grads[0.0][1])
 
 
+def test_edge_loss_trains_the_edge_head_and_the_pair_channel_through_a_training_step():
+    cfg = small_cfg(**{"model.encoder": "stats", "model.edge_head": True, "train.loss_chunks": "last"})
+    grads = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = OrderModel(cfg.model)
+        batch = task_source(cfg.data, seed=0).batch(0, 0)
+        loss = train_step(model, batch, torch.device("cpu"), cfg.data.chunk_size, 1,
+                          torch.Generator().manual_seed(0), bf16=False, last_only=True, edge_weight=weight)
+        head = model.edge_head.weight.grad
+        grads[weight] = (loss.item(), None if head is None else head.clone(),
+                         model.encoder.pair_in[0].weight.grad.clone())
+    assert grads[1.0][0] > grads[0.0][0]  # the loss adds a positive cross-entropy
+    assert grads[0.0][1] is None and grads[1.0][1].abs().sum() > 0  # only the edge loss reaches the head
+    assert not torch.allclose(grads[1.0][2], grads[0.0][2])  # and it reaches the pair channel below it
+
+
+def test_edge_loss_is_low_when_the_head_reads_the_true_graph():
+    cfg = small_cfg(**{"model.encoder": "stats", "model.edge_head": True})
+    model = OrderModel(cfg.model)
+    graph = torch.tensor([[[0, 1, 1], [0, 0, 1], [0, 0, 0]]], dtype=torch.float32)
+    pairs = torch.zeros(1, 3, 3, cfg.model.pair_dim)
+    pairs[..., 0] = 2 * graph - 1  # channel 0 says "edge i -> j" at [i, j]
+    with torch.no_grad():
+        model.edge_head.weight.zero_()
+        model.edge_head.bias.zero_()
+        chance = model.edge_loss(pairs, graph).item()
+        model.edge_head.weight[0, 0] = 10.0
+        informed = model.edge_loss(pairs, graph).item()
+        model.edge_head.weight[0, 0] = -10.0
+        reversed_ = model.edge_loss(pairs, graph).item()
+    assert abs(chance - math.log(2)) < 1e-6 and informed < 1e-3 and reversed_ > 5
+
+
+def test_init_adds_an_edge_head_to_weights_without_one(tmp_path):
+    list(train_run(small_cfg(**{"model.encoder": "stats", "train.steps": 1, "train.val_every": 0}), tmp_path / "base"))
+    base = weights(tmp_path / "base/checkpoints/step-00000001.safetensors")
+    tune = {"model.encoder": "stats", "model.edge_head": True, "train.edge_loss": 1.0, "train.steps": 1,
+            "train.warmup_steps": 0, "train.lr": 1e-12, "train.val_every": 0, "train.init": str(tmp_path / "base")}
+    events = list(train_run(small_cfg(**tune), tmp_path / "edge"))
+    assert [e.loss for e in events if isinstance(e, Logged)]
+    tuned = weights(tmp_path / "edge/checkpoints/step-00000001.safetensors")
+    assert set(tuned) - set(base) == {"edge_head.weight", "edge_head.bias"}
+    assert all(torch.allclose(tuned[k], base[k], atol=1e-6) for k in base)
+
+
 @pytest.mark.parametrize("state, linked", [("carry", True), ("none", False)])
 def test_tbptt_2_sends_the_gradient_back_into_the_earlier_chunk(state, linked):
     # "carry" feeds chunk 1's state into chunk 2's pass; under "none" nothing links the chunks.

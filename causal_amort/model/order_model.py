@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from causal_amort.model.attention import float32_region
@@ -69,6 +70,8 @@ class OrderModel(nn.Module):
         self.encoder = StatsEncoder(cfg) if cfg.encoder == "stats" else ChunkEncoder(cfg)
         self.time_mixer = TimeMixer(cfg) if cfg.state == "causal" else None
         self.decoder = build_decoder(cfg)
+        # Direct-edge beliefs read off the pair channel, for the edge loss only (decoding ignores them).
+        self.edge_head = nn.Linear(cfg.pair_dim, 1) if cfg.edge_head else None
         if cfg.encoder == "stats":
             # Cue groups an ablation drops read as zeros (not saved: the config says which).
             cue_set = (cfg.score_cues, cfg.kernel_rows > 0, cfg.leaf_cues)
@@ -201,7 +204,7 @@ class OrderModel(nn.Module):
                        history=_detached(memory.history))
 
     def order_loss(self, memory: Memory | Tensor, graph: Tensor, generator: torch.Generator,
-                   precede_weight: float = 0.0) -> Tensor:
+                   precede_weight: float = 0.0, edge_weight: float = 0.0) -> Tensor:
         """Mean over positions and batch of -log P(next variable lies in the next-set).
 
         Teacher forcing on one random valid topological order per graph (drawn with
@@ -209,7 +212,8 @@ class OrderModel(nn.Module):
         are all placed, so every valid order of the graph scores a loss of zero at best.
         With ``precede_weight`` > 0 (causal decoder only), plus that weight times the decoder's
         must-precede loss (`PointerDecoder.precede_loss`: its pairwise beliefs against the true
-        ancestor relation).
+        ancestor relation); with ``edge_weight`` > 0 (``model.edge_head``), plus that weight times
+        `edge_loss`.
         """
         state, pairs = _decoder_inputs(memory)
         batch, d, _ = state.shape
@@ -225,7 +229,20 @@ class OrderModel(nn.Module):
             loss = (mass_all - mass_next).mean()
         if precede_weight > 0:
             loss = loss + precede_weight * self.decoder.precede_loss(state, pairs, graph)
+        if edge_weight > 0:
+            loss = loss + edge_weight * self.edge_loss(pairs, graph)
         return loss
+
+    def edge_loss(self, pairs: Tensor, graph: Tensor) -> Tensor:
+        """Mean binary cross-entropy of the edge head's beliefs, entry [b, i, j] of the pair channel
+        read as "i -> j", against `graph` (B, d, d); off-diagonal pairs only."""
+        if self.edge_head is None or pairs is None:
+            raise ValueError("the edge loss needs model.edge_head and the stats encoder's pair channel")
+        with float32_region(pairs):
+            logits = self.edge_head(pairs.float()).squeeze(-1)
+            off_diagonal = ~torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
+            target = graph.to(logits.device).float()
+            return F.binary_cross_entropy_with_logits(logits[:, off_diagonal], target[:, off_diagonal])
 
     @torch.no_grad()
     def decode(self, memory: Memory | Tensor, beam: int = 1,

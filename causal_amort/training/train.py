@@ -156,7 +156,8 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
             torch.manual_seed(torch_seed)  # dropout; the teacher orders get their own generator
             teacher = torch.Generator().manual_seed(torch_seed)
             loss_sum += train_step(model, batch, dev, data.chunk_size, t.tbptt, teacher, use_bf16,
-                                   last_only=t.loss_chunks == "last", precede_weight=t.precede_loss)
+                                   last_only=t.loss_chunks == "last", precede_weight=t.precede_loss,
+                                   edge_weight=t.edge_loss)
             if world > 1:
                 dist.all_reduce(flat_grad)
                 flat_grad /= world
@@ -251,10 +252,11 @@ def build_optimizer(model: OrderModel, t: TrainConfig) -> tuple[torch.optim.Adam
 
 def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_size: int, tbptt: int,
                 teacher: torch.Generator, bf16: bool, last_only: bool = False,
-                precede_weight: float = 0.0) -> torch.Tensor:
+                precede_weight: float = 0.0, edge_weight: float = 0.0) -> torch.Tensor:
     """Forward and backward over the chunks of one batch (gradients accumulate); the mean chunk loss,
     left on the device so that the loop does not wait for the GPU every step. ``precede_weight``
-    (train.precede_loss) adds the decoder's must-precede loss to each chunk's order loss.
+    (train.precede_loss) adds the decoder's must-precede loss to each chunk's order loss, ``edge_weight``
+    (train.edge_loss) the edge head's loss.
 
     ``last_only`` (train.loss_chunks = "last") scores only the last chunk: earlier chunks are read
     without gradient, and a model whose state is a function of its running statistics skips their
@@ -272,7 +274,7 @@ def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_
         rows_mask = None if mask is None else mask[:, : chunks * chunk_size].view(size, chunks, chunk_size, d)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             memory = model.advance_prefixes(rows, rows_mask)
-            loss = model.order_loss(memory, graph.repeat(chunks, 1, 1), teacher, precede_weight)
+            loss = model.order_loss(memory, graph.repeat(chunks, 1, 1), teacher, precede_weight, edge_weight)
         loss.backward()
         return loss.detach().double()
     memory = model.init_memory(size, d, device)
@@ -286,7 +288,7 @@ def train_step(model: OrderModel, batch: TaskBatch, device: torch.device, chunk_
             continue
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             memory = model.advance(memory, x[:, rows], chunk_mask)
-            loss = model.order_loss(memory, graph, teacher, precede_weight)
+            loss = model.order_loss(memory, graph, teacher, precede_weight, edge_weight)
         segment = segment + loss / scored_chunks
         total += loss.detach()
         if (k + 1) % tbptt == 0 or k == chunks - 1:
