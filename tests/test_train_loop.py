@@ -145,35 +145,30 @@ def _step_gradient(cfg, tbptt):
     return loss, flat_grad.clone()
 
 
+def _stepped(cfg, **weights):
+    """(loss, model) after one training step's backward (no update) on a fixed batch, last chunk only."""
+    torch.manual_seed(0)
+    model = OrderModel(cfg.model)
+    batch = task_source(cfg.data, seed=0).batch(0, 0)
+    loss = train_step(model, batch, torch.device("cpu"), cfg.data.chunk_size, 1,
+                      torch.Generator().manual_seed(0), bf16=False, last_only=True, **weights)
+    return loss.item(), model
+
+
 def test_precede_loss_reaches_the_must_precede_weights_through_a_training_step():
     cfg = small_cfg(**{"model.encoder": "stats", "train.loss_chunks": "last"})
-    grads = {}
-    for weight in (0.0, 1.0):
-        torch.manual_seed(0)
-        model = OrderModel(cfg.model)
-        batch = task_source(cfg.data, seed=0).batch(0, 0)
-        loss = train_step(model, batch, torch.device("cpu"), cfg.data.chunk_size, 1,
-                          torch.Generator().manual_seed(0), bf16=False, last_only=True, precede_weight=weight)
-        grads[weight] = (loss.item(), model.decoder.precede_pair.weight.grad.clone())
-    assert grads[1.0][0] > grads[0.0][0]  # the loss adds a positive cross-entropy
-    assert not torch.allclose(grads[1.0][1], grads[0.0][1])
+    (loss_off, off), (loss_on, on) = (_stepped(cfg, precede_weight=weight) for weight in (0.0, 1.0))
+    assert loss_on > loss_off  # the loss adds a positive cross-entropy
+    assert not torch.allclose(on.decoder.precede_pair.weight.grad, off.decoder.precede_pair.weight.grad)
 
 
 def test_edge_loss_trains_the_edge_head_and_the_pair_channel_through_a_training_step():
     cfg = small_cfg(**{"model.encoder": "stats", "model.edge_head": True, "train.loss_chunks": "last"})
-    grads = {}
-    for weight in (0.0, 1.0):
-        torch.manual_seed(0)
-        model = OrderModel(cfg.model)
-        batch = task_source(cfg.data, seed=0).batch(0, 0)
-        loss = train_step(model, batch, torch.device("cpu"), cfg.data.chunk_size, 1,
-                          torch.Generator().manual_seed(0), bf16=False, last_only=True, edge_weight=weight)
-        head = model.edge_head.weight.grad
-        grads[weight] = (loss.item(), None if head is None else head.clone(),
-                         model.encoder.pair_in[0].weight.grad.clone())
-    assert grads[1.0][0] > grads[0.0][0]  # the loss adds a positive cross-entropy
-    assert grads[0.0][1] is None and grads[1.0][1].abs().sum() > 0  # only the edge loss reaches the head
-    assert not torch.allclose(grads[1.0][2], grads[0.0][2])  # and it reaches the pair channel below it
+    (loss_off, off), (loss_on, on) = (_stepped(cfg, edge_weight=weight) for weight in (0.0, 1.0))
+    assert loss_on > loss_off  # the loss adds a positive cross-entropy
+    assert off.edge_head.weight.grad is None and on.edge_head.weight.grad.abs().sum() > 0  # only it reaches the head
+    # ... and it reaches the pair channel below the head
+    assert not torch.allclose(on.encoder.pair_in[0].weight.grad, off.encoder.pair_in[0].weight.grad)
 
 
 def test_edge_loss_is_low_when_the_head_reads_the_true_graph():
