@@ -166,7 +166,7 @@ class StepCache:
 
 
 @functools.lru_cache(maxsize=16)
-def step_positions(dim: int, heads: int, capacity: int, device: torch.device) -> tuple[tuple[Tensor, ...], ...]:
+def _step_positions(dim: int, heads: int, capacity: int, device: torch.device) -> tuple[tuple[Tensor, ...], ...]:
     """Per position t: where its keys (dim) and per-head values (heads * dim), as the fused
     projection gives them, go in a `StepCache` buffer (key c of head h = c // dh at [c, h *
     capacity + t] of the (dim, heads * capacity) keys, value o of head h at [h * capacity + t, o]
@@ -273,7 +273,7 @@ class PointerSteps:
         variables = decoder.norm_vars(state)
         self.caches = [StepCache(layer, variables, d) for layer in decoder.layers]
         heads = self.caches[0].heads
-        self.writes, self.opens = step_positions(h, heads, d, device)
+        self.writes, self.opens = _step_positions(h, heads, d, device)
         self.opened = torch.full((1, 1, heads * d), float("-inf"), device=device)
         self.blocked = torch.zeros(n, 1, heads * d, device=device)
         self.head_starts = torch.arange(0, heads * d, d, device=device).view(1, 1, heads)
