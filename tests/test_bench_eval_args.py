@@ -1,4 +1,4 @@
-"""scripts/bench_eval.py refuses an unknown baseline in one line, before any timing."""
+"""scripts/bench_eval.py: refusals in one line before any timing, and timing in several fresh processes."""
 import subprocess
 import sys
 from pathlib import Path
@@ -12,3 +12,21 @@ def test_unknown_baseline_is_refused_in_one_line():
     assert done.returncode == 2
     assert "unknown baselines: nope" in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_processes_times_in_fresh_processes_and_reports_the_median_of_their_ratios():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--d", "5", "--n", "200", "--baselines", "score",
+                           "--repeats", "1", "--processes", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    own = [float(line.split("=")[-1].rstrip("x")) for line in done.stdout.splitlines() if "score / amort =" in line]
+    assert len(own) == 2 and done.stdout.count("== process") == 2  # each process's own ratio
+    summary = next(line for line in done.stdout.splitlines() if "score / amort: median" in line)
+    median, listed = summary.split("median ")[1].split("x (")
+    assert [float(v) for v in listed.rstrip(")").split(", ")] == own
+    assert abs(float(median) - (own[0] + own[1]) / 2) <= 0.051  # the median of two, as printed (one decimal)
+
+
+def test_processes_below_one_or_with_decode_is_refused_in_one_line():
+    for extra in (["--processes", "0"], ["--processes", "2", "--decode", "20"]):
+        done = subprocess.run([sys.executable, str(SCRIPT), *extra], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "--processes" in done.stderr and "Traceback" not in done.stderr
