@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from causal_amort.model.attention import Attention, FeedForward, float32_region
 from causal_amort.config import ModelConfig
 from causal_amort.model.decoding import mark_placed
-from causal_amort.model.targets import ancestors, placed_before
+from causal_amort.model.targets import ancestors, pair_bce, placed_before
 
 
 def _norm_args(norm: nn.LayerNorm) -> tuple:
@@ -248,9 +248,7 @@ class PointerDecoder(nn.Module):
         variables = self.norm_vars(state)
         with float32_region(variables):
             logits = self.precede_logits(variables.float(), pairs)
-            target = ancestors(graph.to(logits.device)).transpose(1, 2).float()  # [b, j, i]: i before j
-            off_diagonal = ~torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
-            return F.binary_cross_entropy_with_logits(logits[:, off_diagonal], target[:, off_diagonal])
+            return pair_bce(logits, ancestors(graph.to(logits.device)).transpose(1, 2))  # [b, j, i]: i before j
 
     def begin(self, state: Tensor, pairs: Tensor | None = None) -> "PointerSteps":
         """An incremental decode of `state` with the same logits as `logits`, one position a step."""

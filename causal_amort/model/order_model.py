@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from causal_amort.model.attention import float32_region
@@ -33,7 +32,7 @@ from causal_amort.model.decoding import beam_search
 from causal_amort.model.cells_encoder import ChunkEncoder
 from causal_amort.model.stats_encoder import StatsEncoder, TimeMixer
 from causal_amort.model.sufficient import RunningStats
-from causal_amort.model.targets import next_sets, random_topological_order
+from causal_amort.model.targets import next_sets, pair_bce, random_topological_order
 
 
 @dataclass(frozen=True)
@@ -240,9 +239,7 @@ class OrderModel(nn.Module):
             raise ValueError("the edge loss needs model.edge_head and the stats encoder's pair channel")
         with float32_region(pairs):
             logits = self.edge_head(pairs.float()).squeeze(-1)
-            off_diagonal = ~torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
-            target = graph.to(logits.device).float()
-            return F.binary_cross_entropy_with_logits(logits[:, off_diagonal], target[:, off_diagonal])
+            return pair_bce(logits, graph.to(logits.device))
 
     @torch.no_grad()
     def decode(self, memory: Memory | Tensor, beam: int = 1,

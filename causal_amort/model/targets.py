@@ -1,4 +1,5 @@
-"""What the order decoder is trained to emit: teacher orders, placed sets and next-sets.
+"""What the order decoder is trained to emit: teacher orders, placed sets and next-sets, and the
+pairwise relations (ancestors) that the auxiliary pair losses score with `pair_bce`.
 
 A graph is (B, d, d) with graph[b, i, j] != 0 meaning i -> j. A prefix is (B, K) long,
 the variables placed so far, causes first.
@@ -6,6 +7,7 @@ the variables placed so far, causes first.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -48,6 +50,13 @@ def ancestors(graph: Tensor) -> Tensor:
         reach = ((reach + reach @ reach) > 0).float()
         steps *= 2
     return reach > 0
+
+
+def pair_bce(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean binary cross-entropy of pairwise logits (B, d, d) against 0/1 targets, over the
+    off-diagonal pairs only (a variable's pair with itself says nothing)."""
+    off_diagonal = ~torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits[:, off_diagonal], target.float()[:, off_diagonal])
 
 
 def next_sets(graph: Tensor, order: Tensor) -> Tensor:
