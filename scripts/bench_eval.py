@@ -48,7 +48,8 @@ def bench_processes(argv: list[str], processes: int) -> None:
         done = subprocess.run([sys.executable, __file__, *argv, "--processes", "1"], capture_output=True, text=True)
         print(done.stdout, end="", flush=True)
         if done.returncode != 0:
-            raise SystemExit(f"process {k + 1} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+            last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise SystemExit(f"process {k + 1} failed: {last}")
         for line in done.stdout.splitlines():
             if match := _RATIO.match(line):
                 ratios.setdefault(match.groups()[:3], []).append(float(match.group(4)))
