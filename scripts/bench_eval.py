@@ -6,6 +6,8 @@
                                                       # the same timing in 5 fresh processes, and the
                                                       # median of their ratios (the spread of the ratio
                                                       # is mostly between processes)
+    python scripts/bench_eval.py --d 30 --n 1000 --baselines score --allocator tuned
+                                                      # glibc's malloc thresholds raised (see below)
     python scripts/bench_eval.py --million            # also stream n = 10^6 rows through the model
     python scripts/bench_eval.py --overhead --baselines random varsort r2sort lingam score   # harness cost
     python scripts/bench_eval.py --decode             # only: one greedy decode at d = 20, 100, 500,
@@ -15,10 +17,19 @@ The model's time is streaming inference (every chunk read, the order decoded onc
 end), with its weights as shipped (`--model default`, or random tiny weights if none are
 shipped yet: timing does not depend on the weights). Baselines that would take longer than
 `--limit` seconds (estimated from a smaller n) are skipped and printed as such.
+
+`--allocator tuned` raises glibc's mmap and trim thresholds (`TUNED_MALLOC`) before anything is
+timed. By default glibc hands a large request fresh pages from the kernel and gives the free top
+of its heap back, so code that allocates and frees large temporaries in a loop (SCORE's and
+NoGAM's n x n kernel matrices) pays a page fault per page each time: with the thresholds raised
+SCORE and NoGAM run 15-30% faster and the model hardly at all (docs/benchmarks.md, session 28).
+The `amort` command keeps glibc's defaults, so the default here is what a user gets.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import platform
 import re
 import subprocess
 import sys
@@ -34,6 +45,10 @@ from simulators.prior.sample import sample_dataset
 from simulators.prior.spec import load_spec
 
 
+# glibc's mallopt parameters M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, and the values `--allocator tuned`
+# sets: requests up to 64 MiB come from the heap (an n = 2000 kernel matrix is 32 MB), and up to
+# 128 MiB of free heap stays resident.
+TUNED_MALLOC = {-3: 64 << 20, -1: 128 << 20}
 RATIO_LINE = "  d={d:<4} n={n:<6} {name:>7} / amort = {ratio:8.1f}x"
 _RATIO = re.compile(r"^\s+d=(\d+)\s+n=(\d+)\s+(\w+) / amort =\s+([\d.]+)x$")
 
@@ -57,6 +72,14 @@ def bench_processes(argv: list[str], processes: int) -> None:
     for (d, n, name), values in ratios.items():
         listed = ", ".join(f"{v:.1f}" for v in values)
         print(f"  d={d:<4} n={n:<6} {name:>7} / amort: median {np.median(values):.1f}x ({listed})")
+
+
+def tune_malloc() -> bool:
+    """Set `TUNED_MALLOC` in this process; False where the C library is not glibc (nothing set)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)  # the symbols the process already has, glibc's among them
+    return all(libc.mallopt(parameter, value) == 1 for parameter, value in TUNED_MALLOC.items())
 
 
 def _load_model(name: str = "default"):
@@ -191,6 +214,8 @@ def main() -> None:
                         help="only time `amort eval` on 16 datasets (d = 20) against its methods' own seconds")
     parser.add_argument("--processes", type=int, default=1,
                         help="run the timing in this many fresh processes and print the median of their ratios")
+    parser.add_argument("--allocator", choices=("default", "tuned"), default="default",
+                        help="default: glibc's own malloc thresholds, as `amort` runs; tuned: TUNED_MALLOC")
     args = parser.parse_args()
     args.baselines = [name for name in args.baselines if name]  # `--baselines ""` as `amort eval` reads it
     unknown = [name for name in args.baselines if name not in BASELINES]
@@ -203,6 +228,8 @@ def main() -> None:
             parser.error("--processes times the model against the baselines; not with --decode or --overhead")
         bench_processes(sys.argv[1:], args.processes)
         return
+    if args.allocator == "tuned" and not tune_malloc():
+        parser.error("--allocator tuned needs glibc's malloc (Linux)")
     apply_threads(args.threads)  # torch, BLAS and OpenMP together; children inherit the count
     if args.decode is not None:
         bench_decode(args.decode or [20, 100, 500], args.repeats, args.model)
@@ -212,7 +239,7 @@ def main() -> None:
         return
     model, chunk_size, model_name = _load_model(args.model)
     spec = load_spec("test-in")
-    print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}")
+    print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}; allocator {args.allocator}")
     print(f"{'d':>4} {'n':>6} {'method':>8} {'seconds':>10}  (median of {args.repeats} runs)")
     seconds: dict[tuple[int, int, str], float] = {}
     for d in args.d:

@@ -30,3 +30,11 @@ def test_processes_below_one_or_with_decode_is_refused_in_one_line():
     for extra in (["--processes", "0"], ["--processes", "2", "--decode", "20"]):
         done = subprocess.run([sys.executable, str(SCRIPT), *extra], capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and "--processes" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tuned_allocator_is_set_before_the_timing_and_named_in_the_header():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--d", "5", "--n", "200", "--baselines", "",
+                           "--repeats", "1", "--allocator", "tuned"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr  # glibc took both thresholds (else a one-line refusal)
+    assert "allocator tuned" in done.stdout.splitlines()[0]
+    assert "5    200    amort" in done.stdout

@@ -66,6 +66,24 @@ def test_chunk_sums_equal_one_pass_over_all_rows(basis, rows, d):
     assert chunked.count.tolist() == [rows - 60.0] * 2 and chunked.int_count[:, 1].tolist() == [60.0, 60.0]
 
 
+def test_chunks_of_one_size_reuse_the_feature_buffers_and_the_sums_never_share_them():
+    x = skewed(rows=300)
+    first = RunningStats.start(x[:, :100]).add(x[:, :100])
+    buffers = {name: t.data_ptr() for name, t in first.scratch.items()}
+    before = {name: t.clone() for name, t in first._sums().items() if t is not None}
+    second = first.add(x[:, 100:200])
+    assert second.scratch is first.scratch and set(buffers) == {"features", "derivatives"}
+    assert {name: t.data_ptr() for name, t in second.scratch.items()} == buffers  # reused, not new
+    for name, value in before.items():  # what the first add returned was not overwritten
+        assert torch.equal(getattr(first, name), value), name
+    with torch.inference_mode():  # a buffer made in inference mode is never written outside it
+        third = second.add(x[:, 200:])
+    fourth = third.add(x[:, :100])
+    one_pass = RunningStats.start(x[:, :100]).add(torch.cat([x, x[:, :100]], dim=1))
+    torch.testing.assert_close(fourth.gram, one_pass.gram, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fourth.deriv_gram, one_pass.deriv_gram, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("basis", BASES)
 def test_feature_derivatives_are_the_derivatives_in_the_z_score(basis):
     """What the score-matching cues read as d phi / dz, against central differences of phi."""

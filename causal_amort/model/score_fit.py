@@ -11,10 +11,11 @@ from causal_amort.model.sufficient import RunningStats
 
 
 def ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
-    """(cov + ridge I)^-1 for a batch of PSD matrices (B, m, m), ridge (B,), by Cholesky."""
-    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-    chol = torch.linalg.cholesky(cov + ridge[:, None, None] * eye)
-    return torch.cholesky_inverse(chol)
+    """(cov + ridge I)^-1 for a batch of PSD matrices (B, m, m), ridge (B,), by Cholesky (the ridge
+    added to a copy's diagonal: no m x m identity and product to allocate)."""
+    ridged = cov.clone()
+    ridged.diagonal(dim1=-2, dim2=-1).add_(ridge[:, None])
+    return torch.cholesky_inverse(torch.linalg.cholesky(ridged))
 
 
 def hessian_spread(w: Tensor, deriv_cov: Tensor) -> Tensor:
@@ -52,7 +53,7 @@ def fit_score(stats: RunningStats) -> ScoreFit:
     inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0).float()
     deriv_mean = stats.deriv_sums / n[:, :, None]
     deriv_cov = stats.deriv_gram / n[:, :, None, None] - deriv_mean[..., :, None] * deriv_mean[..., None, :]
-    corr = cov.float() * inv_sd[:, :, None] * inv_sd[:, None, :]
+    corr = cov.float().mul_(inv_sd[:, :, None]).mul_(inv_sd[:, None, :])  # in place, as covariance()
     ridge = (1e-3 + 0.02 * (d * k) / n[:, 0].float()).clamp(max=1.0)
     inv_sd = inv_sd.view(batch, k, d).transpose(1, 2)
     deriv_mean = deriv_mean.float()
