@@ -5,7 +5,9 @@ From Python (the README's "From Python" section shows them at work):
 - ``load_model(model="default", device="auto") -> AmortModel``: the shipped model, a checkpoint
   file or a run folder, ready for data.
 - ``AmortModel.order(X, names=None, *, constraints=None, chunk_size=None, beam=1) -> OrderResult``:
-  the causal order of a numpy array, a pandas DataFrame or an iterator of chunks (streamed).
+  the causal order of a numpy array, a pandas DataFrame or an iterator of chunks (streamed);
+  ``AmortModel.order_many(datasets, *, constraints=None, chunk_size=None, beam=1, batch_size=16)``
+  the same for many datasets, those of one shape read together as one batch.
 - ``OrderResult``: the order as names and as column indices, causes first, the confidence at
   each position, the rows read.
 - ``AmortizedOrder(model="default", prune="lasso", constraints=None)``: a `lingam`-style

@@ -8,6 +8,9 @@
                                                       # is mostly between processes)
     python scripts/bench_eval.py --d 30 --n 1000 --baselines score --allocator tuned
                                                       # glibc's malloc thresholds raised (see below)
+    python scripts/bench_eval.py --d 30 --n 1000 --baselines score --batch 16
+                                                      # also the model on 16 datasets read as one batch
+                                                      # (AmortModel.order_many), per dataset
     python scripts/bench_eval.py --million            # also stream n = 10^6 rows through the model
     python scripts/bench_eval.py --overhead --baselines random varsort r2sort lingam score   # harness cost
     python scripts/bench_eval.py --decode             # only: one greedy decode at d = 20, 100, 500,
@@ -39,7 +42,7 @@ import torch
 
 from causal_amort.baselines import BASELINES
 from causal_amort.evaluation.measure import TimeLimitExceeded, measured
-from causal_amort.inference.stream import chunk_array, stream_orders
+from causal_amort.inference.stream import batch_orders, chunk_array, spread_quantiles, stream_orders
 from causal_amort.runtime.threads import apply_threads
 from simulators.prior.sample import sample_dataset
 from simulators.prior.spec import load_spec
@@ -49,15 +52,15 @@ from simulators.prior.spec import load_spec
 # sets: requests up to 64 MiB come from the heap (an n = 2000 kernel matrix is 32 MB), and up to
 # 128 MiB of free heap stays resident.
 TUNED_MALLOC = {-3: 64 << 20, -1: 128 << 20}
-RATIO_LINE = "  d={d:<4} n={n:<6} {name:>7} / amort = {ratio:8.1f}x"
-_RATIO = re.compile(r"^\s+d=(\d+)\s+n=(\d+)\s+(\w+) / amort =\s+([\d.]+)x$")
+RATIO_LINE = "  d={d:<4} n={n:<6} {name:>7} / {model} = {ratio:8.1f}x"
+_RATIO = re.compile(r"^\s+d=(\d+)\s+n=(\d+)\s+(\w+) / (amort(?: in batches of \d+)?) =\s+([\d.]+)x$")
 
 
 def bench_processes(argv: list[str], processes: int) -> None:
     """Run this script with ``argv`` in ``processes`` fresh interpreters, one after another, print
     each run's output and then each cell's ratios with their median: one process's ratio moves
     70-110x with nothing changed (docs/benchmarks.md, session 26), so a target is judged on the median."""
-    ratios: dict[tuple[str, str, str], list[float]] = {}
+    ratios: dict[tuple[str, str, str, str], list[float]] = {}
     for k in range(processes):
         print(f"== process {k + 1} of {processes}", flush=True)
         done = subprocess.run([sys.executable, __file__, *argv, "--processes", "1"], capture_output=True, text=True)
@@ -67,11 +70,11 @@ def bench_processes(argv: list[str], processes: int) -> None:
             raise SystemExit(f"process {k + 1} failed: {last}")
         for line in done.stdout.splitlines():
             if match := _RATIO.match(line):
-                ratios.setdefault(match.groups()[:3], []).append(float(match.group(4)))
+                ratios.setdefault(match.groups()[:4], []).append(float(match.group(5)))
     print(f"\nratios over {processes} processes (baseline seconds / model seconds, each process its own run):")
-    for (d, n, name), values in ratios.items():
+    for (d, n, name, model), values in ratios.items():
         listed = ", ".join(f"{v:.1f}" for v in values)
-        print(f"  d={d:<4} n={n:<6} {name:>7} / amort: median {np.median(values):.1f}x ({listed})")
+        print(f"  d={d:<4} n={n:<6} {name:>7} / {model}: median {np.median(values):.1f}x ({listed})")
 
 
 def tune_malloc() -> bool:
@@ -100,6 +103,15 @@ def _load_model(name: str = "default"):
 def _model_seconds(model, chunks, chunk_size: int) -> float:
     _, cost = measured(lambda: list(stream_orders(model, chunks, device="cpu", decode_at=lambda k: False)))
     return cost.seconds
+
+
+def _batch_seconds(model, datasets: list[np.ndarray], chunk_size: int) -> float:
+    """Seconds per dataset to order ``datasets`` (one shape) as one batch, as `AmortModel.order_many`
+    reads them: each standardized on its own order statistics."""
+    def run():
+        anchors = np.stack([spread_quantiles(x, chunk_size) for x in datasets])
+        return batch_orders(model, np.stack(datasets), device="cpu", chunk_size=chunk_size, standardize_on=anchors)
+    return measured(run)[1].seconds / len(datasets)
 
 
 def _model_gflop(model, chunks) -> float:
@@ -214,6 +226,8 @@ def main() -> None:
                         help="only time `amort eval` on 16 datasets (d = 20) against its methods' own seconds")
     parser.add_argument("--processes", type=int, default=1,
                         help="run the timing in this many fresh processes and print the median of their ratios")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="also time the model on this many datasets of each cell read as one batch (per dataset)")
     parser.add_argument("--allocator", choices=("default", "tuned"), default="default",
                         help="default: glibc's own malloc thresholds, as `amort` runs; tuned: TUNED_MALLOC")
     args = parser.parse_args()
@@ -223,6 +237,8 @@ def main() -> None:
         parser.error(f"unknown baselines: {', '.join(unknown)} (known: {', '.join(BASELINES)})")
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
     if args.processes > 1:
         if args.decode is not None or args.overhead:
             parser.error("--processes times the model against the baselines; not with --decode or --overhead")
@@ -249,6 +265,13 @@ def main() -> None:
             seconds[d, n, "amort"] = float(np.median([_model_seconds(model, chunk_array(data.x, chunk_size), chunk_size)
                                                       for _ in range(args.repeats)]))
             print(f"{d:>4} {n:>6} {'amort':>8} {seconds[d, n, 'amort']:>10.4f}", flush=True)
+            if args.batch > 1:  # more SCMs of the same cell, each from its own seed
+                same_cell = [sample_dataset(spec, d, n, np.random.default_rng([d, n, k])).x for k in range(args.batch)]
+                _batch_seconds(model, same_cell, chunk_size)  # warm-up
+                seconds[d, n, "batch"] = float(np.median([_batch_seconds(model, same_cell, chunk_size)
+                                                          for _ in range(args.repeats)]))
+                print(f"{d:>4} {n:>6} {f'amort/{args.batch}':>8} {seconds[d, n, 'batch']:>10.4f}  "
+                      f"(per dataset, {args.batch} as one batch)", flush=True)
             for name in args.baselines:
                 smaller = [m for m in args.n if m < n and (d, m, name) in seconds]
                 # SCORE / NoGAM kernels grow as n^2 (or worse), LiNGAM about linearly.
@@ -272,7 +295,10 @@ def main() -> None:
     print("\nratios (baseline seconds / model seconds, same run):")
     for (d, n, name), value in seconds.items():
         if name in ("score", "nogam", "lingam") and value < float("inf"):
-            print(RATIO_LINE.format(d=d, n=n, name=name, ratio=value / seconds[d, n, "amort"]))
+            print(RATIO_LINE.format(d=d, n=n, name=name, model="amort", ratio=value / seconds[d, n, "amort"]))
+            if (d, n, "batch") in seconds:
+                print(RATIO_LINE.format(d=d, n=n, name=name, model=f"amort in batches of {args.batch}",
+                                        ratio=value / seconds[d, n, "batch"]))
     # Why the model's time is what it is: its work is linear in the number of cells (n * d), and
     # a 100x margin over SCORE needs that work done at the rate printed in the last column.
     print("\nmodel work (torch FlopCounterMode): GFLOP per dataset, achieved GFLOP/s, rate a 100x SCORE margin needs:")

@@ -147,7 +147,28 @@ def test_predict_standardizes_a_long_sorted_file_on_rows_read_throughout_it(tiny
     assert not np.allclose(first_block.confidence, reference.confidence, rtol=1e-3)
 
 
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_stats"])  # a model that reads every chunk, one that sums them
+def test_order_many_gives_each_dataset_the_order_that_order_gives_it(fixture, request):
+    model = request.getfixturevalue(fixture)
+    datasets = [linear_non_gaussian(n=130, seed=s) for s in range(3)]
+    datasets += [np.random.default_rng(3).standard_normal((60, 5)),  # another shape: its own batch
+                 pd.DataFrame(linear_non_gaussian(n=130, seed=9), columns=list("abcd"))]
+    many = model.order_many(datasets, batch_size=2)  # the four of one shape in two batches
+    for data, got in zip(datasets, many):
+        alone = model.order(data)
+        assert got.order == alone.order and got.names == alone.names and got.rows == alone.rows
+        np.testing.assert_allclose(got.confidence, alone.confidence, rtol=1e-4, atol=1e-6)
+    constrained = model.order_many(datasets[:3], constraints="X3<X0")
+    for data, got in zip(datasets[:3], constrained):
+        assert got.order.index("X3") < got.order.index("X0")
+        assert got.order == model.order(data, constraints="X3<X0").order
+    assert model.order_many([]) == []
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda m: m.order_many([np.ones((30, 2)), np.full((30, 2), np.nan)]), "dataset 1 holds NaN or infinite values"),
+    (lambda m: m.order_many([np.ones((10, 3))]), "10 rows, but the model needs at least 25"),
+    (lambda m: m.order_many([np.ones((30, 3))], batch_size=0), "batch_size must be at least 1, got 0"),
     (lambda m: m.order(np.zeros((30, 2, 2))), "the data must be 2-d (rows, variables), got shape (30, 2, 2)"),
     (lambda m: m.order(np.ones((10, 3))), "10 rows, but the model needs at least 25"),
     (lambda m: m.order(iter([np.ones((10, 3))])), "10 rows, but the model needs at least 25"),

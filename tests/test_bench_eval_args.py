@@ -38,3 +38,14 @@ def test_tuned_allocator_is_set_before_the_timing_and_named_in_the_header():
     assert done.returncode == 0, done.stderr  # glibc took both thresholds (else a one-line refusal)
     assert "allocator tuned" in done.stdout.splitlines()[0]
     assert "5    200    amort" in done.stdout
+
+
+def test_batch_times_the_model_on_datasets_read_as_one_batch_beside_the_single_stream():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--d", "5", "--n", "200", "--baselines", "score",
+                           "--repeats", "1", "--batch", "3"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.split()[:3] == ["5", "200", "amort/3"] for line in lines)
+    single = float(next(line for line in lines if "score / amort =" in line).split("=")[-1].rstrip("x"))
+    batched = float(next(line for line in lines if "in batches of 3 =" in line).split("=")[-1].rstrip("x"))
+    assert single > 0 and batched > 0

@@ -67,7 +67,7 @@ def rechunk(chunks: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarra
     pending: list[np.ndarray] = []
     rows, d = 0, None
     for index, chunk in enumerate(chunks):
-        x = _as_chunk(chunk, index, d)
+        x = checked_rows(chunk, index, d)
         d = x.shape[1]
         pending.append(x)
         rows += x.shape[0]
@@ -134,7 +134,7 @@ def stream_orders(
     # thread-local, and the caller's own code runs between the steps.
     while upcoming is not None:
         chunk, upcoming = upcoming, next(chunk_iter, None)
-        x = _as_chunk(chunk, index, None if memory is None else memory.state.shape[1])
+        x = checked_rows(chunk, index, None if memory is None else memory.state.shape[1])
         mask = None
         if mask_iter is not None:
             mask = _as_mask(next(mask_iter, None), x.shape, index)
@@ -148,7 +148,7 @@ def stream_orders(
             if memory is None:
                 memory = model.init_memory(1, x.shape[1], device)
                 if gather:
-                    anchor = x if standardize_on is None else _as_chunk(standardize_on, "standardize_on",
+                    anchor = x if standardize_on is None else checked_rows(standardize_on, "standardize_on",
                                                                         x.shape[1])
                     memory = model.standardize(memory, torch.from_numpy(anchor).to(device)[None])
             if gather:
@@ -169,7 +169,41 @@ def stream_orders(
             yield step
 
 
-def _as_chunk(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarray:
+def read_rows(model: OrderModel, chunk_size: int) -> int:
+    """Rows per block a reader hands the model for chunks of ``chunk_size``: the chunk itself where
+    the model needs every chunk, else at least `GATHER_ROWS` (the rows only add to the sums)."""
+    return chunk_size if model.needs_every_chunk else max(chunk_size, GATHER_ROWS)
+
+
+def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str, chunk_size: int, beam: int = 1,
+                 precede: np.ndarray | None = None,
+                 standardize_on: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Orders (B, d), causes first, and their confidences (as `StreamStep`) of B datasets of one
+    shape, ``x`` (B, n, d) float32 and already checked, read as one batch: what `stream_orders` gives
+    each dataset alone when it decodes after the last chunk only, up to float rounding. Every op then
+    serves B datasets, so the per-op cost that dominates one small dataset is shared (about half the
+    time per dataset at d = 30 and B = 16, docs/benchmarks.md). ``precede`` (d, d) or (B, d, d) bool
+    as in `stream_orders`; ``standardize_on`` (B, m, d) each dataset's rows that fix its
+    standardization (default: its first block); blocks of `read_rows` rows for ``chunk_size``."""
+    check_beam(beam)
+    if any(module.training for module in model.modules()):
+        model.eval()
+    batch, n, d = x.shape
+    rows = read_rows(model, chunk_size)
+    constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
+    with inference():
+        memory = model.init_memory(batch, d, device)
+        if not model.needs_every_chunk:
+            anchor = x[:, :rows] if standardize_on is None else standardize_on
+            memory = model.standardize(memory, torch.from_numpy(np.ascontiguousarray(anchor)).to(device))
+        for start in range(0, n, rows):
+            block = torch.from_numpy(np.ascontiguousarray(x[:, start : start + rows])).to(device)
+            memory = model.advance(memory, block, encode=start + rows >= n)
+        order, confidence = model.decode(memory, beam=beam, precede=constraint)
+    return order.cpu().numpy(), confidence.float().cpu().numpy()
+
+
+def checked_rows(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarray:
     """``chunk`` as contiguous float32 rows, checked; ``index`` names it in messages (a chunk's
     position, or what the rows are for)."""
     x = np.asarray(chunk)
