@@ -16,14 +16,19 @@ def test_unknown_baseline_is_refused_in_one_line():
 
 def test_processes_times_in_fresh_processes_and_reports_the_median_of_their_ratios():
     done = subprocess.run([sys.executable, str(SCRIPT), "--d", "5", "--n", "200", "--baselines", "score",
-                           "--repeats", "1", "--processes", "2"], capture_output=True, text=True, timeout=300)
+                           "--repeats", "1", "--processes", "2", "--batch", "3"], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
-    own = [float(line.split("=")[-1].rstrip("x")) for line in done.stdout.splitlines() if "score / amort =" in line]
-    assert len(own) == 2 and done.stdout.count("== process") == 2  # each process's own ratio
-    summary = next(line for line in done.stdout.splitlines() if "score / amort: median" in line)
-    median, listed = summary.split("median ")[1].split("x (")
-    assert [float(v) for v in listed.rstrip(")").split(", ")] == own
-    assert abs(float(median) - (own[0] + own[1]) / 2) <= 0.051  # the median of two, as printed (one decimal)
+    lines = done.stdout.splitlines()
+    assert done.stdout.count("== process") == 2
+    assert sum(line.split()[:3] == ["5", "200", "amort/3"] for line in lines) == 2  # the batch, per dataset
+    for model in ("amort", "amort in batches of 3"):  # the single stream, and 3 datasets read as one batch
+        own = [float(line.split("=")[-1].rstrip("x")) for line in lines if f"score / {model} =" in line]
+        assert len(own) == 2 and all(v > 0 for v in own)  # each process's own ratio
+        summary = next(line for line in lines if f"score / {model}: median" in line)
+        median, listed = summary.split("median ")[1].split("x (")
+        assert [float(v) for v in listed.rstrip(")").split(", ")] == own
+        assert abs(float(median) - (own[0] + own[1]) / 2) <= 0.051  # the median of two, as printed (one decimal)
 
 
 def test_processes_below_one_or_with_decode_is_refused_in_one_line():
@@ -40,12 +45,7 @@ def test_tuned_allocator_is_set_before_the_timing_and_named_in_the_header():
     assert "5    200    amort" in done.stdout
 
 
-def test_batch_times_the_model_on_datasets_read_as_one_batch_beside_the_single_stream():
-    done = subprocess.run([sys.executable, str(SCRIPT), "--d", "5", "--n", "200", "--baselines", "score",
-                           "--repeats", "1", "--batch", "3"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert any(line.split()[:3] == ["5", "200", "amort/3"] for line in lines)
-    single = float(next(line for line in lines if "score / amort =" in line).split("=")[-1].rstrip("x"))
-    batched = float(next(line for line in lines if "in batches of 3 =" in line).split("=")[-1].rstrip("x"))
-    assert single > 0 and batched > 0
+
+def test_batch_below_one_is_refused_in_one_line():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--batch", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--batch must be at least 1" in done.stderr and "Traceback" not in done.stderr

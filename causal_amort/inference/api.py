@@ -86,7 +86,6 @@ class AmortModel:
         return OrderResult(names=names, order=[names[i] for i in last.order], indices=last.order,
                            confidence=last.confidence, rows=last.n_seen)
 
-
     def order_many(self, datasets: Sequence[np.ndarray | pd.DataFrame], *, constraints: ConstraintsLike = None,
                    chunk_size: int | None = None, beam: int = 1, batch_size: int = 16) -> list[OrderResult]:
         """The causal order of each dataset (arrays or DataFrames, rows x variables), as `order` gives

@@ -184,7 +184,7 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     serves B datasets, so the per-op cost that dominates one small dataset is shared (about half the
     time per dataset at d = 30 and B = 16, docs/benchmarks.md). ``precede`` (d, d) or (B, d, d) bool
     as in `stream_orders`; ``standardize_on`` (B, m, d) each dataset's rows that fix its
-    standardization (default: its first block); blocks of `read_rows` rows for ``chunk_size``."""
+    standardization (default: its first chunk, as there); blocks of `read_rows` rows."""
     check_beam(beam)
     if any(module.training for module in model.modules()):
         model.eval()
@@ -194,7 +194,7 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     with inference():
         memory = model.init_memory(batch, d, device)
         if not model.needs_every_chunk:
-            anchor = x[:, :rows] if standardize_on is None else standardize_on
+            anchor = x[:, :chunk_size] if standardize_on is None else standardize_on
             memory = model.standardize(memory, torch.from_numpy(np.ascontiguousarray(anchor)).to(device))
         for start in range(0, n, rows):
             block = torch.from_numpy(np.ascontiguousarray(x[:, start : start + rows])).to(device)
