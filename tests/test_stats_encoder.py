@@ -344,6 +344,11 @@ def test_state_none_skips_the_network_on_chunks_nobody_decodes():
             lazy = model.advance(lazy, chunk, encode=t == len(chunks) - 1)
         torch.testing.assert_close(lazy.state, every.state)
         torch.testing.assert_close(lazy.pairs, every.pairs)
+        # Chunks nobody decodes keep the feature buffers for the next one; a decoded chunk frees them
+        # before its cues.
+        kept = model.advance(model.init_memory(1, 5, "cpu"), chunks[0], encode=False)
+        assert "features" in kept.stats.scratch
+        assert model.advance(kept, chunks[1]).stats.scratch == {}
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -160,7 +160,7 @@ class RunningStats:
     three None: no sample kept). ``scratch`` holds `add`'s feature buffers, passed on to the sums
     that `add` returns: a stream of many chunks reuses them instead of taking fresh pages for
     every chunk (each fresh page faults when first written: at 4,096 rows x 20 that was 3 of the
-    4 ms the features took). What `add` returns never refers to them.
+    4 ms the features took). What `add` returns never refers to them; emptying it frees them.
     """
 
     center: Tensor
