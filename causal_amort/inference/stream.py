@@ -85,6 +85,15 @@ def check_beam(beam: int) -> None:
         raise InputError(f"beam must be at least 1 (greedy), got {beam}")
 
 
+def _ready(model: OrderModel, beam: int, precede: np.ndarray | None, device: torch.device | str) -> torch.Tensor | None:
+    """Check the beam, put the model in eval mode and return the constraints as a bool tensor (None
+    without): what `stream_orders` and `batch_orders` do before reading any data."""
+    check_beam(beam)
+    if any(module.training for module in model.modules()):
+        model.eval()  # (walking every module to set the flag costs a millisecond: only when needed)
+    return None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
+
+
 def stream_orders(
     model: OrderModel,
     chunks: Iterable[np.ndarray],
@@ -113,10 +122,7 @@ def stream_orders(
     row order at all. With the standardization fixed, any chunking of the same rows gives the same
     orders (up to float rounding).
     """
-    check_beam(beam)
-    if any(module.training for module in model.modules()):
-        model.eval()  # (walking every module to set the flag costs a millisecond: only when needed)
-    constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
+    constraint = _ready(model, beam, precede, device)
     mask_iter = iter(masks) if masks is not None else None
     # A model whose state follows from its running statistics needs no network pass on chunks that
     # are not decoded, and its sums are the same for any split of the rows: such chunks are gathered
@@ -185,12 +191,9 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     time per dataset at d = 30 and B = 16, docs/benchmarks.md). ``precede`` (d, d) or (B, d, d) bool
     as in `stream_orders`; ``standardize_on`` (B, m, d) each dataset's rows that fix its
     standardization (default: its first chunk, as there); blocks of `read_rows` rows."""
-    check_beam(beam)
-    if any(module.training for module in model.modules()):
-        model.eval()
+    constraint = _ready(model, beam, precede, device)
     batch, n, d = x.shape
     rows = read_rows(model, chunk_size)
-    constraint = None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
     with inference():
         memory = model.init_memory(batch, d, device)
         if not model.needs_every_chunk:
