@@ -55,6 +55,9 @@ class ModelConfig:
     kernel_rows: int = 0  # stats encoder: rows sampled for the kernel score cues (kernel_cues.py); 0: none
     leaf_cues: bool = False  # stats encoder: SCORE's leaf removal on the score cues' fit as cues (leaf_cues.py)
     edge_head: bool = False  # stats encoder: a linear head on the pair channel scoring direct edges (train.edge_loss)
+    # stats encoder: the interventional cues read by their own bias-free embeddings, silent on observational
+    # data (stats_encoder.InterventionHead); fine-tuned alone (train.train_only) it adds what masks say
+    intervention_head: bool = False
 
     @property
     def dropped_cue_groups(self) -> tuple[str, ...]:
@@ -80,6 +83,9 @@ class DataConfig:
     batch_size: int = 16
     workers: int = 0
     standardize: bool = True
+    # Simulated tasks only: the chance that a batch's SCMs come with perfect interventions, on K targets
+    # each (K uniform in 1..d; the rows split into K + 1 regimes, sample.sample_dataset); 0: observational
+    intervention_prob: float = 0.0
 
 
 @dataclass
@@ -99,6 +105,9 @@ class TrainConfig:
     # Weight of the edge loss: the pair channel's direct-edge beliefs (model.edge_head) against the
     # true graph, added likewise (0: off). Decoding never reads the head: it only shapes the pair channel.
     edge_loss: float = 0.0
+    # Parameter-name prefixes, comma-separated, of what the optimizer updates (e.g. "encoder.intervention.");
+    # empty: every parameter. The rest stays frozen at its initial (or --init) values.
+    train_only: str = ""
     seed: int = 0
     log_every: int = 10
     val_every: int = 100
@@ -254,12 +263,15 @@ def _validate(cfg: RunConfig) -> None:
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),
          "model.leaf_cues needs model.encoder = stats and model.score_cues = true"),
         (not m.edge_head or m.encoder == "stats", "model.edge_head needs model.encoder = stats"),
+        (not m.intervention_head or m.encoder == "stats", "model.intervention_head needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),
         (1 <= d.chunks_min <= d.chunks_max, "data.chunks_min and data.chunks_max must satisfy 1 <= min <= max"),
         (d.batch_size >= 1, "data.batch_size must be >= 1"),
         (d.workers >= 0, "data.workers must be >= 0"),
+        (0.0 <= d.intervention_prob <= 1.0, "data.intervention_prob must be in [0, 1]"),
+        (d.intervention_prob == 0.0 or not d.suite, "data.intervention_prob needs simulated tasks (data.suite empty)"),
         (t.steps >= 1, "train.steps must be >= 1"),
         (t.lr > 0, "train.lr must be > 0"),
         (t.weight_decay >= 0, "train.weight_decay must be >= 0"),

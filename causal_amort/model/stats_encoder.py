@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from causal_amort.model.attention import Attention, FeedForward
 from causal_amort.config import ModelConfig
-from causal_amort.model.cues import num_cues
+from causal_amort.model.cues import CUE_GROUPS, group_columns, num_cues
 
 
 def _mlp(inputs: int, hidden: int, out: int) -> nn.Sequential:
@@ -27,6 +27,42 @@ def _added_embedding(inputs: int, dim: int) -> nn.Sequential:
     nn.init.zeros_(mlp[-1].weight)
     nn.init.zeros_(mlp[-1].bias)
     return mlp
+
+
+def _silent_embedding(inputs: int, out: int) -> nn.Sequential:
+    """An MLP with no biases whose output layer starts at zero: its output is exactly zero on an input
+    of zeros, whatever its weights (GELU(0) = 0), so it adds nothing to data that lack its cues."""
+    mlp = nn.Sequential(nn.Linear(inputs, out, bias=False), nn.GELU(), nn.Linear(out, out, bias=False))
+    nn.init.zeros_(mlp[-1].weight)
+    return mlp
+
+
+class InterventionHead(nn.Module):
+    """The interventional cues (``CUE_GROUPS["interventions"]``: the share of rows in which a variable
+    is intervened on, and how i's mean and variance move when j is) read by their own bias-free
+    embeddings (``model.intervention_head``), while the rest of the encoder reads those columns as
+    zeros. On observational data the cues are zero, so a network with the head gives bitwise the
+    outputs of the same network without it: a head fine-tuned alone (``train.train_only``) teaches an
+    observational model to use intervention masks and leaves its observational orders as they were."""
+
+    def __init__(self, score: bool, kernel: bool, leaf: bool, dim: int, pair_dim: int) -> None:
+        super().__init__()
+        group = list(CUE_GROUPS).index("interventions")
+        var_member, pair_member = (members[group] > 0 for members in group_columns(score, kernel, leaf))
+        self.register_buffer("var_columns", var_member.nonzero()[:, 0], persistent=False)
+        self.register_buffer("pair_columns", pair_member.nonzero()[:, 0], persistent=False)
+        self.register_buffer("keep_var", (~var_member).float(), persistent=False)
+        self.register_buffer("keep_pair", (~pair_member).float(), persistent=False)
+        self.var_in = _silent_embedding(len(self.var_columns), dim)
+        self.pair_in = _silent_embedding(len(self.pair_columns), pair_dim)
+
+    def split_var(self, var_cues: Tensor) -> tuple[Tensor, Tensor]:
+        """(the cues with the interventional columns zeroed, the head's token term)."""
+        return var_cues * self.keep_var, self.var_in(var_cues.index_select(-1, self.var_columns))
+
+    def split_pair(self, pair_cues: Tensor) -> tuple[Tensor, Tensor]:
+        """(the pair cues with the interventional columns zeroed, the head's pair-channel term)."""
+        return pair_cues * self.keep_pair, self.pair_in(pair_cues.index_select(-1, self.pair_columns))
 
 
 class PairBiasedLayer(nn.Module):
@@ -102,12 +138,19 @@ class StatsEncoder(nn.Module):
         self.kernel_in = _added_embedding(kernel, cfg.dim) if kernel else None
         self.leaf_in = _added_embedding(leaf, cfg.dim) if leaf else None
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
+        self.intervention = (InterventionHead(cfg.score_cues, bool(cfg.kernel_rows), cfg.leaf_cues, cfg.dim,
+                                              cfg.pair_dim) if cfg.intervention_head else None)
         self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
 
     def embed(self, var_cues: Tensor) -> Tensor:
         """(B, d, h) token of the per-variable cues."""
         start = self.var_in[0].in_features
+        extra = None
+        if self.intervention is not None:
+            var_cues, extra = self.intervention.split_var(var_cues)
         token = self.var_in(var_cues[..., :start])
+        if extra is not None:
+            token = token + extra
         for added in (self.kernel_in, self.leaf_in):
             if added is not None:
                 width = added[0].in_features
@@ -117,7 +160,11 @@ class StatsEncoder(nn.Module):
 
     def forward(self, state: Tensor, var_cues: Tensor, pair_cues: Tensor) -> tuple[Tensor, Tensor]:
         x = state.float() + self.embed(var_cues)
-        pairs = self.pair_in(pair_cues)
+        if self.intervention is not None:
+            pair_cues, extra = self.intervention.split_pair(pair_cues)
+            pairs = self.pair_in(pair_cues) + extra
+        else:
+            pairs = self.pair_in(pair_cues)
         for layer in self.layers:
             x, pairs = layer(x, pairs)
         return x, pairs

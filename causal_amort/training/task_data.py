@@ -74,6 +74,13 @@ class SimulatedTasks:
             spec.check_d(d)  # refuse at start, not in a worker hours later
         self.spec, self.data, self.seed = spec, data, seed
 
+    def _targets(self, d: int, rng: np.random.Generator) -> int:
+        """How many variables a task's SCM has intervened on: 0, or with chance ``intervention_prob``
+        K uniform in 1..d. No draw at all when the chance is 0, so observational runs replay exactly."""
+        if self.data.intervention_prob == 0.0 or rng.random() >= self.data.intervention_prob:
+            return 0
+        return int(rng.integers(1, d + 1))
+
     def batch(self, step: int, rank: int) -> TaskBatch:
         """The batch of ``step`` on ``rank``."""
         rng = np.random.default_rng(step_seeds(self.seed, step, rank)[0])
@@ -83,7 +90,7 @@ class SimulatedTasks:
         else:
             d = int(rng.integers(c.d_min, c.d_max + 1))
         n = int(rng.integers(c.chunks_min, c.chunks_max + 1)) * c.chunk_size
-        tasks = [_simulate(self.spec, d, n, rng, c.standardize) for _ in range(c.batch_size)]
+        tasks = [_simulate(self.spec, d, n, rng, c.standardize, self._targets(d, rng)) for _ in range(c.batch_size)]
         return _stack_batch(step, tasks)
 
 
@@ -129,11 +136,13 @@ def _draw_rows(ds: Dataset, n: int, rng: np.random.Generator) -> Dataset:
     return Dataset(ds.name, ds.x[np.ix_(rows, perm)], ds.graph[np.ix_(perm, perm)], [ds.names[i] for i in perm], mask)
 
 
-def _simulate(spec: Spec, d: int, n: int, rng: np.random.Generator, standardize: bool) -> Dataset:
-    """One SCM from ``spec``; an SCM whose values overflow is redrawn from ``rng`` (still deterministic)."""
+def _simulate(spec: Spec, d: int, n: int, rng: np.random.Generator, standardize: bool,
+              interventions: int = 0) -> Dataset:
+    """One SCM from ``spec`` (``interventions`` targets); an SCM whose values overflow is redrawn from
+    ``rng`` (still deterministic)."""
     for attempt in range(_RESIMULATE):
         try:
-            return sample_dataset(spec, d, n, rng, standardize=standardize)
+            return sample_dataset(spec, d, n, rng, standardize=standardize, interventions=interventions)
         except InputError:
             if attempt == _RESIMULATE - 1:
                 raise

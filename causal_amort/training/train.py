@@ -118,6 +118,7 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
     try:
         stop.install()  # before setup, so that a signal during setup still ends in a checkpoint
         init = ckpt.init_checkpoint(t.init, cfg.model) if t.init else None  # refuse before touching the run folder
+        trainable = trained_prefixes(OrderModel(cfg.model), t.train_only) if t.train_only else ()  # likewise
         latest = _start_point(out, cfg, resume=resume, force=force, rank=rank, world=world, group=votes)
         source = task_source(data, t.seed)  # reads and checks the spec or suite: refuse early
 
@@ -126,6 +127,9 @@ def train_run(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, forc
         model = OrderModel(cfg.model).to(dev)
         if init is not None and latest is None:  # fine-tuning; a resumed run has its own weights
             ckpt.load_weights(model, init, dev, missing_ok=tuple(ckpt.ADDED_WEIGHTS.values()))
+        if trainable:
+            for name, param in model.named_parameters():
+                param.requires_grad_(name.startswith(trainable))
         optimizer, flat_grad = build_optimizer(model, t)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         saver = CheckpointSaver(out, cfg, model, optimizer, world)
@@ -230,6 +234,19 @@ def _init_distributed(dev: torch.device) -> tuple[torch.device, dist.ProcessGrou
     # Control messages (start verdict, the per-step "stop?" vote) go over gloo on the CPU:
     # over NCCL the host would wait for the GPU every step.
     return dev, dist.new_group(backend="gloo")
+
+
+def trained_prefixes(model: OrderModel, train_only: str) -> tuple[str, ...]:
+    """The parameter-name prefixes of ``train.train_only`` (empty: train everything); InputError when
+    one names no parameter of ``model``."""
+    prefixes = tuple(p.strip() for p in train_only.split(",") if p.strip())
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in names):
+            roots = sorted({name.split(".")[0] + "." for name in names})
+            raise InputError(f"train.train_only: {prefix!r} names no parameter of this model (they start with "
+                             f"{', '.join(roots)})")
+    return prefixes
 
 
 def build_optimizer(model: OrderModel, t: TrainConfig) -> tuple[torch.optim.AdamW, torch.Tensor]:
