@@ -44,6 +44,9 @@ def predict(
                                     "other variable (e.g. an exogenous treatment); repeatable."),
     last: List[str] = typer.Option([], "--last", metavar="NAME", help="Prior knowledge: NAME comes after every "
                                    "other variable (e.g. an outcome that causes nothing); repeatable."),
+    mask: Optional[Path] = typer.Option(None, "--mask", metavar="FILE.csv", help="Interventional data: a CSV file "
+                                        "of the same header and rows, 1 where an intervention set the value, 0 "
+                                        "elsewhere (read as the data are; not with --drop-missing)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int = THREADS,
 ) -> None:
@@ -82,7 +85,7 @@ def predict(
 
         result = predict_csv(csv_file, net, dag=dag, prune=prune, drop_missing=drop_missing, beam=beam,
                              constraints=constraints, fmt=fmt, on_progress=report,
-                             read_ahead_blocks=2 if read_ahead else 0)
+                             read_ahead_blocks=2 if read_ahead else 0, mask=mask)
     # A line of its own, not the table's title: rich wraps a title to the (narrow) table's width.
     console.print(f"causal order of {csv_file.name} ({result.rows:,} rows"
                   + (f", {result.dropped_rows:,} dropped" if result.dropped_rows else "") + "), causes first",
@@ -105,4 +108,6 @@ def predict(
             payload["edges"] = [list(e) for e in result.edges]
         if constraints:
             payload["constraints"] = constraints.to_dict()
+        if mask is not None:
+            payload["mask"] = str(mask)
         atomic_write_text(out, json.dumps(payload, indent=2) + "\n")

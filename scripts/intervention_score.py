@@ -14,11 +14,13 @@ difference over all datasets (`selection_score.sign_flip_p`).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from selection_score import sign_flip_p
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, however this file is loaded
+from selection_score import sign_flip_p  # noqa: E402
 
 
 def results(masked: Path, pooled: Path) -> pd.DataFrame:

@@ -188,3 +188,43 @@ def test_bad_input_raises_one_line_input_errors(tiny, call, message):
     with pytest.raises(causal_amort.InputError) as info:
         call(tiny)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_mask_is_read_the_same_from_an_array_a_dataframe_a_stream_and_a_file(tiny_stats, tmp_path):
+    """An intervention mask changes what the model sums (intervened rows apart), and every form of the
+    same data and mask gives the order `stream_orders` gives them directly."""
+    from causal_amort.inference.stream import stream_orders
+    from simulators.prior.sample import sample_dataset
+    from simulators.prior.spec import load_spec
+
+    model = tiny_stats
+    ds = sample_dataset(load_spec("train"), 6, 300, np.random.default_rng(2), interventions=3)
+    *_, direct = stream_orders(model.net, [ds.x], device="cpu", masks=[ds.mask],
+                               standardize_on=spread_quantiles(ds.x, model.chunk_size))
+    frame, mask_frame = pd.DataFrame(ds.x, columns=ds.names), pd.DataFrame(ds.mask.astype(int), columns=ds.names)
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    mask_frame.to_csv(tmp_path / "x.mask.csv", index=False)
+    results = [model.order(ds.x, mask=ds.mask), model.order(frame, mask=mask_frame),
+               model.order(iter(np.array_split(ds.x, 4)), mask=iter(np.array_split(ds.mask, 4))),
+               predict_csv(tmp_path / "x.csv", model, mask=tmp_path / "x.mask.csv")]
+    orders = [list(r.order) for r in results]
+    assert orders == [[ds.names[i] for i in direct.order]] * 4
+    np.testing.assert_allclose(results[0].confidence, direct.confidence, atol=1e-5)
+    pooled = model.order(ds.x)
+    assert not np.allclose(pooled.confidence, results[0].confidence)  # the mask was read
+    fitted = causal_amort.AmortizedOrder(model, prune=None).fit(frame, mask=mask_frame)
+    assert fitted.causal_order_ == [int(i) for i in direct.order]
+
+
+@pytest.mark.parametrize("mask, message", [
+    (lambda m: m[:-1], r"the mask has shape \(299, 6\), the data \(300, 6\)"),
+    (lambda m: m * 2, "only 0 and 1"),
+    (lambda m: iter([m]), "the mask must come as the data do"),
+])
+def test_a_bad_mask_is_refused_in_one_line(tiny_stats, mask, message):
+    model = tiny_stats
+    x = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+    m = np.zeros((300, 6), dtype=int)
+    m[:50, 0] = 1
+    with pytest.raises(causal_amort.InputError, match=message):
+        model.order(x, mask=mask(m))

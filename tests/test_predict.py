@@ -238,3 +238,30 @@ def test_an_error_in_the_model_stops_the_read_ahead_at_once(tmp_path, ckpt, monk
     finally:
         gc.enable()
     assert raised.value and not running
+
+
+def test_a_mask_file_is_streamed_beside_the_data_and_a_bad_one_is_refused(tmp_path, ckpt):
+    data = _csv(tmp_path / "data.csv")
+    mask = np.zeros((75, 3), dtype=int)
+    mask[::3, 0] = 1  # every third row: alpha set by an intervention
+    header = "alpha,beta,gamma\n"
+    (tmp_path / "data.mask.csv").write_text(header + "\n".join(",".join(map(str, r)) for r in mask) + "\n")
+    out = tmp_path / "order.json"
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--mask", str(tmp_path / "data.mask.csv"),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    x = np.loadtxt(data, delimiter=",", skiprows=1, dtype=np.float32)
+    expected = load_model(ckpt, "cpu").order(x, ["alpha", "beta", "gamma"], mask=mask)
+    assert payload["order"] == expected.order and payload["mask"].endswith("data.mask.csv")
+    bad = {"names.mask.csv": "a,b,c\n" + "0,0,0\n" * 75, "short.mask.csv": header + "0,0,0\n" * 74,
+           "two.mask.csv": header + "2,0,0\n" + "0,0,0\n" * 74}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        refused = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--mask", str(tmp_path / name),
+                                      "--out", str(out)])
+        assert refused.exit_code == 2 and "Traceback" not in refused.output, (name, refused.output)
+        assert json.loads(out.read_text()) == payload  # the earlier output is left as it was
+    both = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--mask", str(tmp_path / "data.mask.csv"),
+                               "--drop-missing"])
+    assert both.exit_code == 2 and "--drop-missing" in both.output

@@ -61,7 +61,8 @@ class AmortModel:
         return read_rows(self.net, self.chunk_size if chunk_size is None else chunk_size)
 
     def order(self, X: Data, names: Sequence[str] | None = None, *, constraints: ConstraintsLike = None,
-              chunk_size: int | None = None, beam: int = 1, standardize_on: np.ndarray | None = None) -> OrderResult:
+              chunk_size: int | None = None, beam: int = 1, standardize_on: np.ndarray | None = None,
+              mask: Data | None = None) -> OrderResult:
         """The causal order of the columns of `X`, causes first.
 
         `names` default to a DataFrame's columns, else X0, X1, ... ``constraints`` is prior
@@ -70,16 +71,21 @@ class AmortModel:
         ``standardize_on`` are rows (m, d) that fix each variable's robust standardization; by
         default each column's ``chunk_size`` order statistics at evenly spaced ranks, of an array
         (so its row order does not matter) or of the first block an iterator gives (`read_rows`
-        rows: nothing else has been seen).
+        rows: nothing else has been seen). ``mask``, for interventional data, has X's shape (an
+        array or DataFrame, or for an iterator of chunks an iterator of chunks of the same shapes),
+        1 (True) where an intervention set the value and 0 elsewhere: the model sums intervened rows
+        apart from the observational ones (a model with `model.intervention_head` learned to read them).
         """
         size = self.chunk_size if chunk_size is None else int(chunk_size)
         constraints = as_constraints(constraints)  # its form is checked before any data is read
-        chunks, d, columns, anchor = _chunks(X, self.read_rows(size), size, anchor=standardize_on is None)
+        rows = self.read_rows(size)
+        masks = None if mask is None else _mask_blocks(mask, rows, X)
+        chunks, d, columns, anchor = _chunks(X, rows, size, anchor=standardize_on is None)
         names = _check_names(names if names is not None else columns or [f"X{i}" for i in range(d)], d)
         precede = precede_matrix(constraints, names) if constraints else None
         last = None
         for last in stream_orders(self.net, chunks, device=self.device, beam=beam, precede=precede,
-                                  decode_at=lambda k: False,
+                                  decode_at=lambda k: False, masks=masks,
                                   standardize_on=anchor if standardize_on is None else standardize_on):
             pass
         _check_rows(last.n_seen, size)
@@ -150,8 +156,11 @@ class AmortizedOrder:
         self.model, self.prune, self.constraints = model, prune, constraints
         self.device, self.beam, self.chunk_size = device, beam, chunk_size
 
-    def fit(self, X: np.ndarray | pd.DataFrame, y: object = None) -> AmortizedOrder:
-        """Order (and prune) the columns of `X`, a numpy array or DataFrame; `y` is ignored."""
+    def fit(self, X: np.ndarray | pd.DataFrame, y: object = None, *,
+            mask: np.ndarray | pd.DataFrame | None = None) -> AmortizedOrder:
+        """Order (and prune) the columns of `X`, a numpy array or DataFrame; `y` is ignored. ``mask``
+        (X's shape, 1 where an intervention set the value) marks interventional rows for the order
+        (`AmortModel.order`); the pruning regresses on all rows."""
         if self.prune is not None:
             check_prune_method(self.prune)
         if isinstance(X, Iterator):
@@ -160,7 +169,8 @@ class AmortizedOrder:
         values = _frame_values(X) if isinstance(X, pd.DataFrame) else np.asarray(X)
         names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
         model = self.model if isinstance(self.model, AmortModel) else load_model(self.model, self.device)
-        result = model.order(values, names, constraints=self.constraints, chunk_size=self.chunk_size, beam=self.beam)
+        result = model.order(values, names, constraints=self.constraints, chunk_size=self.chunk_size, beam=self.beam,
+                             mask=mask)
         self.causal_order_ = [int(i) for i in result.indices]
         self.confidence_ = result.confidence
         self.feature_names_in_ = np.asarray(result.names, dtype=object)
@@ -192,6 +202,32 @@ def _chunks(X: Data, rows: int, min_rows: int, anchor: bool = True) -> tuple[Ite
     if rows_on is not None and not np.isfinite(rows_on).all():
         rows_on = None  # the chunk that holds the value is named by `stream_orders`
     return chunk_array(values, rows), values.shape[1], _columns(X), rows_on
+
+
+def _mask_blocks(mask: Data, rows: int, X: Data) -> Iterator[np.ndarray]:
+    """An intervention mask in bool blocks of ``rows`` rows, the blocks the data ``X`` are read in
+    (`stream_orders` checks each against its block): an array or DataFrame of X's shape for X given
+    whole, an iterator of chunks for X streamed in chunks; only 0 and 1 (or bools) are accepted."""
+    streamed = isinstance(X, Iterator)
+    if streamed != isinstance(mask, Iterator):
+        raise InputError("the mask must come as the data do: an array or DataFrame for an array or "
+                         "DataFrame, an iterator of chunks for an iterator of chunks")
+    if streamed:  # cut where the data are cut (rechunk reads numbers: back to bool after)
+        return (block > 0.5 for block in rechunk((_mask_values(m).astype(np.float32) for m in mask), rows))
+    m = _mask_values(mask)
+    if m.shape != np.shape(_values(X)):
+        raise InputError(f"the mask has shape {m.shape}, the data {np.shape(_values(X))}")
+    return chunk_array(m, rows)
+
+
+def _mask_values(mask: object) -> np.ndarray:
+    """A mask chunk as bool; a value other than 0 / 1 (or True / False) is refused."""
+    m = _values(mask)
+    if m.dtype != np.bool_:
+        if not np.issubdtype(m.dtype, np.number) or not np.isin(m, (0, 1)).all():
+            raise InputError("the intervention mask must hold only 0 and 1 (1 where an intervention set the value)")
+        m = m.astype(bool)
+    return m
 
 
 def _values(chunk: object) -> np.ndarray:

@@ -25,6 +25,7 @@ from causal_amort.inference.api import AmortModel
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
 from causal_amort.inference.stream import spread_quantiles
+from simulators.core.errors import InputError
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
                                          sample_rows, stream_csv)
 
@@ -138,16 +139,31 @@ def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: 
     return spread_quantiles(first, rows) if sampled is None or len(sampled) < rows // 2 else sampled
 
 
+def _same_header(masks: Iterator[np.ndarray], summary: CsvSummary, names: list[str],
+                 path: str | Path) -> Iterator[np.ndarray]:
+    """The mask file's blocks, once its header is checked against the data's ``names``."""
+    for index, block in enumerate(masks):
+        if index == 0 and summary.names != names:
+            raise InputError(f"{path}: its header must be the data's ({', '.join(names[:3])}, ...)")
+        yield block
+
+
 def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune: str = "lasso",
                 drop_missing: bool = False, beam: int = 1, constraints: Constraints | None = None,
                 sample_rows: int = 5000, seed: int = 0, fmt: CsvFormat = CsvFormat(),
-                on_progress: Callable[[ReadProgress], None] | None = None, read_ahead_blocks: int = 0) -> Prediction:
+                on_progress: Callable[[ReadProgress], None] | None = None, read_ahead_blocks: int = 0,
+                mask: str | Path | None = None) -> Prediction:
     """Stream ``path`` (read as ``fmt`` says) through ``model`` in its chunks, honouring
     ``constraints``; with ``dag`` also prune the order on a row sample. ``on_progress`` hears how
     far the file has been read. The file is parsed in blocks of up to 65,536 rows (`stream_csv`),
     which the model cuts into its chunks; ``read_ahead_blocks`` > 0 parses up to that many blocks
     ahead in a background thread (`read_ahead`; ``on_progress`` is then called from that thread),
-    worth it with a CPU to spare beside torch's threads."""
+    worth it with a CPU to spare beside torch's threads. ``mask`` is a CSV file of the same header
+    and rows (read as ``fmt`` says), 1 where an intervention set the value and 0 elsewhere, streamed
+    beside the data."""
+    if mask is not None and drop_missing:
+        raise InputError("--mask cannot be combined with --drop-missing: a dropped row would part the "
+                         "data from its mask row")
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
     parsed: Iterator[np.ndarray] = stream_csv(path, None, fmt=fmt, drop_missing=drop_missing,
@@ -161,8 +177,16 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
         first = next(chunks)  # the header is read by now; an empty file fails its checks here
         whole = len(first) < block_rows(len(summary.names))
         anchor = _standardize_on(path, fmt, first, whole, model.chunk_size)
-        result = model.order(itertools.chain([first], chunks), summary.names, constraints=constraints, beam=beam,
-                             standardize_on=anchor)
+        data = itertools.chain([first], chunks)
+        if mask is None:
+            result = model.order(data, summary.names, constraints=constraints, beam=beam, standardize_on=anchor)
+        else:
+            mask_summary = CsvSummary(names=[])
+            with closing(stream_csv(mask, None, fmt=fmt, summary=mask_summary)) as masks:
+                result = model.order(data, summary.names, constraints=constraints, beam=beam, standardize_on=anchor,
+                                     mask=_same_header(masks, mask_summary, summary.names, mask))
+                if next(masks, None) is not None:
+                    raise InputError(f"{mask}: more rows than {Path(path).name}")
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
                             rows=summary.rows, dropped_rows=summary.dropped)
