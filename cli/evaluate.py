@@ -91,6 +91,9 @@ def evaluate(
                                  "baselines unchanged)."),
     beam: int = typer.Option(1, min=1, help="Beam width of the models' order decoder (1 = greedy, as shipped); "
                              "labels get +beamK."),
+    pool_masks: bool = typer.Option(False, "--pool-masks", help="Models read the rows of interventional data as if "
+                                    "observational, ignoring the masks, as the baselines do (labels get +pooled): "
+                                    "merged with a plain evaluation it shows what the masks are worth."),
     sep: Optional[str] = csv_options.SEP,
     no_header: bool = csv_options.NO_HEADER,
     decimal: str = csv_options.DECIMAL,
@@ -127,8 +130,8 @@ def evaluate(
             raise InputError("give data to evaluate with --data PATH (a suite, CSV folder or CSV file)")
         refs = [] if model == ["none"] else [parse_model_ref(m) for m in model]
         options = EvalOptions(baseline_max_n=baseline_max_n or None, time_limit_s=time_limit or None,
-                              device=resolve_device(device), prune=prune, seed=seed, reveal=reveal,
-                              beam=beam)
+                              device=resolve_device(device), prune=prune, seed=seed, reveal=reveal, beam=beam,
+                              pool_masks=pool_masks)
         shards, index = resolve_shard(num_shards, shard_index)
         fmt = csv_options.csv_format(sep, no_header, decimal, index_col)
         events = evaluate_datasets(sources, refs, [b.strip() for b in baselines.split(",") if b.strip()], options,

@@ -295,6 +295,19 @@ def test_interventional_suites_pass_masks_and_say_so(tmp_path, encoder):
     results = pd.read_csv(out / "results.csv")
     assert (results["intervened_rows"] > 0).all() and (results["intervened_rows"] < 120).all()
     assert "interventional data: 2 of 2 datasets" in (out / "summary.md").read_text()
+    # --pool-masks: the models read every row as observational, as a copy of the data without masks reads
+    pooled = tmp_path / "pooled"
+    _eval(["--model", f"m={ckpt}", "--data", str(tmp_path / "suite"), "--baselines", "", "--pool-masks",
+           "--out", str(pooled)])
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for ds in iter_datasets(tmp_path / "suite"):
+        pd.DataFrame(ds.x, columns=ds.names).to_csv(bare / f"{ds.name}.csv", index=False)
+    _eval(["--model", f"m={ckpt}", "--data", str(bare), "--baselines", "", "--out", str(tmp_path / "bare-eval")])
+    orders = [[json.loads(line)["order"] for line in open(folder / "orders.jsonl")] for folder in
+              (pooled, tmp_path / "bare-eval")]
+    labels = {json.loads(line)["method"] for line in open(pooled / "orders.jsonl")}
+    assert labels == {"m+pooled"} and orders[0] == orders[1] and len(orders[0]) == 2
 
 
 def test_summary_breaks_results_down_by_generating_family(workspace):

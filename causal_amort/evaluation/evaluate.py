@@ -68,6 +68,7 @@ class EvalOptions:
     curve_points: int = 12
     reveal: float = 0.0  # fraction of the true edges given to models as must-precede constraints
     beam: int = 1  # the models' decoder: 1 = greedy, else a beam search this wide
+    pool_masks: bool = False  # the models read intervened rows as observational ones (what masks are worth)
 
 
 @dataclass
@@ -200,9 +201,12 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
             precede = reveal_edges(dataset.graph, options.reveal, np.random.default_rng([options.seed, index, 1]))
     if options.beam > 1:
         label = f"{label}+beam{options.beam}"
+    if options.pool_masks:
+        label = f"{label}+pooled"
 
-    # Interventional data: the model reads the mask beside the values (baselines see the values only).
-    masks = None if dataset.mask is None else chunk_array(dataset.mask, chunk_size)
+    # Interventional data: the model reads the mask beside the values (baselines see the values only),
+    # unless asked to pool every row as observational.
+    masks = None if dataset.mask is None or options.pool_masks else chunk_array(dataset.mask, chunk_size)
 
     def run() -> list:
         # The standardization is fixed on each column's order statistics over the whole dataset, as
