@@ -4,14 +4,15 @@ From Python (the README's "From Python" section shows them at work):
 
 - ``load_model(model="default", device="auto") -> AmortModel``: the shipped model, a checkpoint
   file or a run folder, ready for data.
-- ``AmortModel.order(X, names=None, *, constraints=None, chunk_size=None, beam=1) -> OrderResult``:
-  the causal order of a numpy array, a pandas DataFrame or an iterator of chunks (streamed);
+- ``AmortModel.order(X, names=None, *, constraints=None, chunk_size=None, beam=1, mask=None) -> OrderResult``:
+  the causal order of a numpy array, a pandas DataFrame or an iterator of chunks (streamed); ``mask``
+  (X's shape, 1 where an intervention set the value) for interventional data;
   ``AmortModel.order_many(datasets, *, constraints=None, chunk_size=None, beam=1, batch_size=16)``
   the same for many datasets, those of one shape read together as one batch.
 - ``OrderResult``: the order as names and as column indices, causes first, the confidence at
   each position, the rows read.
 - ``AmortizedOrder(model="default", prune="lasso", constraints=None)``: a `lingam`-style
-  estimator; ``fit(X)`` sets ``causal_order_``, ``confidence_`` and ``adjacency_matrix_``.
+  estimator; ``fit(X, mask=None)`` sets ``causal_order_``, ``confidence_`` and ``adjacency_matrix_``.
 - ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
   honours exactly; ``read_tiers(path)`` reads a tiers file.
 - ``prune_order(x, order, method="lasso")``: an order to a DAG (i -> j at [i, j]).

@@ -10,7 +10,10 @@
 #   bash scripts/eval_default_model.sh merge       # baselines and every models/* into one folder: $OUT/all
 #   bash scripts/eval_default_model.sh curves      # refinement: test-in d = 20, n = 10000 (40 chunks of 250)
 # Knobs: OUT, NUM, SEED, WORKERS, NOGAM_N (rows NoGAM sees), LIMIT_D100 (seconds per slow baseline at d = 100), MODELS (LABEL=PATH list; the arms come from scripts/train_ablations.sh),
-# TAG (a name for one models run, so that models evaluated at different times merge side by side).
+# TAG (a name for one models run, so that models evaluated at different times merge side by side),
+# MODEL_FLAGS (more `amort eval` flags for the models phase, e.g. --pool-masks).
+# SUITES_SET=interventional: the interventional card's suites instead (docs/default-model.md, "Interventional data"):
+#   OUT=runs/model-card-int SUITES_SET=interventional bash scripts/eval_default_model.sh suites   (and so on)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One thread per process unless told otherwise: these runs share the machine with others.
@@ -27,6 +30,12 @@ LIMIT_D100=${LIMIT_D100:-20}
 SUITES=${SUITES:-"test-out-d10:test-out:10 test-in-d10:test-in:10 test-graph-d20:test-graph:20
 test-mechanism-d20:test-mechanism:20 test-noise-d20:test-noise:20 test-out-d30:test-out:30 test-in-d30:test-in:30
 test-in-d20-raw:test-in:20:--no-standardize test-in-d100:test-in:100 test-out-d100:test-out:100"}
+
+# name:preset:d:--interventions=K: perfect interventions on K targets per dataset (masks stored).
+INTERVENTIONAL="test-in-d20-k5:test-in:20:--interventions=5 test-in-d20-k20:test-in:20:--interventions=20
+test-out-d30-k15:test-out:30:--interventions=15 test-graph-d20-k10:test-graph:20:--interventions=10
+test-mechanism-d20-k10:test-mechanism:20:--interventions=10 test-noise-d20-k10:test-noise:20:--interventions=10"
+[ "${SUITES_SET:-}" = interventional ] && SUITES=$INTERVENTIONAL
 
 phase=${1:?usage: eval_default_model.sh suites|baselines|nogam|models|merge|curves}
 if [ "$phase" = curves ]; then
@@ -59,8 +68,8 @@ for entry in $SUITES; do
         --out "$OUT/nogam/$name" --force ;;
     models)
       models=(); for m in $MODELS; do models+=(--model "$m"); done
-      amort eval "${models[@]}" --data "$suite" --baselines "" --workers "$WORKERS" --out "$OUT/models/$TAG/$name" \
-        --force ;;
+      amort eval "${models[@]}" --data "$suite" --baselines "" --workers "$WORKERS" ${MODEL_FLAGS:-} \
+        --out "$OUT/models/$TAG/$name" --force ;;
   esac
 done
 if [ "$phase" = merge ]; then
