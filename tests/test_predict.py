@@ -261,6 +261,8 @@ def test_a_mask_file_is_streamed_beside_the_data_and_a_bad_one_is_refused(tmp_pa
         refused = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--mask", str(tmp_path / name),
                                       "--out", str(out)])
         assert refused.exit_code == 2 and "Traceback" not in refused.output, (name, refused.output)
+        assert {"names.mask.csv": "header must be the data's", "short.mask.csv": "does not match the data",
+                "two.mask.csv": "only 0 and 1"}[name] in refused.output
         assert json.loads(out.read_text()) == payload  # the earlier output is left as it was
     both = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--mask", str(tmp_path / "data.mask.csv"),
                                "--drop-missing"])

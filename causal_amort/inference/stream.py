@@ -226,8 +226,11 @@ def checked_rows(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarr
 
 def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], index: int) -> np.ndarray:
     if mask is None:
-        raise InputError(f"no intervention mask for chunk {index}")
+        raise InputError(f"the intervention mask ends before the data: none for chunk {index}")
     m = np.asarray(mask)
-    if m.shape != shape or m.dtype != np.bool_:
-        raise InputError(f"intervention mask for chunk {index} must be bool of shape {shape}, got {m.dtype} {m.shape}")
+    if m.shape != shape:
+        raise InputError(f"the intervention mask does not match the data: {m.shape} for chunk {index}, which is "
+                         f"{shape} (a mask has the data's rows and columns)")
+    if m.dtype != np.bool_:
+        raise InputError(f"the intervention mask for chunk {index} must be bool, got {m.dtype}")
     return np.ascontiguousarray(m)
