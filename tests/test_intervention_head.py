@@ -113,6 +113,23 @@ def test_train_only_moves_the_head_and_nothing_else(tmp_path):
     assert tuned["encoder.intervention.pair_in.2.weight"].abs().sum() > 0  # it left its zero start
 
 
+def test_a_head_only_run_resumes_bit_exactly(tmp_path):
+    list(train_run(small_cfg(), tmp_path / "base"))
+    tune = {"model.intervention_head": True, "data.intervention_prob": 1.0, "train.steps": 4, "train.log_every": 1,
+            "train.train_only": "encoder.intervention.", "train.init": str(tmp_path / "base")}
+    list(train_run(small_cfg(**tune), tmp_path / "whole"))
+    run = train_run(small_cfg(**tune), tmp_path / "split")
+    for event in run:  # stop after the step-2 checkpoint, as a crash would
+        if getattr(event, "step", 0) == 3:
+            break
+    run.close()
+    resumed = list(train_run(small_cfg(**tune), tmp_path / "split", resume=True))
+    assert resumed[0].resumed and resumed[0].step == 2
+    whole, split = (safetensors.torch.load_file(str(tmp_path / name / "checkpoints/step-00000004.safetensors"))
+                    for name in ("whole", "split"))
+    assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole)
+
+
 def test_train_only_refuses_a_prefix_that_names_nothing(tmp_path):
     with pytest.raises(InputError, match="'encoder.nothing.' names no parameter"):
         list(train_run(small_cfg(**{"train.train_only": "encoder.nothing."}), tmp_path / "run"))
