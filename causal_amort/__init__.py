@@ -7,7 +7,7 @@ From Python (the README's "From Python" section shows them at work):
 - ``AmortModel.order(X, names=None, *, constraints=None, chunk_size=None, beam=1, mask=None) -> OrderResult``:
   the causal order of a numpy array, a pandas DataFrame or an iterator of chunks (streamed); ``mask``
   (X's shape, 1 where an intervention set the value) for interventional data;
-  ``AmortModel.order_many(datasets, *, constraints=None, chunk_size=None, beam=1, batch_size=16)``
+  ``AmortModel.order_many(datasets, *, constraints=None, chunk_size=None, beam=1, batch_size=16, masks=None)``
   the same for many datasets, those of one shape read together as one batch.
 - ``OrderResult``: the order as names and as column indices, causes first, the confidence at
   each position, the rows read.

@@ -214,6 +214,18 @@ def test_a_mask_is_read_the_same_from_an_array_a_dataframe_a_stream_and_a_file(t
     assert not np.allclose(pooled.confidence, results[0].confidence)  # the mask was read
     fitted = causal_amort.AmortizedOrder(model, prune=None).fit(frame, mask=mask_frame)
     assert fitted.causal_order_ == [int(i) for i in direct.order]
+    # Many datasets, masked and not, of one shape: masked ones batch apart, each as `order` reads it alone.
+    others = [sample_dataset(load_spec("train"), 6, 300, np.random.default_rng(seed), interventions=2) for seed in (4, 5)]
+    datasets = [ds.x, others[0].x, others[1].x, ds.x]
+    masks = [ds.mask, others[0].mask, None, None]
+    for got, x, m in zip(model.order_many(datasets, masks=masks, batch_size=2), datasets, masks):
+        alone = model.order(x, mask=m)
+        assert got.order == alone.order
+        np.testing.assert_allclose(got.confidence, alone.confidence, rtol=1e-4, atol=1e-6)
+    with pytest.raises(causal_amort.InputError, match="1 masks for 2 datasets"):
+        model.order_many([ds.x, ds.x], masks=[ds.mask])
+    with pytest.raises(causal_amort.InputError, match=r"dataset 0: the mask has shape \(299, 6\)"):
+        model.order_many([ds.x], masks=[ds.mask[:-1]])
 
 
 @pytest.mark.parametrize("mask, message", [

@@ -93,33 +93,43 @@ class AmortModel:
                            confidence=last.confidence, rows=last.n_seen)
 
     def order_many(self, datasets: Sequence[np.ndarray | pd.DataFrame], *, constraints: ConstraintsLike = None,
-                   chunk_size: int | None = None, beam: int = 1, batch_size: int = 16) -> list[OrderResult]:
+                   chunk_size: int | None = None, beam: int = 1, batch_size: int = 16,
+                   masks: Sequence[np.ndarray | pd.DataFrame | None] | None = None) -> list[OrderResult]:
         """The causal order of each dataset (arrays or DataFrames, rows x variables), as `order` gives
         it for one (the same orders, up to float rounding). Datasets of one shape are read
         ``batch_size`` at a time as one batch: every op of the model then serves the whole batch,
         which at d = 30, n = 1000 roughly halves the time per dataset (docs/benchmarks.md, session
         28); memory grows with the batch. ``constraints`` hold for every dataset, by its variables'
-        names. Every dataset is checked before any is ordered."""
+        names. ``masks``, one per dataset (None for an observational one), as `order`'s ``mask``.
+        Every dataset is checked before any is ordered."""
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         size = self.chunk_size if chunk_size is None else int(chunk_size)
         constraints = as_constraints(constraints)
-        checked = []
+        if masks is not None and len(masks) != len(datasets):
+            raise InputError(f"{len(masks)} masks for {len(datasets)} datasets")
+        checked, mask_of = [], []
         for index, data in enumerate(datasets):
             x = checked_rows(_values(data), f"dataset {index}", None)
             _check_rows(x.shape[0], size)
             checked.append((x, _check_names(_columns(data) or [f"X{i}" for i in range(x.shape[1])], x.shape[1])))
-        by_shape: dict[tuple[int, ...], list[int]] = {}
+            mask = None if masks is None or masks[index] is None else _mask_values(masks[index])
+            if mask is not None and mask.shape != x.shape:
+                raise InputError(f"dataset {index}: the mask has shape {mask.shape}, the data {x.shape}")
+            mask_of.append(mask)
+        by_shape: dict[tuple, list[int]] = {}  # one batch holds datasets of one shape, all with masks or none
         for index, (x, _) in enumerate(checked):
-            by_shape.setdefault(x.shape, []).append(index)
+            by_shape.setdefault((*x.shape, mask_of[index] is not None), []).append(index)
         results: list[OrderResult | None] = [None] * len(checked)
         for members in by_shape.values():
             for start in range(0, len(members), batch_size):
                 part = members[start : start + batch_size]
                 precede = np.stack([precede_matrix(constraints, checked[i][1]) for i in part]) if constraints else None
+                part_masks = np.stack([mask_of[i] for i in part]) if mask_of[part[0]] is not None else None
                 orders, confidence = batch_orders(
                     self.net, np.stack([checked[i][0] for i in part]), device=self.device, chunk_size=size, beam=beam,
-                    precede=precede, standardize_on=np.stack([spread_quantiles(checked[i][0], size) for i in part]))
+                    precede=precede, standardize_on=np.stack([spread_quantiles(checked[i][0], size) for i in part]),
+                    mask=part_masks)
                 for row, i in enumerate(part):
                     x, names = checked[i]
                     results[i] = OrderResult(names=names, order=[names[j] for j in orders[row]], indices=orders[row],

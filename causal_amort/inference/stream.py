@@ -182,15 +182,16 @@ def read_rows(model: OrderModel, chunk_size: int) -> int:
 
 
 def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str, chunk_size: int, beam: int = 1,
-                 precede: np.ndarray | None = None,
-                 standardize_on: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 precede: np.ndarray | None = None, standardize_on: np.ndarray | None = None,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Orders (B, d), causes first, and their confidences (as `StreamStep`) of B datasets of one
     shape, ``x`` (B, n, d) float32 and already checked, read as one batch: what `stream_orders` gives
     each dataset alone when it decodes after the last chunk only, up to float rounding. Every op then
     serves B datasets, so the per-op cost that dominates one small dataset is shared (about half the
     time per dataset at d = 30 and B = 16, docs/benchmarks.md). ``precede`` (d, d) or (B, d, d) bool
     as in `stream_orders`; ``standardize_on`` (B, m, d) each dataset's rows that fix its
-    standardization (default: its first chunk, as there); blocks of `read_rows` rows."""
+    standardization (default: its first chunk, as there); ``mask`` (B, n, d) bool their intervention
+    masks, checked; blocks of `read_rows` rows."""
     constraint = _ready(model, beam, precede, device)
     batch, n, d = x.shape
     rows = read_rows(model, chunk_size)
@@ -201,7 +202,9 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
             memory = model.standardize(memory, torch.from_numpy(np.ascontiguousarray(anchor)).to(device))
         for start in range(0, n, rows):
             block = torch.from_numpy(np.ascontiguousarray(x[:, start : start + rows])).to(device)
-            memory = model.advance(memory, block, encode=start + rows >= n)
+            block_mask = None if mask is None else torch.from_numpy(
+                np.stack([_as_mask(m[start : start + rows], block.shape[1:], start // rows) for m in mask])).to(device)
+            memory = model.advance(memory, block, block_mask, encode=start + rows >= n)
         order, confidence = model.decode(memory, beam=beam, precede=constraint)
     return order.cpu().numpy(), confidence.float().cpu().numpy()
 
