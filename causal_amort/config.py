@@ -58,6 +58,9 @@ class ModelConfig:
     # stats encoder: the interventional cues read by their own bias-free embeddings, silent on observational
     # data (stats_encoder.InterventionHead); fine-tuned alone (train.train_only) it adds what masks say
     intervention_head: bool = False
+    # stats encoder, interventional data: every cue but the interventional ones reads sums over all rows,
+    # intervened or not, as if observational (sufficient.RunningStats.pooled); observational data: no change
+    pooled_sums: bool = False
 
     @property
     def dropped_cue_groups(self) -> tuple[str, ...]:
@@ -264,6 +267,7 @@ def _validate(cfg: RunConfig) -> None:
          "model.leaf_cues needs model.encoder = stats and model.score_cues = true"),
         (not m.edge_head or m.encoder == "stats", "model.edge_head needs model.encoder = stats"),
         (not m.intervention_head or m.encoder == "stats", "model.intervention_head needs model.encoder = stats"),
+        (not m.pooled_sums or m.encoder == "stats", "model.pooled_sums needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),
         (d.d_dist in D_DISTRIBUTIONS, f"data.d_dist must be one of {', '.join(D_DISTRIBUTIONS)}, got {d.d_dist!r}"),
         (d.chunk_size >= 1, "data.chunk_size must be >= 1"),

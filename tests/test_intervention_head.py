@@ -78,6 +78,27 @@ def test_the_head_reads_what_the_masks_say():
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_pooled_sums_read_every_row_and_a_silent_head_then_reads_as_the_pooled_rows_do():
+    base, headed = _with_head()
+    headed.cfg = dataclasses.replace(headed.cfg, pooled_sums=True)
+    ds = sample_dataset(load_spec("train"), 8, 300, np.random.default_rng(3), interventions=4)
+    bare = dataclasses.replace(ds, mask=None)
+    x, mask = torch.as_tensor(ds.x)[None], torch.as_tensor(ds.mask)[None]
+    pooled = headed._start_stats(x).add(x, mask)
+    plain = base._start_stats(x).add(x)
+    for name in ("count", "sums", "gram", "deriv_sums", "deriv_gram"):
+        assert torch.equal(getattr(pooled, name), getattr(plain, name)), name
+    masked = base._start_stats(x).add(x, mask)
+    assert torch.equal(pooled.int_sums, masked.int_sums) and not torch.equal(pooled.gram, masked.gram)
+    with torch.no_grad():  # a head that has learned nothing yet: the pooled reading, exactly
+        headed.encoder.intervention.var_in[2].weight.zero_()
+        headed.encoder.intervention.pair_in[2].weight.zero_()
+    for a, b in zip(_read(headed, ds), _read(base, bare)):
+        assert torch.equal(a, b)
+    with pytest.raises(InputError, match="pooled_sums needs model.encoder = stats"):
+        load_config("tiny", {"model.pooled_sums": True})
+
+
 def test_the_head_needs_the_stats_encoder():
     with pytest.raises(InputError, match="intervention_head needs model.encoder = stats"):
         load_config("tiny", {"model.intervention_head": True})

@@ -272,7 +272,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     shift_mean = torch.where(eye, 0.0, shift_mean).transpose(1, 2)  # [i, j]: i under do(j)
     shift_var = torch.where(eye, 0.0, shift_var).transpose(1, 2)
 
-    rows_total = n + stats.int_count.sum(dim=1)
+    rows_total = n if stats.pooled else n + stats.int_count.sum(dim=1)  # pooled: n counts every row already
     measured = torch.stack([skew, kurt, negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
                             r2_additive - r2_linear, stats.int_count / rows_total[:, None]], dim=-1)
     per_variable = [torch.where(constant[..., None], 0.0, measured),

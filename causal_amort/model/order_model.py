@@ -183,7 +183,8 @@ class OrderModel(nn.Module):
 
     def _start_stats(self, first_chunk: Tensor) -> RunningStats:
         """Empty running statistics, standardized by the first chunk, tracking what the cues read."""
-        return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.kernel_rows)
+        return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.kernel_rows,
+                                  self.cfg.pooled_sums)
 
     def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
         """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""

@@ -157,7 +157,9 @@ class RunningStats:
     standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length);
     ``reservoir`` (B, m, d) float32 the sampled rows' clipped z-scores, ``priority`` (B, m) theirs,
     ascending (inf: an empty slot, whose row is zeros), and ``rows_seen`` (B,) the rows read (all
-    three None: no sample kept). ``scratch`` holds `add`'s feature buffers, passed on to the sums
+    three None: no sample kept). ``pooled`` (`model.pooled_sums`): the count, feature sums, Gram matrix
+    and derivative sums cover every row, intervened or not, as if all were observational (the masks
+    then feed only the per-target sums and keep intervened rows out of the sample). ``scratch`` holds `add`'s feature buffers, passed on to the sums
     that `add` returns: a stream of many chunks reuses them instead of taking fresh pages for
     every chunk (each fresh page faults when first written: at 4,096 rows x 20 that was 3 of the
     4 ms the features took). What `add` returns never refers to them; emptying it frees them.
@@ -173,6 +175,7 @@ class RunningStats:
     int_count: Tensor
     int_sums: Tensor
     basis: str = "base"
+    pooled: bool = False
     reservoir: Tensor | None = None
     priority: Tensor | None = None
     rows_seen: Tensor | None = None
@@ -198,7 +201,7 @@ class RunningStats:
 
     @classmethod
     def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base",
-              reservoir_rows: int = 0) -> "RunningStats":
+              reservoir_rows: int = 0, pooled: bool = False) -> "RunningStats":
         """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d); ``derivatives``
         says whether to track the derivative sums (a third of the cost of `add`); ``basis`` names
         the features (``BASES``); ``reservoir_rows`` the size of the row sample (0: none)."""
@@ -211,7 +214,7 @@ class RunningStats:
 
         stats = cls(center, scale, zeros(batch), zeros(batch, d, k), zeros(batch, d * k, d * k),
                     zeros(batch, d, k) if derivatives else None, zeros(batch, d, k, k) if derivatives else None,
-                    zeros(batch, d), zeros(batch, d, d, k), basis)
+                    zeros(batch, d), zeros(batch, d, d, k), basis, pooled)
         return stats._empty_sample(reservoir_rows, zeros(batch)) if reservoir_rows else stats
 
     def _empty_sample(self, rows: int, rows_seen: Tensor) -> "RunningStats":
@@ -224,7 +227,8 @@ class RunningStats:
     def fresh(self) -> "RunningStats":
         """Empty sums (and row sample) with the same standardization (for per-chunk statistics)."""
         empty = RunningStats(self.center, self.scale, **{k: None if v is None else torch.zeros_like(v)
-                                                         for k, v in self._sums().items()}, basis=self.basis)
+                                                         for k, v in self._sums().items()}, basis=self.basis,
+                             pooled=self.pooled)
         return empty if self.reservoir is None else empty._empty_sample(self.reservoir.shape[1],
                                                                         torch.zeros_like(self.rows_seen))
 
@@ -242,7 +246,7 @@ class RunningStats:
         def time_major(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.transpose(0, 1).reshape(steps * batch, b, d)
 
-        empty = RunningStats(tiled(self.center), tiled(self.scale), basis=self.basis,
+        empty = RunningStats(tiled(self.center), tiled(self.scale), basis=self.basis, pooled=self.pooled,
                              **{k: None if v is None else tiled(torch.zeros_like(v)) for k, v in self._sums().items()})
         if self.reservoir is not None:  # row t * B + i starts at task i's row count after t chunks
             offsets = torch.arange(steps, dtype=torch.float64, device=chunks.device).repeat_interleave(batch) * b
@@ -255,7 +259,7 @@ class RunningStats:
                 summed[name] = (running + base).view(steps * batch, *base.shape[1:])
             else:
                 summed[name] = None
-        merged = RunningStats(per_chunk.center, per_chunk.scale, **summed, basis=self.basis)
+        merged = RunningStats(per_chunk.center, per_chunk.scale, **summed, basis=self.basis, pooled=self.pooled)
         if self.reservoir is None:
             return merged
         # The sample of a union is the lowest priorities of the two samples: merge chunk by chunk.
@@ -275,7 +279,7 @@ class RunningStats:
         phi, deriv = _features(z, tracked, self.basis, self.scratch)  # (B, K, d, b), (B, d, K, b)
         k = phi.shape[1]
         flat = phi.view(batch, k * d, b)
-        if mask is None:
+        if mask is None or self.pooled:
             weighted, observed = flat, float(b)
         else:
             observational = (~mask.any(dim=2)).float()
@@ -287,7 +291,7 @@ class RunningStats:
         if tracked:
             # Derivative sums for the score-matching cues, over the same rows as the features; the
             # per-variable K x K products are one batched matmul over rows.
-            deriv_w = deriv if mask is None else deriv * observational[:, None, None, :]
+            deriv_w = deriv if mask is None or self.pooled else deriv * observational[:, None, None, :]
             deriv_sums = deriv_sums + deriv_w.sum(dim=-1).double()
             deriv_gram = deriv_gram + (deriv_w @ deriv.transpose(-1, -2)).double()
         int_count, int_sums = self.int_count, self.int_sums
@@ -296,7 +300,7 @@ class RunningStats:
             int_count = int_count + m.sum(dim=1).double()
             int_sums = int_sums + torch.einsum("brj,bkir->bjik", m, phi).double()
         added = RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums,
-                             self.basis, scratch=self.scratch)
+                             self.basis, self.pooled, scratch=self.scratch)
         if self.reservoir is None:
             return added
         index = self.rows_seen[:, None] + torch.arange(b, dtype=torch.float64, device=chunk.device)
@@ -325,7 +329,7 @@ def _add_gram(gram: Tensor, weighted: Tensor, flat: Tensor) -> Tensor:
 
 
 # Fields that are not sums over rows.
-_NOT_SUMS = ("center", "scale", "basis", "reservoir", "priority", "rows_seen", "scratch")
+_NOT_SUMS = ("center", "scale", "basis", "pooled", "reservoir", "priority", "rows_seen", "scratch")
 
 
 def _lowest(rows_a: Tensor, priority_a: Tensor, rows_b: Tensor, priority_b: Tensor) -> tuple[Tensor, Tensor]:
