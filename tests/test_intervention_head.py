@@ -99,6 +99,21 @@ def test_pooled_sums_read_every_row_and_a_silent_head_then_reads_as_the_pooled_r
         load_config("tiny", {"model.pooled_sums": True})
 
 
+def test_the_shipped_default_reads_masks_and_is_its_network_without_the_head_on_observational_data():
+    from causal_amort.model.checkpoint import load_model
+
+    shipped, cfg = load_model("default", "cpu")
+    assert cfg.model.intervention_head and cfg.model.pooled_sums
+    plain = OrderModel(dataclasses.replace(cfg.model, intervention_head=False, pooled_sums=False))
+    missing, unexpected = plain.load_state_dict(shipped.state_dict(), strict=False)
+    assert not missing and unexpected and all(name.startswith("encoder.intervention.") for name in unexpected)
+    ds = sample_dataset(load_spec("test-out"), 12, 500, np.random.default_rng(7))
+    for a, b in zip(_read(shipped, ds), _read(plain, ds)):
+        assert torch.equal(a, b)
+    masked = sample_dataset(load_spec("test-in"), 12, 500, np.random.default_rng(7), interventions=6)
+    assert not torch.equal(_read(shipped, masked)[1], _read(plain, masked)[1])
+
+
 def test_the_head_needs_the_stats_encoder():
     with pytest.raises(InputError, match="intervention_head needs model.encoder = stats"):
         load_config("tiny", {"model.intervention_head": True})
@@ -108,8 +123,9 @@ def test_interventional_tasks_come_with_masks_and_observational_runs_replay_unch
     source = task_source(small_cfg(**{"data.intervention_prob": 1.0}).data, seed=4)
     for step in range(4):
         batch = source.batch(step, 0)
+        assert batch.mask is not None
         per_task = batch.mask.any(dim=1)  # (B, d): which variables each task intervened on
-        assert batch.mask is not None and bool((per_task.sum(dim=1) >= 1).all())
+        assert bool((per_task.sum(dim=1) >= 1).all())
     plain = task_source(small_cfg().data, seed=4).batch(0, 0)
     never = task_source(small_cfg(**{"data.intervention_prob": 0.0}).data, seed=4).batch(0, 0)
     assert plain.mask is None and torch.equal(plain.x, never.x)

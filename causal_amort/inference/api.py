@@ -225,8 +225,8 @@ def _mask_blocks(mask: Data, rows: int, X: Data) -> Iterator[np.ndarray]:
     if streamed:  # cut where the data are cut (rechunk reads numbers: back to bool after)
         return (block > 0.5 for block in rechunk((_mask_values(m).astype(np.float32) for m in mask), rows))
     m = _mask_values(mask)
-    if m.shape != np.shape(_values(X)):
-        raise InputError(f"the mask has shape {m.shape}, the data {np.shape(_values(X))}")
+    if m.shape != np.shape(X):
+        raise InputError(f"the mask has shape {m.shape}, the data {np.shape(X)}")
     return chunk_array(m, rows)
 
 
