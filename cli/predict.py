@@ -88,7 +88,8 @@ def predict(
                              read_ahead_blocks=2 if read_ahead else 0, mask=mask)
     # A line of its own, not the table's title: rich wraps a title to the (narrow) table's width.
     console.print(f"causal order of {csv_file.name} ({result.rows:,} rows"
-                  + (f", {result.dropped_rows:,} dropped" if result.dropped_rows else "") + "), causes first",
+                  + (f", {result.dropped_rows:,} dropped" if result.dropped_rows else "")
+                  + (f", {result.intervened_rows:,} with an intervention" if mask is not None else "") + "), causes first",
                   highlight=False)
     table = Table()
     table.add_column("position", justify="right")
@@ -109,5 +110,5 @@ def predict(
         if constraints:
             payload["constraints"] = constraints.to_dict()
         if mask is not None:
-            payload["mask"] = str(mask)
+            payload["mask"], payload["intervened_rows"] = str(mask), result.intervened_rows
         atomic_write_text(out, json.dumps(payload, indent=2) + "\n")

@@ -254,6 +254,7 @@ def test_a_mask_file_is_streamed_beside_the_data_and_a_bad_one_is_refused(tmp_pa
     x = np.loadtxt(data, delimiter=",", skiprows=1, dtype=np.float32)
     expected = load_model(ckpt, "cpu").order(x, ["alpha", "beta", "gamma"], mask=mask)
     assert payload["order"] == expected.order and payload["mask"].endswith("data.mask.csv")
+    assert payload["intervened_rows"] == 25 and "75 rows, 25 with an intervention" in result.output
     bad = {"names.mask.csv": "a,b,c\n" + "0,0,0\n" * 75, "short.mask.csv": header + "0,0,0\n" * 74,
            "two.mask.csv": header + "2,0,0\n" + "0,0,0\n" * 74}
     for name, text in bad.items():

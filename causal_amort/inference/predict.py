@@ -42,6 +42,7 @@ class Prediction:
     rows: int
     dropped_rows: int
     edges: list[tuple[str, str]] | None = None
+    intervened_rows: int = 0  # rows with at least one value set by an intervention (from the mask file)
 
 
 class Reservoir:
@@ -139,13 +140,20 @@ def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: 
     return spread_quantiles(first, rows) if sampled is None or len(sampled) < rows // 2 else sampled
 
 
-def _same_header(masks: Iterator[np.ndarray], summary: CsvSummary, names: list[str],
-                 path: str | Path) -> Iterator[np.ndarray]:
-    """The mask file's blocks, once its header is checked against the data's ``names``."""
-    for index, block in enumerate(masks):
-        if index == 0 and summary.names != names:
-            raise InputError(f"{path}: its header must be the data's ({', '.join(names[:3])}, ...)")
-        yield block
+class _MaskBlocks:
+    """The mask file's blocks, once its header is checked against the data's ``names``, counting the
+    rows in which some value was set by an intervention (``intervened``)."""
+
+    def __init__(self, masks: Iterator[np.ndarray], summary: CsvSummary, names: list[str], path: str | Path):
+        self.masks, self.summary, self.names, self.path = masks, summary, names, path
+        self.intervened = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index, block in enumerate(self.masks):
+            if index == 0 and self.summary.names != self.names:
+                raise InputError(f"{self.path}: its header must be the data's ({', '.join(self.names[:3])}, ...)")
+            self.intervened += int((block != 0).any(axis=1).sum())
+            yield block
 
 
 def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune: str = "lasso",
@@ -178,18 +186,21 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
         whole = len(first) < block_rows(len(summary.names))
         anchor = _standardize_on(path, fmt, first, whole, model.chunk_size)
         data = itertools.chain([first], chunks)
+        intervened = 0
         if mask is None:
             result = model.order(data, summary.names, constraints=constraints, beam=beam, standardize_on=anchor)
         else:
             mask_summary = CsvSummary(names=[])
             with closing(stream_csv(mask, None, fmt=fmt, summary=mask_summary)) as masks:
+                blocks = _MaskBlocks(masks, mask_summary, summary.names, mask)
                 result = model.order(data, summary.names, constraints=constraints, beam=beam, standardize_on=anchor,
-                                     mask=_same_header(masks, mask_summary, summary.names, mask))
+                                     mask=iter(blocks))
                 if next(masks, None) is not None:
                     raise InputError(f"{mask}: more rows than {Path(path).name}")
+                intervened = blocks.intervened
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
-                            rows=summary.rows, dropped_rows=summary.dropped)
+                            rows=summary.rows, dropped_rows=summary.dropped, intervened_rows=intervened)
     if dag:
         graph = prune_order(reservoir.rows, result.indices, method=prune)
         prediction.edges = [(names[i], names[j]) for i, j in zip(*np.nonzero(graph))]
