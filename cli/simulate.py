@@ -57,6 +57,9 @@ def simulate(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Suite folder (default runs/suites/NAME-dD-nN-sSEED)."),
     interventions: int = typer.Option(0, help="Perfect interventions on K random targets per dataset "
                                       "(rows split into K+1 regimes; the mask is stored)."),
+    intervention_kind: str = typer.Option("perfect", "--intervention-kind", help="perfect: a target's value is "
+                                          "redrawn, cut from its parents; shift: its mechanism is kept and its value "
+                                          "moved by 1-3 standard deviations (a soft intervention)."),
     standardize: bool = typer.Option(True, "--standardize/--no-standardize",
                                      help="Z-score every variable (default) or keep the raw scale."),
     workers: int = typer.Option(1, help="Processes, sharing --threads; the data do not depend on it."),
@@ -86,7 +89,8 @@ def simulate(
         raise InputError("give both --d-min and --d-max (or neither, and --d)")
     lo, hi = (d_min, d_max) if d_min is not None else (d, d)
     plan = SuitePlan(spec=prior, num_datasets=num_datasets, n=n, d_min=lo, d_max=hi, seed=seed,
-                     interventions=interventions, standardize=standardize, format=format)
+                     interventions=interventions, standardize=standardize, format=format,
+                     intervention_kind=intervention_kind)
     count, index = resolve_shard(num_shards, shard_index)
     size = f"d{lo}" if lo == hi else f"d{lo}-{hi}"
     out = out if out is not None else Path("runs/suites") / f"{prior.name}-{size}-n{n}-s{seed}"

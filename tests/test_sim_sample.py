@@ -204,9 +204,36 @@ def test_interventions_cut_the_parents():
     assert checked >= 5
 
 
+def test_shift_interventions_keep_the_parents_and_move_the_target():
+    """A shift intervention keeps the target's mechanism: in its regime the parents still explain it,
+    and its mean moves; the same seed with perfect interventions cuts them."""
+    spec = spec_from_dict({
+        "graph": {"families": [{"kind": "erdos_renyi", "edges_per_var": [2.0, 2.0]}]},
+        "mechanism": {"families": [{"kind": "linear", "weights": [1.0, 2.0]}]},
+        "noise": {"families": [{"kind": "gaussian"}]}})
+    checked = 0
+    for seed in range(10):
+        ds = sample_dataset(spec, 5, 3000, np.random.default_rng(seed), interventions=5, intervention_kind="shift")
+        assert ds.meta["intervention_kind"] == "shift"
+        for t in range(5):
+            parents = np.flatnonzero(ds.graph[:, t])
+            if parents.size == 0:
+                continue
+            rows, observed = ds.mask[:, t], ~ds.mask.any(axis=1)
+            fit = lambda r: np.linalg.lstsq(np.c_[ds.x[r][:, parents], np.ones(r.sum())], ds.x[r, t], rcond=None)  # noqa: E731
+            explained = lambda r: 1 - fit(r)[1][0] / (r.sum() * ds.x[r, t].var())  # noqa: E731
+            assert explained(rows) > 0.5 * explained(observed) > 0.025  # the parents still pull it
+            checked += 1
+        moved = [abs(ds.x[ds.mask[:, t], t].mean() - ds.x[~ds.mask.any(axis=1), t].mean()) for t in range(5)]
+        assert min(moved) > 0.1
+    assert checked >= 5
+    assert sample_dataset(spec, 5, 100, np.random.default_rng(0), interventions=2).meta["intervention_kind"] == "perfect"
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"d": 1, "n": 10}, "d must be >= 2"), ({"d": 5, "n": 0}, "n must be >= 1"),
     ({"d": 5, "n": 10, "interventions": 6}, "interventions must be between 0 and d=5"),
+    ({"d": 5, "n": 10, "interventions": 2, "intervention_kind": "soft"}, "intervention kind must be one of perfect, shift"),
 ])
 def test_bad_sizes_are_input_errors(kwargs, message):
     with pytest.raises(InputError, match=message):

@@ -207,3 +207,16 @@ def test_missing_paths_are_input_errors(tmp_path):
         list(iter_datasets(tmp_path / "nope"))
     with pytest.raises(InputError, match="neither a suite"):
         list(iter_datasets(tmp_path))
+
+
+def test_the_intervention_kind_is_planned_and_perfect_keeps_earlier_fingerprints(tmp_path):
+    import dataclasses
+
+    assert "intervention_kind" not in PLAN.to_dict()  # suites planned before the kinds resume as they were
+    shifted = dataclasses.replace(PLAN, num_datasets=2, intervention_kind="shift")
+    assert shifted.to_dict()["intervention_kind"] == "shift"
+    assert shifted.fingerprint() != dataclasses.replace(shifted, intervention_kind="perfect").fingerprint()
+    _write(shifted, tmp_path / "shift")
+    assert [ds.meta["intervention_kind"] for ds in iter_datasets(tmp_path / "shift")] == ["shift", "shift"]
+    with pytest.raises(InputError, match="--intervention-kind must be one of perfect, shift"):
+        dataclasses.replace(PLAN, intervention_kind="soft")

@@ -13,19 +13,24 @@ from simulators.core.zscore import zscore
 from simulators.prior.sortability import r2_sortability, var_sortability
 from simulators.prior.spec import Spec, pick
 
+# "perfect": a target's value is redrawn independently of its parents (do); "shift": its mechanism is
+# kept and its value moved by the shift (an imperfect, soft intervention that leaves the parents' pull).
+INTERVENTION_KINDS = ("perfect", "shift")
+
 
 def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, interventions: int = 0,
-                   standardize: bool = True, name: str = "") -> Dataset:
+                   standardize: bool = True, name: str = "", intervention_kind: str = "perfect") -> Dataset:
     """One SCM drawn from ``spec`` on d variables and n samples of it.
 
     ``interventions = K`` picks K distinct random targets; the rows are split at random into K + 1
     near-equal regimes: observational, and one perfect intervention per target (the target's value
     is drawn independently of its parents, from a normal with a mean shifted by 1-3 observational
-    standard deviations). ``mask`` marks the intervened cells. ``standardize`` z-scores every
+    standard deviations; ``intervention_kind = "shift"``: its mechanism is kept and its value moved by
+    that shift, a soft intervention). ``mask`` marks the intervened cells. ``standardize`` z-scores every
     variable of the returned data; the metadata record var-sortability both of the returned data
     and of the raw scale (``var_sortability_raw``).
     """
-    _validate(spec, d, n, interventions)
+    _validate(spec, d, n, interventions, intervention_kind)
     graph_family = pick(spec.graphs, rng)
     upper, graph_info = graph_family.sample(d, rng)
     # order[p] is the variable at causal position p: a random relabeling hides the construction order.
@@ -54,7 +59,8 @@ def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, inte
             if internal:
                 column = zscore(column)
             if j in targets:
-                column = _intervene(column, regime, targets.index(j) + 1, shifts[targets.index(j)], rng)
+                column = _intervene(column, regime, targets.index(j) + 1, shifts[targets.index(j)], rng,
+                                    intervention_kind)
             values[j] = column
 
     raw = values.T
@@ -78,6 +84,7 @@ def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, inte
                       **({"per_variable": kinds} if mixed else {})},
         "noise": {"family": noise_family.kind},
         "interventions": [names[t] for t in targets],
+        **({"intervention_kind": intervention_kind} if interventions else {}),
         "standardized": standardize,
         "var_sortability": _json_float(var_sortability(x, graph)),
         "var_sortability_raw": _json_float(var_sortability(raw, graph)),
@@ -97,12 +104,14 @@ def dataset_cost(d: int, n: int) -> tuple[float, int]:
     return 7e-4 * d + 5e-7 * n * d + 4e-10 * d**3, int(8 * (4.5 * n * d + 6.5 * d * d))
 
 
-def _validate(spec: Spec, d: int, n: int, interventions: int) -> None:
+def _validate(spec: Spec, d: int, n: int, interventions: int, kind: str = "perfect") -> None:
     spec.check_d(d)
     if n < 1:
         raise InputError(f"n must be >= 1, got {n}")
     if not 0 <= interventions <= d:
         raise InputError(f"interventions must be between 0 and d={d}, got {interventions}")
+    if kind not in INTERVENTION_KINDS:
+        raise InputError(f"intervention kind must be one of {', '.join(INTERVENTION_KINDS)}, got {kind!r}")
 
 
 def _intervention_plan(n: int, d: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int], np.ndarray]:
@@ -116,15 +125,19 @@ def _intervention_plan(n: int, d: int, k: int, rng: np.random.Generator) -> tupl
 
 
 def _intervene(column: np.ndarray, regime: np.ndarray, which: int, shift: float,
-               rng: np.random.Generator) -> np.ndarray:
+               rng: np.random.Generator, kind: str = "perfect") -> np.ndarray:
     """Replace the rows of regime ``which`` by draws from N(mean + shift * sd, sd^2) of the
-    observational rows: a perfect intervention, independent of the parents."""
+    observational rows: a perfect intervention, independent of the parents; ``kind = "shift"`` adds
+    shift * sd to those rows instead, keeping what the parents and the noise gave them."""
     observed = column[regime == 0] if (regime == 0).sum() >= 2 else column
     mean, sd = observed.mean(), observed.std()
     sd = sd if sd > 0 else 1.0
     rows = regime == which
     column = column.copy()
-    column[rows] = mean + sd * (shift + rng.standard_normal(int(rows.sum())))
+    if kind == "shift":
+        column[rows] += sd * shift
+    else:
+        column[rows] = mean + sd * (shift + rng.standard_normal(int(rows.sum())))
     return column
 
 

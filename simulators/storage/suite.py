@@ -35,7 +35,7 @@ from simulators.storage.manifest import (FORMAT_VERSION, KIND, MANIFEST, SHARD_F
 from simulators.core.provenance import git_commit, package_versions
 from simulators.core.resources import Estimate, describe_size
 from simulators.core.sharding import check_shard
-from simulators.prior.sample import dataset_cost, sample_dataset
+from simulators.prior.sample import INTERVENTION_KINDS, dataset_cost, sample_dataset
 from simulators.storage.shards import pack_shard, sha256_bytes
 from simulators.prior.spec import Spec, spec_to_dict
 
@@ -58,6 +58,7 @@ class SuitePlan:
     interventions: int = 0
     standardize: bool = True
     format: str = "npz"
+    intervention_kind: str = "perfect"
 
     def __post_init__(self) -> None:
         """InputError on any impossible setting: a plan that exists can be estimated and written."""
@@ -72,6 +73,9 @@ class SuitePlan:
             raise InputError(f"interventions must be between 0 and d={self.d_min}, got {self.interventions}")
         if self.seed < 0:
             raise InputError(f"seed must be >= 0, got {self.seed}")
+        if self.intervention_kind not in INTERVENTION_KINDS:
+            raise InputError(f"--intervention-kind must be one of {', '.join(INTERVENTION_KINDS)}, "
+                             f"got {self.intervention_kind!r}")
         if self.format not in FORMATS:
             raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
 
@@ -92,7 +96,10 @@ class SuitePlan:
         return f"{self.spec.name}-{i:0{max(5, len(str(self.num_datasets - 1)))}d}"
 
     def to_dict(self) -> dict:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "spec"}
+        # The default kind is left out, so that every suite planned before the kinds existed keeps its
+        # fingerprint (and resumes).
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "spec"
+                  and not (f.name == "intervention_kind" and self.intervention_kind == "perfect")}
         return {"spec": spec_to_dict(self.spec), **fields, "shard_size": self.shard_size}
 
     def fingerprint(self) -> str:
@@ -145,7 +152,7 @@ def make_dataset(plan: SuitePlan, i: int) -> Dataset:
     rng = np.random.default_rng(np.random.SeedSequence(entropy=[plan.seed, plan.spec.seed_salt], spawn_key=(i,)))
     d = plan.d_min if plan.d_min == plan.d_max else int(rng.integers(plan.d_min, plan.d_max + 1))
     ds = sample_dataset(plan.spec, d, plan.n, rng, interventions=plan.interventions,
-                        standardize=plan.standardize, name=plan.dataset_name(i))
+                        standardize=plan.standardize, name=plan.dataset_name(i), intervention_kind=plan.intervention_kind)
     ds.meta.update(index=i, seed={"entropy": [plan.seed, plan.spec.seed_salt], "spawn_key": [i]})
     return ds
 
