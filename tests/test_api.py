@@ -240,3 +240,5 @@ def test_a_bad_mask_is_refused_in_one_line(tiny_stats, mask, message):
     m[:50, 0] = 1
     with pytest.raises(causal_amort.InputError, match=message):
         model.order(x, mask=mask(m))
+    with pytest.raises(causal_amort.InputError, match="mask chunk 1 has shape"):
+        model.order(iter([x[:150], x[150:]]), mask=iter([m[:150], m[150:, :5]]))

@@ -20,7 +20,7 @@ from causal_amort.config import RunConfig
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.pruning import check_prune_method, prune_order
-from causal_amort.inference.stream import (batch_orders, checked_rows, chunk_array, read_rows, rechunk,
+from causal_amort.inference.stream import (batch_orders, checked_rows, chunk_array, read_rows, rechunk, regroup,
                                            spread_quantiles, stream_orders)
 from simulators.core.errors import InputError
 
@@ -222,12 +222,25 @@ def _mask_blocks(mask: Data, rows: int, X: Data) -> Iterator[np.ndarray]:
     if streamed != isinstance(mask, Iterator):
         raise InputError("the mask must come as the data do: an array or DataFrame for an array or "
                          "DataFrame, an iterator of chunks for an iterator of chunks")
-    if streamed:  # cut where the data are cut (rechunk reads numbers: back to bool after)
-        return (block > 0.5 for block in rechunk((_mask_values(m).astype(np.float32) for m in mask), rows))
+    if streamed:  # cut where the data are cut
+        return regroup(_mask_chunks(mask), rows)
     m = _mask_values(mask)
     if m.shape != np.shape(X):
         raise InputError(f"the mask has shape {m.shape}, the data {np.shape(X)}")
     return chunk_array(m, rows)
+
+
+def _mask_chunks(masks: Iterator) -> Iterator[np.ndarray]:
+    """Mask chunks as bool, each 2-d with the first one's columns (`stream_orders` then checks each
+    block against its data block)."""
+    width = None
+    for index, mask in enumerate(masks):
+        m = _mask_values(mask)
+        if m.ndim != 2 or (width is not None and m.shape[1] != width):
+            raise InputError(f"mask chunk {index} has shape {m.shape}; the mask's chunks must be 2-d with "
+                             "the data's columns")
+        width = m.shape[1]
+        yield m
 
 
 def _mask_values(mask: object) -> np.ndarray:

@@ -62,19 +62,30 @@ def chunk_array(x: np.ndarray, chunk_size: int) -> Iterator[np.ndarray]:
 def rechunk(chunks: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarray]:
     """Blocks of `chunk_size` rows (the last may be shorter) from chunks (b, d) of any sizes, each
     checked as `stream_orders` checks its chunks; a chunk of the right size passes unchanged."""
-    if chunk_size < 1:
-        raise InputError(f"chunk size must be >= 1, got {chunk_size}")
+    def checked() -> Iterator[np.ndarray]:
+        d = None
+        for index, chunk in enumerate(chunks):
+            x = checked_rows(chunk, index, d)
+            d = x.shape[1]
+            yield x
+
+    yield from regroup(checked(), chunk_size)
+
+
+def regroup(blocks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The rows of ``blocks`` (arrays of any row counts and one dtype) in blocks of ``size`` rows, the
+    last one shorter when the rows run out; nothing is checked (`rechunk` checks data chunks first)."""
+    if size < 1:
+        raise InputError(f"chunk size must be >= 1, got {size}")
     pending: list[np.ndarray] = []
-    rows, d = 0, None
-    for index, chunk in enumerate(chunks):
-        x = checked_rows(chunk, index, d)
-        d = x.shape[1]
-        pending.append(x)
-        rows += x.shape[0]
-        while rows >= chunk_size:
-            block = pending[0] if len(pending) == 1 else np.concatenate(pending)
-            yield block[:chunk_size]
-            pending, rows = [block[chunk_size:]], rows - chunk_size
+    rows = 0
+    for block in blocks:
+        pending.append(block)
+        rows += block.shape[0]
+        while rows >= size:
+            whole = pending[0] if len(pending) == 1 else np.concatenate(pending)
+            yield whole[:size]
+            pending, rows = [whole[size:]], rows - size
     if rows:
         yield np.concatenate(pending)
 
