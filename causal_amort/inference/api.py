@@ -113,9 +113,8 @@ class AmortModel:
             x = checked_rows(_values(data), f"dataset {index}", None)
             _check_rows(x.shape[0], size)
             checked.append((x, _check_names(_columns(data) or [f"X{i}" for i in range(x.shape[1])], x.shape[1])))
-            mask = None if masks is None or masks[index] is None else _mask_values(masks[index])
-            if mask is not None and mask.shape != x.shape:
-                raise InputError(f"dataset {index}: the mask has shape {mask.shape}, the data {x.shape}")
+            given = None if masks is None else masks[index]
+            mask = None if given is None else _mask_like(given, x.shape, f"dataset {index}: ")
             mask_of.append(mask)
         by_shape: dict[tuple, list[int]] = {}  # one batch holds datasets of one shape, all with masks or none
         for index, (x, _) in enumerate(checked):
@@ -224,10 +223,7 @@ def _mask_blocks(mask: Data, rows: int, X: Data) -> Iterator[np.ndarray]:
                          "DataFrame, an iterator of chunks for an iterator of chunks")
     if streamed:  # cut where the data are cut
         return regroup(_mask_chunks(mask), rows)
-    m = _mask_values(mask)
-    if m.shape != np.shape(X):
-        raise InputError(f"the mask has shape {m.shape}, the data {np.shape(X)}")
-    return chunk_array(m, rows)
+    return chunk_array(_mask_like(mask, np.shape(X)), rows)
 
 
 def _mask_chunks(masks: Iterator) -> Iterator[np.ndarray]:
@@ -241,6 +237,14 @@ def _mask_chunks(masks: Iterator) -> Iterator[np.ndarray]:
                              "the data's columns")
         width = m.shape[1]
         yield m
+
+
+def _mask_like(mask: object, shape: tuple[int, ...], what: str = "") -> np.ndarray:
+    """A whole mask as bool, refused unless it has the data's ``shape`` (``what`` names the data)."""
+    m = _mask_values(mask)
+    if m.shape != shape:
+        raise InputError(f"{what}the mask has shape {m.shape}, the data {shape}")
+    return m
 
 
 def _mask_values(mask: object) -> np.ndarray:

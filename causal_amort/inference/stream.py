@@ -154,7 +154,7 @@ def stream_orders(
         x = checked_rows(chunk, index, None if memory is None else memory.state.shape[1])
         mask = None
         if mask_iter is not None:
-            mask = _as_mask(next(mask_iter, None), x.shape, index)
+            mask = _as_mask(next(mask_iter, None), x.shape, f"chunk {index}")
         index += 1
         n_seen += x.shape[0]
         decode = upcoming is None or decode_at is None or decode_at(index)
@@ -205,6 +205,8 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     masks, checked; blocks of `read_rows` rows."""
     constraint = _ready(model, beam, precede, device)
     batch, n, d = x.shape
+    if mask is not None:
+        mask = _as_mask(mask, x.shape, "the batch")
     rows = read_rows(model, chunk_size)
     with inference():
         memory = model.init_memory(batch, d, device)
@@ -214,7 +216,7 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
         for start in range(0, n, rows):
             block = torch.from_numpy(np.ascontiguousarray(x[:, start : start + rows])).to(device)
             block_mask = None if mask is None else torch.from_numpy(
-                np.stack([_as_mask(m[start : start + rows], block.shape[1:], start // rows) for m in mask])).to(device)
+                np.ascontiguousarray(mask[:, start : start + rows])).to(device)
             memory = model.advance(memory, block, block_mask, encode=start + rows >= n)
         order, confidence = model.decode(memory, beam=beam, precede=constraint)
     return order.cpu().numpy(), confidence.float().cpu().numpy()
@@ -238,13 +240,14 @@ def checked_rows(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarr
     return x
 
 
-def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], index: int) -> np.ndarray:
+def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``mask`` checked against the ``shape`` of the data it marks (``what`` names them: "chunk 3")."""
     if mask is None:
-        raise InputError(f"the intervention mask ends before the data: none for chunk {index}")
+        raise InputError(f"the intervention mask ends before the data: none for {what}")
     m = np.asarray(mask)
     if m.shape != shape:
-        raise InputError(f"the intervention mask does not match the data: {m.shape} for chunk {index}, which is "
+        raise InputError(f"the intervention mask does not match the data: {m.shape} for {what}, which is "
                          f"{shape} (a mask has the data's rows and columns)")
     if m.dtype != np.bool_:
-        raise InputError(f"the intervention mask for chunk {index} must be bool, got {m.dtype}")
+        raise InputError(f"the intervention mask for {what} must be bool, got {m.dtype}")
     return np.ascontiguousarray(m)
