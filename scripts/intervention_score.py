@@ -6,7 +6,7 @@ their pooled twins (the same rows without masks). A model of the pooled folder i
 Per method: the mean fraction of reversed edges on each suite and the interventional score, the mean
 of the suite means. With ``--paired A B`` (labels as listed), each suite's count of datasets on which B
 reverses fewer / more edges than A, the mean difference, and the two-sided sign-flip p of the mean
-difference over all datasets (`selection_score.sign_flip_p`).
+difference over all datasets (`selection_score.paired_rows`).
 
     python scripts/intervention_score.py runs/select-v50 runs/select-v50-pooled --paired G I1 \
         --paired G/pooled I1
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, however this file is loaded
-from selection_score import sign_flip_p  # noqa: E402
+from selection_score import paired_rows as paired  # noqa: E402  (per-suite counts and the sign-flip p)
 
 
 def results(masked: Path, pooled: Path) -> pd.DataFrame:
@@ -39,19 +39,6 @@ def score_table(rows: pd.DataFrame) -> pd.DataFrame:
     table = rows.groupby(["suite", "method"]).frac_reversed.mean().unstack()
     table.loc["interventional score"] = table.mean()
     return table
-
-
-def paired(rows: pd.DataFrame, a: str, b: str) -> tuple[pd.DataFrame, float]:
-    """Per suite: datasets where b reverses fewer edges than a, more, the mean of b - a; and the
-    sign-flip p over every dataset."""
-    wide = (rows[rows.method.isin([a, b])].drop_duplicates(["suite", "dataset", "method"])
-            .pivot_table(index=["suite", "dataset"], columns="method", values="frac_reversed").dropna())
-    if a not in wide or b not in wide:
-        raise SystemExit(f"no paired results for {a} and {b}")
-    diff = wide[b] - wide[a]
-    by_suite = diff.groupby(level="suite").agg(datasets="size", better=lambda x: int((x < 0).sum()),
-                                               worse=lambda x: int((x > 0).sum()), mean_difference="mean")
-    return by_suite, sign_flip_p(diff.to_numpy())
 
 
 def main() -> None:

@@ -53,11 +53,20 @@ def selection_table(folders: list[Path], models: list[str]) -> pd.DataFrame:
 
 
 def paired(folders: list[Path], a: str, b: str, flips: int = 20_000) -> tuple[pd.DataFrame, float]:
-    """Per held-out suite: datasets where b reverses fewer edges than a, more, and the mean of b - a;
-    and the two-sided sign-flip p of the mean difference over every held-out dataset."""
-    wide = (_results(folders, [a, b]).drop_duplicates(["suite", "dataset", "method"])
+    """`paired_rows` of the held-out suites in these folders."""
+    return paired_rows(_results(folders, [a, b]), a, b, SINGLE + COMPOUND, flips)
+
+
+def paired_rows(rows: pd.DataFrame, a: str, b: str, suites: list[str] | None = None,
+                flips: int = 20_000) -> tuple[pd.DataFrame, float]:
+    """Per suite (those listed, or all): datasets where b reverses fewer edges than a, more, and the mean
+    of b - a; and the two-sided sign-flip p of the mean difference over every dataset of those suites."""
+    wide = (rows[rows.method.isin([a, b])].drop_duplicates(["suite", "dataset", "method"])
             .pivot_table(index=["suite", "dataset"], columns="method", values="frac_reversed").dropna())
-    wide = wide[wide.index.get_level_values("suite").isin(SINGLE + COMPOUND)]
+    if a not in wide or b not in wide:
+        raise SystemExit(f"no paired results for {a} and {b}")
+    if suites is not None:
+        wide = wide[wide.index.get_level_values("suite").isin(suites)]
     diff = wide[b] - wide[a]
     by_suite = diff.groupby(level="suite").agg(datasets="size", better=lambda x: int((x < 0).sum()),
                                                worse=lambda x: int((x > 0).sum()), mean_difference="mean")
