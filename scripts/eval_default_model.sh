@@ -14,6 +14,9 @@
 # MODEL_FLAGS (more `amort eval` flags for the models phase, e.g. --pool-masks).
 # SUITES_SET=interventional: the interventional card's suites instead (docs/default-model.md, "Interventional data"):
 #   OUT=runs/model-card-int SUITES_SET=interventional bash scripts/eval_default_model.sh suites   (and so on)
+# SUITES_SET=external: other simulators' SCMs (scripts/external_suites.py, d = 20; docs/default-model.md,
+# "Other simulators"): OUT=runs/model-card-external SUITES_SET=external bash scripts/eval_default_model.sh suites;
+# EXTERNAL_D and EXTERNAL_N set their size (default d = 20, n = 2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One thread per process unless told otherwise: these runs share the machine with others.
@@ -36,6 +39,10 @@ INTERVENTIONAL="test-in-d20-k5:test-in:20:--interventions=5 test-in-d20-k20:test
 test-out-d30-k15:test-out:30:--interventions=15 test-graph-d20-k10:test-graph:20:--interventions=10
 test-mechanism-d20-k10:test-mechanism:20:--interventions=10 test-noise-d20-k10:test-noise:20:--interventions=10"
 [ "${SUITES_SET:-}" = interventional ] && SUITES=$INTERVENTIONAL
+# name:external:d: a suite of scripts/external_suites.py (its name is the generator's configuration).
+if [ "${SUITES_SET:-}" = external ]; then
+  SUITES=$(python -c "from simulators.external.suites import SUITES; print(' '.join(f'{s}:external:${EXTERNAL_D:-20}' for s in SUITES))")
+fi
 
 phase=${1:?usage: eval_default_model.sh suites|baselines|nogam|models|merge|curves}
 if [ "$phase" = curves ]; then
@@ -51,6 +58,11 @@ for entry in $SUITES; do
   suite="$OUT/suites/$name"
   case "$phase" in
     suites)
+      if [ "$preset" = external ]; then
+        python scripts/external_suites.py --out "$OUT/suites" --seed "$SEED" --num "$NUM" --d "$d" --n "${EXTERNAL_N:-2000}" \
+          --suites "$name" >/dev/null
+        continue
+      fi
       amort simulate --preset "$preset" --num-datasets "$NUM" --d "$d" --n 2000 --seed "$SEED" $extra \
         --out "$suite" --force >/dev/null ;;
     baselines)
