@@ -23,9 +23,9 @@ from simulators.external.suites import SUITES, write_external_suite
 
 
 def write_one(suite: str, out: Path, num: int, d: int, n: int, seed: int) -> str:
-    """Write one suite (in a worker process); returns the line to print."""
-    for _ in write_external_suite(suite, out / suite, num=num, d=d, n=n, seed=seed):
-        pass
+    """Write one suite (in a worker process), its progress on stderr; returns the line to print."""
+    for done in write_external_suite(suite, out / suite, num=num, d=d, n=n, seed=seed):
+        print(f"{suite}: {done}/{num}", file=sys.stderr, flush=True)
     return f"{out / suite}: {num} datasets (d={d}, n={n}, seed {seed})"
 
 

@@ -95,6 +95,9 @@ def test_writing_a_suite_resumes_and_refuses_other_settings(tmp_path):
     with pytest.raises(InputError, match="unknown external suite"):
         list(write_external_suite("cdt-bogus", tmp_path / "bogus", num=1, d=5, n=50, seed=1))
     assert not (tmp_path / "bogus").exists()
+    with pytest.raises(InputError, match="seed must be >= 0"):
+        list(write_external_suite("cdt-nn", tmp_path / "negative", num=1, d=5, n=50, seed=-1))
+    assert not (tmp_path / "negative").exists()
 
 
 def test_the_script_refuses_an_unknown_suite_in_one_line(tmp_path):

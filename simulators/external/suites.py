@@ -44,17 +44,19 @@ def _raw(generator: str, settings: dict, d: int, n: int, rng: np.random.Generato
     return graph, cdt.simulate(graph, n, settings["mechanism"], rng)
 
 
-def _check(suite: str, d: int, n: int) -> None:
+def _check(suite: str, d: int, n: int, seed: int) -> None:
     if suite not in SUITES:
         raise InputError(f"unknown external suite {suite!r} (known: {', '.join(SUITES)})")
     if d < 2 or n < 2:
         raise InputError(f"an external suite needs d >= 2 and n >= 2, got d={d}, n={n}")
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
 
 
 def external_dataset(suite: str, index: int, d: int, n: int, seed: int) -> Dataset:
     """Dataset ``index`` of ``suite`` (``SUITES``) on d variables and n rows, standardized, its
     columns in a random order (the graph permuted with them)."""
-    _check(suite, d, n)
+    _check(suite, d, n, seed)
     generator, settings = SUITES[suite]
     rng = np.random.default_rng(np.random.SeedSequence(entropy=[seed, zlib.crc32(suite.encode())], spawn_key=(index,)))
     graph, values = _raw(generator, settings, d, n, rng)
@@ -72,7 +74,7 @@ def write_external_suite(suite: str, out: Path, *, num: int, d: int, n: int, see
     folder's ``RECORD`` names the settings, and other settings into the same folder are refused."""
     if num < 1:
         raise InputError(f"num must be >= 1, got {num}")
-    _check(suite, d, n)
+    _check(suite, d, n, seed)
     settings = {"suite": suite, "seed": seed, "d": d, "n": n, **dict(zip(("generator", "settings"), SUITES[suite]))}
     record = out / RECORD
     if record.exists() and json.loads(record.read_text()) != settings:
