@@ -92,6 +92,9 @@ def test_writing_a_suite_resumes_and_refuses_other_settings(tmp_path):
     with pytest.raises(InputError, match="other settings"):
         list(write_external_suite("cdt-nn", out, num=3, d=5, n=50, seed=2))
     assert (out / "cdt-nn-00000.csv").read_bytes() == first and '"seed": 1' in (out / RECORD).read_text()
+    (out / RECORD).write_text("{not json")
+    with pytest.raises(InputError, match="other settings"):
+        list(write_external_suite("cdt-nn", out, num=3, d=5, n=50, seed=1))
     with pytest.raises(InputError, match="unknown external suite"):
         list(write_external_suite("cdt-bogus", tmp_path / "bogus", num=1, d=5, n=50, seed=1))
     assert not (tmp_path / "bogus").exists()

@@ -68,6 +68,14 @@ def external_dataset(suite: str, index: int, d: int, n: int, seed: int) -> Datas
                    meta={"generator": generator, **settings, "suite": suite, "index": index, "seed": seed})
 
 
+def _read_record(record: Path) -> dict | None:
+    """The settings a folder's ``RECORD`` names (None where it cannot be read: other settings)."""
+    try:
+        return json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def write_external_suite(suite: str, out: Path, *, num: int, d: int, n: int, seed: int) -> Iterator[int]:
     """Write datasets 0..num-1 of ``suite`` into the CSV folder ``out``, yielding how many are done.
     Each file is written atomically and a dataset whose files exist is kept, so a rerun resumes; the
@@ -77,7 +85,7 @@ def write_external_suite(suite: str, out: Path, *, num: int, d: int, n: int, see
     _check(suite, d, n, seed)
     settings = {"suite": suite, "seed": seed, "d": d, "n": n, **dict(zip(("generator", "settings"), SUITES[suite]))}
     record = out / RECORD
-    if record.exists() and json.loads(record.read_text()) != settings:
+    if record.exists() and _read_record(record) != settings:
         raise InputError(f"{out} holds {suite} with other settings ({record}); write into a fresh folder")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(record, json.dumps(settings, indent=1, sort_keys=True))
