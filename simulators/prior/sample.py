@@ -18,6 +18,12 @@ from simulators.prior.spec import Spec, pick
 INTERVENTION_KINDS = ("perfect", "shift")
 
 
+def check_intervention_kind(kind: str, name: str = "intervention kind") -> None:
+    """InputError unless ``kind`` is one of ``INTERVENTION_KINDS`` (``name``: what the message calls it)."""
+    if kind not in INTERVENTION_KINDS:
+        raise InputError(f"{name} must be one of {', '.join(INTERVENTION_KINDS)}, got {kind!r}")
+
+
 def sample_dataset(spec: Spec, d: int, n: int, rng: np.random.Generator, *, interventions: int = 0,
                    standardize: bool = True, name: str = "", intervention_kind: str = "perfect") -> Dataset:
     """One SCM drawn from ``spec`` on d variables and n samples of it.
@@ -110,8 +116,7 @@ def _validate(spec: Spec, d: int, n: int, interventions: int, kind: str = "perfe
         raise InputError(f"n must be >= 1, got {n}")
     if not 0 <= interventions <= d:
         raise InputError(f"interventions must be between 0 and d={d}, got {interventions}")
-    if kind not in INTERVENTION_KINDS:
-        raise InputError(f"intervention kind must be one of {', '.join(INTERVENTION_KINDS)}, got {kind!r}")
+    check_intervention_kind(kind)
 
 
 def _intervention_plan(n: int, d: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int], np.ndarray]:

@@ -35,7 +35,7 @@ from simulators.storage.manifest import (FORMAT_VERSION, KIND, MANIFEST, SHARD_F
 from simulators.core.provenance import git_commit, package_versions
 from simulators.core.resources import Estimate, describe_size
 from simulators.core.sharding import check_shard
-from simulators.prior.sample import INTERVENTION_KINDS, dataset_cost, sample_dataset
+from simulators.prior.sample import check_intervention_kind, dataset_cost, sample_dataset
 from simulators.storage.shards import pack_shard, sha256_bytes
 from simulators.prior.spec import Spec, spec_to_dict
 
@@ -73,9 +73,7 @@ class SuitePlan:
             raise InputError(f"interventions must be between 0 and d={self.d_min}, got {self.interventions}")
         if self.seed < 0:
             raise InputError(f"seed must be >= 0, got {self.seed}")
-        if self.intervention_kind not in INTERVENTION_KINDS:
-            raise InputError(f"--intervention-kind must be one of {', '.join(INTERVENTION_KINDS)}, "
-                             f"got {self.intervention_kind!r}")
+        check_intervention_kind(self.intervention_kind, "--intervention-kind")
         if self.format not in FORMATS:
             raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
 
