@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulators.core.zscore import zscore
-from simulators.external.gp import gp_draw
+from simulators.external.gp import additive_gp_draw, gp_draw
 
 MECHANISMS = ("linear", "polynomial", "sigmoid_add", "sigmoid_mix", "gp_add", "gp_mix", "nn")
 PARENTS_MAX = 5
@@ -92,7 +92,7 @@ def _mechanism(kind: str, parents: np.ndarray, rng: np.random.Generator) -> np.n
         a, b, c = _sigmoid_parameters(rng)
         return _sigmoid(parents.sum(axis=1) + noise, a, b, c)
     if kind == "gp_add":
-        return sum(gp_draw(parents[:, [k]], rng) for k in range(p)) + noise
+        return additive_gp_draw(parents, rng) + noise
     if kind == "gp_mix":
         return gp_draw(np.column_stack([parents, noise]), rng)
     if kind == "nn":

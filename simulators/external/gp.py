@@ -16,3 +16,8 @@ def gp_draw(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = np.exp(-0.5 * distances)
     kernel[np.diag_indices_from(kernel)] += _JITTER
     return np.linalg.cholesky(kernel) @ rng.standard_normal(x.shape[0])
+
+
+def additive_gp_draw(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """sum_k f_k(x_k) over the columns of ``x`` (n, p), each f_k an independent `gp_draw` of one column."""
+    return sum(gp_draw(x[:, [k]], rng) for k in range(x.shape[1]))

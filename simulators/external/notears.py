@@ -19,7 +19,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from simulators.external.gp import gp_draw
+from simulators.external.gp import additive_gp_draw, gp_draw
 
 GRAPHS = ("ER", "SF")
 LINEAR_NOISES = ("gauss", "exp", "gumbel", "uniform")
@@ -83,7 +83,7 @@ def _nonlinear(kind: str, parents: np.ndarray, rng: np.random.Generator) -> np.n
     if kind == "gp":
         return gp_draw(parents, rng)
     if kind == "gp-add":
-        return sum(gp_draw(parents[:, [k]], rng) for k in range(p))
+        return additive_gp_draw(parents, rng)
     raise ValueError(f"unknown NOTEARS mechanism {kind!r} (known: {', '.join(NONLINEAR)})")
 
 
