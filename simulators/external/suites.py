@@ -2,8 +2,10 @@
 `amort eval` reads (``NAME.csv`` + ``NAME.edges.csv`` per dataset).
 
 Dataset i of suite S with seed s is drawn from ``SeedSequence(entropy=[s, crc32(S)], spawn_key=(i,))``:
-the same files for the same (S, s, i, d, n) on any machine. Every dataset is standardized and its
-columns shuffled before it is written, whatever the generator does (see its module)."""
+the same files for the same (S, s, i, d, n) under the same BLAS and thread count (the GP suites' n x n
+Cholesky factor can move a value by one float32 step across thread counts; `eval_default_model.sh`
+runs one thread). Every dataset is standardized and its columns shuffled before it is written,
+whatever the generator does (see its module)."""
 from __future__ import annotations
 
 import json
