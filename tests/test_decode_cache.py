@@ -77,3 +77,40 @@ def test_greedy_picks_the_argmax_at_every_position_at_large_d():
         orders, _ = model.decode(state)
         logits = model.decoder.logits(state, orders[:, :-1])
     assert torch.equal(logits.argmax(dim=-1), orders)
+
+
+def test_kept_step_weights_follow_changed_weights():
+    """The layers keep their weight-only products between decodes; a weight changed in place (an
+    optimizer step, `load_state_dict`), a conversion or autocast must not decode with stale ones."""
+    dec = make_decoder("causal", "stats")
+    state, pairs = inputs("stats")
+    teacher = torch.arange(state.shape[1]).expand(state.shape[0], -1)
+
+    def check(state, pairs):
+        full = dec.logits(state, teacher[:, :-1], pairs)
+        steps = dec.begin(state, pairs)
+        for k in range(state.shape[1]):
+            torch.testing.assert_close(steps.next_logits().float(), full[:, k].float(), rtol=2e-2, atol=2e-2)
+            steps.advance(None, teacher[:, k])
+
+    with torch.inference_mode():
+        check(state, pairs)
+        kept = dec.layers[0].step_weights()
+        assert dec.layers[0].step_weights() is kept  # nothing changed: the same products
+        for layer in dec.layers:
+            layer.ff.linears[0].weight.mul_(-2.0)
+            layer.cross_attn.q.bias.add_(1.0)
+        assert dec.layers[0].step_weights() is not kept
+        check(state, pairs)
+    with torch.no_grad():
+        check(state, pairs)  # other mode: computed again, not the inference-mode tensors
+        kept = dec.layers[0].step_weights()
+        dec.double()
+        assert dec.layers[0].step_weights().qkv[1].dtype == torch.float64
+        dec.float()  # new storage, versions from zero again
+        assert dec.layers[0].step_weights() is not kept
+        check(state, pairs)
+        plain = dec.layers[0].step_weights().qkv[1]
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the value-output product rounds to bf16
+            assert not torch.equal(dec.layers[0].step_weights().qkv[1], plain)
+        assert torch.equal(dec.layers[0].step_weights().qkv[1], plain)

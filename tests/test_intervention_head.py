@@ -220,3 +220,19 @@ def test_the_score_pairs_masked_and_pooled_results(tmp_path, script_module):
     by_suite, p = module.paired(rows, "G/pooled", "I")
     assert by_suite.loc["a"].tolist() == [6, 5, 1, pytest.approx((5 * -0.2 + 0.1) / 6)]
     assert p < 0.05
+
+
+def test_the_head_is_skipped_only_where_it_would_add_zero():
+    _, headed = _with_head()
+    head = headed.encoder.intervention
+    cues = torch.randn(2, 5, 5, head.keep_pair.numel())
+    cues[..., head.pair_columns] = 0.0
+    with torch.no_grad():
+        kept, extra = head.split_pair(cues)
+        assert extra is None and kept is cues  # observational: neither masked nor embedded
+        cues[0, 1, 2, head.pair_columns[0]] = 0.5
+        kept, extra = head.split_pair(cues)
+        assert extra is not None and extra.abs().sum() > 0 and (kept[..., head.pair_columns] == 0).all()
+    cues[..., head.pair_columns] = 0.0
+    kept, extra = head.split_pair(cues)  # with gradient: run, so that training sees the head
+    assert extra is not None and torch.equal(extra, torch.zeros_like(extra))

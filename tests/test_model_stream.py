@@ -182,3 +182,14 @@ def test_the_standardization_rows_decide_and_are_checked():
                         (np.full((10, 4), np.nan), "standardize_on holds NaN")]:
         with pytest.raises(InputError, match=needle):
             confidence(bad)
+
+
+def test_streaming_puts_every_module_in_eval_mode_even_one_switched_back_later():
+    model = make_model()
+    model.train()
+    x = np.random.default_rng(1).standard_normal((30, 4))
+    list(stream_orders(model, chunk_array(x, 10), device="cpu"))
+    assert not any(m.training for m in model.modules())
+    model.decoder.layers[0].ff.train()  # a submodule alone, after the modules were listed once
+    list(stream_orders(model, chunk_array(x, 10), device="cpu"))
+    assert not any(m.training for m in model.modules())

@@ -100,8 +100,7 @@ def _ready(model: OrderModel, beam: int, precede: np.ndarray | None, device: tor
     """Check the beam, put the model in eval mode and return the constraints as a bool tensor (None
     without): what `stream_orders` and `batch_orders` do before reading any data."""
     check_beam(beam)
-    if any(module.training for module in model.modules()):
-        model.eval()  # (walking every module to set the flag costs a millisecond: only when needed)
+    model.ensure_eval()
     return None if precede is None else torch.as_tensor(np.asarray(precede, dtype=bool), device=device)
 
 

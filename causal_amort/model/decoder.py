@@ -22,6 +22,7 @@ one-position steps instead of d passes over prefixes of length up to d.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -46,11 +47,11 @@ def _batched(bias: Tensor, weight_t: Tensor, rows: int) -> tuple[Tensor, Tensor]
     return bias.view(1, 1, -1), weight_t.expand(rows, *weight_t.shape)
 
 
-def _linear(linear: nn.Linear, rows: int, scale: float = 1.0) -> tuple[Tensor, Tensor]:
-    """`_batched` of a linear layer, its weight and bias times ``scale``."""
+def _linear_t(linear: nn.Linear, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """(bias, weight^T) of a linear layer, both times ``scale``: what `_batched` takes."""
     if scale == 1.0:
-        return _batched(linear.bias, linear.weight.t(), rows)
-    return _batched(linear.bias * scale, linear.weight.t() * scale, rows)
+        return linear.bias, linear.weight.t()
+    return linear.bias * scale, linear.weight.t() * scale
 
 
 def _head_outputs(attn: Attention) -> tuple[Tensor, Tensor]:
@@ -74,6 +75,33 @@ def _value_out(attn: Attention) -> tuple[Tensor, Tensor]:
     return weight.transpose(0, 1).reshape(dim, heads * dim), bias.reshape(heads * dim)
 
 
+class StepWeights(NamedTuple):
+    """What a layer's `step` computes from its weights alone, as (bias, weight^T) pairs before `_batched`
+    expands them: the self-attention's query, key and per-head value-output maps fused into one
+    (`_value_out`; queries scaled by 1 / sqrt(head dim)), the cross-attention's scaled query, the
+    feed-forward's two layers; the cross-attention's `_head_outputs`; the layer norms' arguments."""
+
+    qkv: tuple[Tensor, Tensor]
+    cross_q: tuple[Tensor, Tensor]
+    ff_in: tuple[Tensor, Tensor]
+    ff_out: tuple[Tensor, Tensor]
+    cross_out: tuple[Tensor, Tensor]
+    norms: tuple[tuple, tuple, tuple]
+
+
+def _step_weights(layer: "DecoderLayer") -> StepWeights:
+    """`StepWeights` of ``layer``, computed."""
+    self_attn, cross_attn = layer.self_attn, layer.cross_attn
+    dim = self_attn.out.weight.shape[0]
+    scale = (dim // self_attn.heads) ** -0.5
+    value_weight, value_bias = _value_out(self_attn)
+    qkv = (torch.cat([self_attn.q.bias * scale, self_attn.kv.bias[:dim], value_bias]),
+           torch.cat([self_attn.q.weight.t() * scale, self_attn.kv.weight[:dim].t(), value_weight], dim=1))
+    ff_in, ff_out = (_linear_t(linear) for linear in layer.ff.linears)
+    norms = tuple(_norm_args(norm) for norm in (layer.norm_self, layer.norm_cross, layer.norm_ff))
+    return StepWeights(qkv, _linear_t(cross_attn.q, scale), ff_in, ff_out, _head_outputs(cross_attn), norms)
+
+
 class DecoderLayer(nn.Module):
     """Causal self-attention over positions, cross-attention to unplaced variables, feed-forward."""
 
@@ -90,6 +118,21 @@ class DecoderLayer(nn.Module):
         x = x + self.self_attn(self.norm_self(x), causal=True)
         x = x + self.cross_attn(self.norm_cross(x), variables, mask=unplaced)
         return x + self.ff(self.norm_ff(x))
+
+    def step_weights(self) -> StepWeights:
+        """`StepWeights`, computed again only when they can differ from the last call's: a weight was
+        changed or moved (each parameter's storage and version counter), or gradient, inference mode or
+        autocast differ. Every decode begins with them, and they were a third of beginning one at d = 30;
+        with gradient enabled they are computed afresh, so that they carry it."""
+        if torch.is_grad_enabled():
+            return _step_weights(self)
+        device = self.norm_self.weight.device.type
+        key = (tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters()),
+               torch.is_inference_mode_enabled(), torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
+        kept = self.__dict__.get("_step_weights")
+        if kept is None or kept[0] != key:
+            kept = self.__dict__["_step_weights"] = (key, _step_weights(self))
+        return kept[1]
 
     @staticmethod
     def step(x: Tensor, cache: "StepCache", write: Tensor, opened: Tensor, blocked: Tensor) -> Tensor:
@@ -116,33 +159,27 @@ class DecoderLayer(nn.Module):
 
 
 class StepCache:
-    """What a layer's `step` reuses between positions, for N rows over d variables: its linear
-    layers as `_batched` pairs (the self-attention's query, key and per-head value-output maps
-    fused into one, `_value_out`; queries scaled by 1 / sqrt(head dim)), its layer norms'
-    arguments, the variables' cross-attention keys as a block-diagonal (N, dim, heads * d) matrix
-    (head h's keys in rows h * dh.., columns h * d..) and their values through the output
-    projection (N, heads * d, dim), and the keys and values of the positions decoded so far laid
-    out the same way over `capacity` positions, in one zeroed buffer (N, 1, .) allocated at the
-    first write (in the dtype autocast gives) of which `keys` and `values` are views."""
+    """What a layer's `step` reuses between positions, for N rows over d variables: its
+    `StepWeights` (the linear maps as `_batched` pairs), the variables' cross-attention keys as a
+    block-diagonal (N, dim, heads * d) matrix (head h's keys in rows h * dh.., columns h * d..) and
+    their values through the output projection (N, heads * d, dim), and the keys and values of the
+    positions decoded so far laid out the same way over `capacity` positions, in one zeroed buffer
+    (N, 1, .) allocated at the first write (in the dtype autocast gives) of which `keys` and
+    `values` are views."""
 
     def __init__(self, layer: DecoderLayer, variables: Tensor, capacity: int) -> None:
         n, d, dim = variables.shape
-        self_attn, cross_attn = layer.self_attn, layer.cross_attn
-        self.dim, self.heads, self.capacity = dim, self_attn.heads, capacity
-        scale = (dim // self.heads) ** -0.5
-        value_weight, value_bias = _value_out(self_attn)
-        self.qkv = _batched(torch.cat([self_attn.q.bias * scale, self_attn.kv.bias[:dim], value_bias]),
-                            torch.cat([self_attn.q.weight.t() * scale, self_attn.kv.weight[:dim].t(), value_weight],
-                                      dim=1), n)
+        cross_attn = layer.cross_attn
+        self.dim, self.heads, self.capacity = dim, cross_attn.heads, capacity
+        weights = layer.step_weights()
+        self.qkv, self.cross_q, self.ff_in, self.ff_out = (_batched(bias, weight_t, n) for bias, weight_t in
+                                                           (weights.qkv, weights.cross_q, weights.ff_in, weights.ff_out))
         self.written = dim + self.heads * dim  # what a position adds to the buffer: its keys and values
-        self.cross_q = _linear(cross_attn.q, n, scale)
-        self.ff_in, self.ff_out = (_linear(linear, n) for linear in layer.ff.linears)
-        self.norm_self, self.norm_cross, self.norm_ff = (_norm_args(norm) for norm in
-                                                         (layer.norm_self, layer.norm_cross, layer.norm_ff))
+        self.norm_self, self.norm_cross, self.norm_ff = weights.norms
         k, v = cross_attn.project_kv(variables)  # (N, heads, d, dh)
         self.cross_keys = k.new_zeros(n, dim, self.heads * d)
         torch.diagonal(self.cross_keys.view(n, self.heads, -1, self.heads, d), dim1=1, dim2=3).copy_(k.permute(0, 3, 2, 1))
-        out_t, bias_share = _head_outputs(cross_attn)
+        out_t, bias_share = weights.cross_out
         self.cross_values = (v @ out_t + bias_share).reshape(n, self.heads * d, dim)
         self.memory: Tensor | None = None
         self.keys = self.values = None

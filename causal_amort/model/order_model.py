@@ -84,6 +84,17 @@ class OrderModel(nn.Module):
             self.register_buffer("group_var", group_var, persistent=False)
             self.register_buffer("group_pair", group_pair, persistent=False)
 
+    def ensure_eval(self) -> None:
+        """Put every module in eval mode, at the cost of a glance when all already are: the flags are
+        read from a flat list of the modules kept from the first call (the tree does not change after
+        construction), because walking it (`modules()`) took 0.3 ms, 2% of ordering a d = 30 dataset,
+        and `eval()` walks it again to set them."""
+        flat = self.__dict__.get("_flat_modules")
+        if flat is None:
+            flat = self.__dict__["_flat_modules"] = tuple(self.modules())
+        if any(module.training for module in flat):
+            self.eval()
+
     def init_memory(self, batch: int, d: int, device: torch.device | str) -> Memory:
         """The memory before any data: S_0 for every variable."""
         return Memory(self.s0.to(device).expand(batch, d, -1), 0)
