@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from causal_amort.evaluation.evaluate import (FAST_BASELINES, EvalOptions, Evaluated, check_out_dir, merge, parse_model_ref,
-                                   write_outputs)
-from causal_amort.evaluation.evaluate import evaluate as evaluate_datasets
-from causal_amort.evaluation.report import AGREEMENT_NOTE, Report, agreement_matrix, truth_notes
+from causal_amort.baselines import FAST_BASELINES
 from causal_amort.inference.pruning import describe_methods
-from causal_amort.runtime.devices import resolve_device
 from causal_amort.runtime.threads import use_threads
 from cli import csv_options
 from cli.guard import guarded, warn
@@ -24,6 +20,9 @@ from cli.threads import THREADS
 from simulators.core.errors import InputError
 from simulators.core.provenance import provenance
 
+if TYPE_CHECKING:
+    from causal_amort.evaluation.report import Report
+
 # Logs (not a terminal) get a wide table rather than wrapped cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
@@ -31,6 +30,8 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 def print_report(report: Report) -> None:
     """The headline metrics of the suites with a true graph (and, for cyclic truths, the smallest
     frac_reversed any order reaches); for suites without one, timings and the agreement between methods."""
+    from causal_amort.evaluation.report import AGREEMENT_NOTE, agreement_matrix, truth_notes
+
     truth = report.truth.set_index("suite")
     summary = report.summary
     scored = [suite for suite in truth.index if truth.loc[suite, "with_truth"]]
@@ -116,6 +117,13 @@ def evaluate(
     NAME.edges.csv) get orders, timings and the agreement between methods; a true graph with
     cycles is scored as usual, beside the smallest fraction of reversed edges any order reaches.
     """
+    # Imported here, not at the top: they load torch, which `amort --help` and the other commands
+    # should not wait for (about a second).
+    from causal_amort.evaluation.evaluate import (EvalOptions, Evaluated, check_out_dir, merge, parse_model_ref,
+                                                  write_outputs)
+    from causal_amort.evaluation.evaluate import evaluate as evaluate_datasets
+    from causal_amort.runtime.devices import resolve_device
+
     choice = use_threads(threads, workers)
     extra = list(paths or [])
     if merge_dirs:

@@ -1,6 +1,8 @@
 """Thread choice (faked affinity, cgroup quota, environment), applying it, and recording it."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -134,3 +136,16 @@ def test_eval_json_records_the_choice(tmp_path, monkeypatch, csv_folder, flags, 
                                  "--out", str(tmp_path / "ev"), *flags])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "ev" / "eval.json").read_text())["threads"] == expected
+
+
+def test_commands_start_without_torch_and_a_later_import_honours_the_threads():
+    """`amort --help` and `amort simulate` never import torch (it takes about a second); a process
+    that sets its threads first and imports torch afterwards still gets that many."""
+    code = ("import sys; import cli.app; assert 'torch' not in sys.modules, 'the app imported torch'\n"
+            "from causal_amort.runtime.threads import use_threads; use_threads(1)\n"
+            "assert 'torch' not in sys.modules, 'use_threads imported torch'\n"
+            "import torch; print(torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV_VARS}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"

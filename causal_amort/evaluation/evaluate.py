@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from causal_amort.baselines import BASELINES
+from causal_amort.baselines import BASELINES, FAST_BASELINES
 from causal_amort.inference.constraints import reveal_edges
 from causal_amort.evaluation.measure import Cost, TimeLimitExceeded, measured
 from causal_amort.evaluation.metrics import (frac_reversed, is_perfect, min_reversed, order_divergence, precision_recall_f1,
@@ -44,7 +44,6 @@ RESULT_COLUMNS = ["index", "suite", "dataset", "method", "kind", "status", "d", 
 # Columns that evaluations written before they existed lack; merge reads those as unknown.
 _LATER_COLUMNS = ("frac_reversed_min", "frac_reversed_min_exact", "intervened_rows", *FAMILY_COLUMNS)
 CURVE_COLUMNS = ["index", "suite", "dataset", "method", "kind", "n_seen", "frac_reversed"]
-FAST_BASELINES = ("random", "varsort", "r2sort")
 
 
 @dataclass(frozen=True)

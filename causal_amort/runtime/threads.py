@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,14 +128,17 @@ def apply_threads(count: int, environ: MutableMapping[str, str] = os.environ) ->
     """Make this process compute with ``count`` threads: torch, every BLAS and OpenMP runtime
     loaded so far, and (through ``environ``) libraries loaded later and child processes.
 
-    Also the initializer of pool workers, which each call it with their share.
+    Also the initializer of pool workers, which each call it with their share. torch is set only
+    when it is imported already: one imported later reads OMP_NUM_THREADS when it starts, and a
+    command that never needs it (`amort simulate`) does not spend a second importing it.
     """
-    import torch
     from threadpoolctl import threadpool_limits
 
     for name in THREAD_ENV_VARS:
         environ[name] = str(count)
-    torch.set_num_threads(count)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(count)
     # Called, not entered as a context manager: the limits stay for the life of the process.
     threadpool_limits(limits=count)
 
