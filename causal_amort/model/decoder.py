@@ -325,8 +325,11 @@ class PointerSteps:
             self.pointer_weight = decoder.query.weight.t().float() @ keys  # (N, h, d)
             beliefs = decoder.must_precede(variables, pairs)
             gate = F.softplus(decoder.gate)
-            # released[b, i, j]: what placing i takes off j's waiting mass (gated).
-            self.released = (gate * beliefs).transpose(1, 2).reshape(n * d, 1, d)
+            # released[b, i, j]: what placing i takes off j's waiting mass (gated), and -inf at j = i
+            # (where the belief is 0): adding it also takes i itself off the candidates.
+            released = (gate * beliefs).transpose(1, 2)
+            released.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
+            self.released = released.reshape(n * d, 1, d)
             # Nothing is placed yet: every variable counts towards what each one waits for.
             self.offset = (decoder.query.bias.float() @ keys - gate * beliefs.sum(dim=2))[:, None]  # (N, 1, d)
 
@@ -349,7 +352,7 @@ class PointerSteps:
                 cache.select(parent)
         entries = self.row_starts + var
         placed = var.view(-1, 1, 1)
-        self.offset = (offset + self.released.index_select(0, entries)).scatter_(2, placed, float("-inf"))
+        self.offset = offset + self.released.index_select(0, entries)
         self.blocked = blocked.scatter_(2, placed + self.head_starts, float("-inf"))
         self.x = self.embedded.index_select(0, entries)
 
