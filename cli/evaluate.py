@@ -78,7 +78,7 @@ def evaluate(
                                     "'none' evaluates baselines only."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for results.csv, orders.jsonl, summary.md/.tex, curves."),
     baselines: str = typer.Option(",".join(FAST_BASELINES), help="Comma list from random,varsort,r2sort,lingam,"
-                                  "score,nogam; empty for none."),
+                                  "score,nogam,intsort (reads intervention masks); empty for none."),
     baseline_max_n: int = typer.Option(2000, help="Slow baselines (lingam, score, nogam) see at most this many rows "
                                        "(a seeded random subset); 0 for all."),
     time_limit: float = typer.Option(300.0, help="Seconds per dataset for a slow baseline; past it the row says "

@@ -6,6 +6,7 @@
 #   bash scripts/eval_default_model.sh suites      # simulate the suites
 #   bash scripts/eval_default_model.sh baselines   # random, varsort, r2sort, lingam, score: one folder per suite
 #   bash scripts/eval_default_model.sh nogam       # NoGAM, one folder per suite
+#   bash scripts/eval_default_model.sh intsort     # interventional suites: int-sort, the baseline that reads masks
 #   bash scripts/eval_default_model.sh models      # the models of $MODELS into $OUT/models/$TAG
 #   bash scripts/eval_default_model.sh merge       # baselines and every models/* into one folder: $OUT/all
 #   bash scripts/eval_default_model.sh curves      # refinement: test-in d = 20, n = 10000 (40 chunks of 250)
@@ -44,7 +45,7 @@ if [ "${SUITES_SET:-}" = external ]; then
   SUITES=$(python -c "from simulators.external.suites import SUITES; print(' '.join(f'{s}:external:${EXTERNAL_D:-20}' for s in SUITES))")
 fi
 
-phase=${1:?usage: eval_default_model.sh suites|baselines|nogam|models|merge|curves}
+phase=${1:?usage: eval_default_model.sh suites|baselines|nogam|intsort|models|merge|curves}
 if [ "$phase" = curves ]; then
   amort simulate --preset test-in --num-datasets "$NUM" --d 20 --n 10000 --seed "$SEED" \
     --out "$OUT/suites/curves-test-in-d20-n10000" --force >/dev/null
@@ -78,6 +79,12 @@ for entry in $SUITES; do
       [ "$d" -ge 100 ] || [ -f "$OUT/nogam/$name/results.csv" ] || amort eval --model none --data "$suite" \
         --baselines nogam --baseline-max-n "$NOGAM_N" --time-limit 300 --workers "$WORKERS" \
         --out "$OUT/nogam/$name" --force ;;
+    intsort)
+      # The classical baseline that reads the masks (causal_amort/baselines/intsort.py), on the suites
+      # that have them.
+      [[ "$extra" == *--interventions* ]] || continue
+      [ -f "$OUT/intsort/$name/results.csv" ] || amort eval --model none --data "$suite" --baselines intsort \
+        --workers "$WORKERS" --out "$OUT/intsort/$name" --force ;;
     models)
       models=(); for m in $MODELS; do models+=(--model "$m"); done
       amort eval "${models[@]}" --data "$suite" --baselines "" --workers "$WORKERS" ${MODEL_FLAGS:-} \
@@ -88,7 +95,7 @@ if [ "$phase" = merge ]; then
   merge=()
   for entry in $SUITES; do
     name=${entry%%:*}
-    for part in "$OUT/base" "$OUT/nogam" "$OUT"/models/*; do
+    for part in "$OUT/base" "$OUT/nogam" "$OUT/intsort" "$OUT"/models/*; do
       [ -f "$part/$name/results.csv" ] && merge+=(--merge "$part/$name")
     done
   done

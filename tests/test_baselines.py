@@ -55,7 +55,8 @@ def is_permutation(order: np.ndarray, d: int) -> bool:
 
 
 def test_registry_names_and_flags():
-    assert set(BASELINES) == {"random", "varsort", "r2sort", "lingam", "score", "nogam"}
+    assert set(BASELINES) == {"random", "varsort", "r2sort", "lingam", "score", "nogam", "intsort"}
+    assert {n for n, b in BASELINES.items() if b.reads_masks} == {"intsort"}
     assert {n for n, b in BASELINES.items() if b.slow} == {"lingam", "score", "nogam"}
     assert {n for n, b in BASELINES.items() if b.uses_device} == {"score", "nogam"}
     assert all(b.name == n for n, b in BASELINES.items())
@@ -81,7 +82,9 @@ def degenerate_inputs() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("case", sorted(degenerate_inputs()))
 def test_every_baseline_returns_a_permutation_on_degenerate_input(name, case):
     x = degenerate_inputs()[case]
-    order = BASELINES[name].fit_order(x, np.random.default_rng(1))
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[::2, 0] = True  # for intsort: column 0 intervened in every other row
+    order = BASELINES[name].fit_order(x, np.random.default_rng(1), mask=mask)
     assert is_permutation(order, x.shape[1])
 
 
@@ -89,10 +92,11 @@ def test_every_baseline_returns_a_permutation_on_degenerate_input(name, case):
 def test_bad_input_is_an_input_error(name):
     x = np.random.default_rng(0).normal(size=(20, 3))
     x[4, 1] = np.nan
+    mask = np.zeros(x.shape, dtype=bool)
     with pytest.raises(InputError):
-        BASELINES[name].fit_order(x, np.random.default_rng(0))
+        BASELINES[name].fit_order(x, np.random.default_rng(0), mask=mask)
     with pytest.raises(InputError):
-        BASELINES[name].fit_order(np.zeros(5), np.random.default_rng(0))
+        BASELINES[name].fit_order(np.zeros(5), np.random.default_rng(0), mask=np.zeros(5, dtype=bool))
 
 
 def test_degenerate_columns_are_placed_around_the_informative_ones():
@@ -207,3 +211,54 @@ def test_varsort_is_at_chance_on_standardized_float32_data():
         reversed_ += frac_reversed(BASELINES["varsort"].fit_order(ds.x, np.random.default_rng(seed)), ds.graph) * e
         edges += e
     assert 0.42 < reversed_ / edges < 0.58
+
+
+def interventional_linear_scm(d: int, n: int, targets: int, rng: np.random.Generator):
+    """(x, mask, graph): a linear SCM whose rows split into an observational regime and one regime per
+    target, where the target's value is redrawn from N(2, 1) (a perfect intervention); shuffled columns."""
+    g = random_dag(d, 0.4, rng)
+    w = g * rng.uniform(0.5, 1.5, (d, d)) * rng.choice([-1.0, 1.0], (d, d))
+    regime = rng.integers(0, targets + 1, n)  # 0: observational
+    chosen = rng.choice(d, targets, replace=False)
+    x, mask = np.zeros((n, d)), np.zeros((n, d), dtype=bool)
+    for j in range(d):
+        x[:, j] = x @ w[:, j] + rng.normal(size=n)
+        hit = np.isin(regime, np.flatnonzero(chosen == j) + 1)
+        x[hit, j], mask[hit, j] = rng.normal(2.0, 1.0, hit.sum()), True
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    perm = rng.permutation(d)
+    return x[:, perm], mask[:, perm], g[np.ix_(perm, perm)]
+
+
+def test_intsort_reads_ancestors_off_the_interventions():
+    from causal_amort.baselines.intsort import ancestor_tests
+
+    rng = np.random.default_rng(11)
+    reversed_all, reversed_few, reversed_plain = [], [], []
+    for _ in range(4):
+        x, mask, g = interventional_linear_scm(8, 3000, 8, rng)
+        found = ancestor_tests(x, mask)
+        closure = np.linalg.matrix_power(np.eye(8, dtype=int) + g, 8) > 0
+        np.fill_diagonal(closure, False)
+        assert (found & ~closure).sum() <= 1  # hardly a false ancestor
+        assert (found & closure).sum() >= 0.8 * closure.sum()  # and most of the true ones
+        reversed_all.append(frac_reversed(BASELINES["intsort"].fit_order(x, rng, mask=mask), g))
+        reversed_plain.append(frac_reversed(BASELINES["varsort"].fit_order(x, rng, mask=mask), g))
+        x, mask, g = interventional_linear_scm(8, 3000, 3, rng)
+        reversed_few.append(frac_reversed(BASELINES["intsort"].fit_order(x, rng, mask=mask), g))
+    assert np.mean(reversed_all) < 0.05 < 0.3 < np.mean(reversed_plain)
+    assert np.mean(reversed_few) < 0.4  # three targets of eight: partial, still better than chance
+
+
+def test_intsort_needs_masks_and_others_ignore_them():
+    rng = np.random.default_rng(5)
+    x, mask, _ = interventional_linear_scm(5, 400, 5, rng)
+    with pytest.raises(InputError, match="needs intervention masks"):
+        BASELINES["intsort"].fit_order(x, rng)
+    with pytest.raises(InputError, match="bool of the data's shape"):
+        BASELINES["intsort"].fit_order(x, rng, mask=mask[:, :4])
+    nothing = BASELINES["intsort"].fit_order(x, np.random.default_rng(0), mask=np.zeros_like(mask))
+    assert np.array_equal(nothing, np.random.default_rng(0).permutation(5))  # nothing found: the shuffle alone
+    for name in ("varsort", "r2sort"):
+        assert np.array_equal(BASELINES[name].fit_order(x, np.random.default_rng(1), mask=mask),
+                              BASELINES[name].fit_order(x, np.random.default_rng(1)))

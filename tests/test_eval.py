@@ -392,3 +392,23 @@ def test_a_baseline_that_times_out_or_raises_keeps_its_row_with_a_status(monkeyp
     assert np.isnan(rows["flaky"].get("frac_reversed", np.nan)) and np.isnan(rows["flaky"]["seconds"])
     assert rows["random"]["status"] == "ok" and np.isfinite(rows["random"]["frac_reversed"])
     assert [o["method"] for o in result.orders] == ["random"]
+
+
+def test_intsort_reads_each_datasets_masks_and_reports_data_without_them(tmp_path):
+    plan = SuitePlan(load_spec("test-in"), num_datasets=3, n=1500, d_min=6, d_max=6, seed=8, interventions=6)
+    for _ in write_suite(plan, tmp_path / "suite"):
+        pass
+    out = tmp_path / "out"
+    _eval(["--model", "none", "--data", str(tmp_path / "suite"), "--baselines", "random,intsort", "--out", str(out)])
+    results = pd.read_csv(out / "results.csv").set_index("method")
+    assert (results.loc["intsort", "status"] == "ok").all()
+    assert results.loc["intsort", "frac_reversed"].mean() < 0.15 < results.loc["random", "frac_reversed"].mean()
+    curves = pd.read_csv(out / "curves.csv")
+    assert (curves["method"] == "intsort").any()  # refitted on row prefixes, masks cut alike
+    bare = tmp_path / "bare"  # the same values without their masks: a status row, not a crash
+    bare.mkdir()
+    for ds in iter_datasets(tmp_path / "suite"):
+        pd.DataFrame(ds.x, columns=ds.names).to_csv(bare / f"{ds.name}.csv", index=False)
+    _eval(["--model", "none", "--data", str(bare), "--baselines", "intsort", "--out", str(tmp_path / "bare-eval")])
+    status = pd.read_csv(tmp_path / "bare-eval" / "results.csv")["status"]
+    assert status.str.contains("needs intervention masks").all()

@@ -20,9 +20,9 @@ def __getattr__(name: str) -> Any:
         return Baseline
     if name != "BASELINES":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from causal_amort.baselines import direct_lingam, nogam, r2sort, random_order, score, varsort
+    from causal_amort.baselines import direct_lingam, intsort, nogam, r2sort, random_order, score, varsort
     registry: dict[str, Baseline] = {
-        m.BASELINE.name: m.BASELINE for m in (random_order, varsort, r2sort, direct_lingam, score, nogam)
+        m.BASELINE.name: m.BASELINE for m in (random_order, varsort, r2sort, direct_lingam, score, nogam, intsort)
     }
     globals()["BASELINES"] = registry  # later lookups find it without this function
     return registry

@@ -32,7 +32,9 @@ class Baseline:
     ``slow`` marks methods whose cost grows fast with n (the harness subsamples rows for
     them); ``uses_device`` marks torch methods that honor ``device``; ``screen`` sets aside
     degenerate columns before ``order_fn`` runs (constants go last, copies right after
-    their twin); ``reads_data`` is False for a method whose order ignores the values.
+    their twin); ``reads_data`` is False for a method whose order ignores the values;
+    ``reads_masks`` marks a method that needs the intervention mask, which its ``order_fn`` takes
+    as a fourth argument (and which sees every column: no screening).
     """
 
     name: str
@@ -41,10 +43,12 @@ class Baseline:
     uses_device: bool = False
     screen: bool = True
     reads_data: bool = True
+    reads_masks: bool = False
 
     def fit_order(self, x: np.ndarray, rng: np.random.Generator, *,
-                  device: str | torch.device = "cpu") -> np.ndarray:
-        """A causal order of the columns of ``x`` (n, d): a permutation of range(d), causes first."""
+                  device: str | torch.device = "cpu", mask: np.ndarray | None = None) -> np.ndarray:
+        """A causal order of the columns of ``x`` (n, d): a permutation of range(d), causes first.
+        ``mask`` (n, d) bool marks intervened cells; only a method that `reads_masks` reads it."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
             raise InputError(f"{self.name}: data must be a non-empty 2-D array, got shape {x.shape}")
@@ -53,7 +57,16 @@ class Baseline:
         perm = rng.permutation(x.shape[1])
         xp = x[:, perm]
         dev = torch.device(device)
-        order = _screened(self.order_fn, xp, rng, dev) if self.screen else self.order_fn(xp, rng, dev)
+        if self.reads_masks:
+            if mask is None:
+                raise InputError(f"{self.name} needs intervention masks, and these data have none")
+            mask = np.asarray(mask)
+            if mask.shape != x.shape or mask.dtype != np.bool_:
+                raise InputError(f"{self.name}: the mask must be bool of the data's shape {x.shape}, got "
+                                 f"{mask.dtype} {mask.shape}")
+            order = self.order_fn(xp, rng, dev, mask[:, perm])
+        else:
+            order = _screened(self.order_fn, xp, rng, dev) if self.screen else self.order_fn(xp, rng, dev)
         return perm[check_order(order, x.shape[1])]
 
 

@@ -203,8 +203,8 @@ def _run_model(index: int, suite: str, dataset: Dataset, truth: dict, ref: Model
     if options.pool_masks:
         label = f"{label}+pooled"
 
-    # Interventional data: the model reads the mask beside the values (baselines see the values only),
-    # unless asked to pool every row as observational.
+    # Interventional data: the model reads the mask beside the values (of the baselines only intsort
+    # does), unless asked to pool every row as observational.
     masks = None if dataset.mask is None or options.pool_masks else chunk_array(dataset.mask, chunk_size)
 
     def run() -> list:
@@ -236,12 +236,16 @@ def _run_baseline(index: int, suite: str, dataset: Dataset, truth: dict, name: s
     # shard reproduces exactly what the unsharded run computes for the same dataset.
     rng = np.random.default_rng([options.seed, index])
     x = dataset.x
+    # A method that reads intervention masks gets them (--pool-masks is about the models).
+    mask = dataset.mask if baseline.reads_masks else None
     if baseline.slow and options.baseline_max_n and x.shape[0] > options.baseline_max_n:
-        x = x[np.sort(rng.choice(x.shape[0], options.baseline_max_n, replace=False))]
+        rows = np.sort(rng.choice(x.shape[0], options.baseline_max_n, replace=False))
+        x, mask = x[rows], None if mask is None else mask[rows]
     limit = options.time_limit_s if baseline.slow else None
     try:
         device = options.device if baseline.uses_device else "cpu"
-        order, cost = measured(lambda: baseline.fit_order(x, rng, device=device), time_limit_s=limit, device=device)
+        order, cost = measured(lambda: baseline.fit_order(x, rng, device=device, mask=mask), time_limit_s=limit,
+                               device=device)
         status = "ok"
     except TimeLimitExceeded:
         order, cost, status = None, None, f"timeout>{limit:g}s"
@@ -259,7 +263,8 @@ def _run_baseline(index: int, suite: str, dataset: Dataset, truth: dict, name: s
         # point on the curve; the method's row above keeps its own status.
         for n_seen in sorted({min(x.shape[0], m) for m in (100, 300, 1000, 3000, 10000)}):
             try:
-                sub_order = baseline.fit_order(x[:n_seen], np.random.default_rng([options.seed, index, n_seen]))
+                sub_order = baseline.fit_order(x[:n_seen], np.random.default_rng([options.seed, index, n_seen]),
+                                               mask=None if mask is None else mask[:n_seen])
                 point = frac_reversed(sub_order, dataset.graph)
             except Exception:  # noqa: BLE001 (as above: a numerical failure is a result, not a crash)
                 point = float("nan")

@@ -178,7 +178,8 @@ def truth_notes(truth: pd.DataFrame) -> list[str]:
         if row.interventional:
             notes.append(f"{row.suite}: interventional data: {row.interventional} of {row.datasets} datasets hold "
                          f"intervened rows ({row.intervened_rows:.0f} of {row.rows:.0f} rows per dataset on average); "
-                         "the models read the intervention masks, the baselines only the values.")
+                         f"the models and {' and '.join(_READS_MASKS)} read the intervention masks, the other "
+                         "baselines only the values.")
         if row.with_truth < row.datasets:
             notes.append(f"{row.suite}: {row.datasets - row.with_truth} of {row.datasets} datasets have no true "
                          "graph; they are scored only by time and by the agreement between methods.")
@@ -193,6 +194,7 @@ def truth_notes(truth: pd.DataFrame) -> list[str]:
 
 
 _READS_NO_DATA = frozenset(name for name, baseline in BASELINES.items() if not baseline.reads_data)
+_READS_MASKS = [name for name, baseline in BASELINES.items() if baseline.reads_masks]
 
 
 def _best_methods(block: pd.DataFrame, lower_is_better: bool) -> set[str]:
