@@ -11,7 +11,8 @@ relations are closed under transitivity (an ancestor of an ancestor is one). Var
 ordered by how many ancestors they have (fewest first), ties by how many descendants (most first),
 remaining ties by the caller's column shuffle: along an edge j -> i, i has every ancestor j has, and
 j itself where j is a target. Targets with fewer than `MIN_ROWS` intervened rows, or data with fewer
-than that many observational rows, tell nothing; on data without masks the method refuses.
+than that many observational rows, tell nothing; a row with several targets counts for each (which
+blurs which one moved i); on data without masks the method refuses.
 
 The classical point of comparison for a model that reads masks (`amort eval --baselines intsort`):
 the other baselines read the pooled values only. (Designed on a diagnostic draw, `amort simulate
