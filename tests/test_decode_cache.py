@@ -90,7 +90,7 @@ def test_kept_step_weights_follow_changed_weights():
         full = dec.logits(state, teacher[:, :-1], pairs)
         steps = dec.begin(state, pairs)
         for k in range(state.shape[1]):
-            torch.testing.assert_close(steps.next_logits().float(), full[:, k].float(), rtol=2e-2, atol=2e-2)
+            torch.testing.assert_close(steps.next_logits(), full[:, k], rtol=1e-5, atol=1e-5)
             steps.advance(None, teacher[:, k])
 
     with torch.inference_mode():

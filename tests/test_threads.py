@@ -138,14 +138,18 @@ def test_eval_json_records_the_choice(tmp_path, monkeypatch, csv_folder, flags, 
     assert json.loads((tmp_path / "ev" / "eval.json").read_text())["threads"] == expected
 
 
-def test_commands_start_without_torch_and_a_later_import_honours_the_threads():
+def test_commands_start_without_torch_and_a_later_import_honours_the_threads(tmp_path):
     """`amort --help` and `amort simulate` never import torch (it takes about a second); a process
     that sets its threads first and imports torch afterwards still gets that many."""
-    code = ("import sys; import cli.app; assert 'torch' not in sys.modules, 'the app imported torch'\n"
-            "from causal_amort.runtime.threads import use_threads; use_threads(1)\n"
-            "assert 'torch' not in sys.modules, 'use_threads imported torch'\n"
+    code = ("import sys; from typer.testing import CliRunner; from cli.app import app\n"
+            "assert 'torch' not in sys.modules, 'the app imported torch'\n"
+            "done = CliRunner().invoke(app, ['simulate', '--preset', 'train', '--num-datasets', '1', '--d', '4',\n"
+            "                               '--n', '50', '--seed', '1', '--threads', '1', '--out', sys.argv[1]])\n"
+            "assert done.exit_code == 0, done.output\n"
+            "assert 'torch' not in sys.modules, 'simulate imported torch'\n"
             "import torch; print(torch.get_num_threads())")
     env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV_VARS}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "suite")], capture_output=True, text=True,
+                         timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
