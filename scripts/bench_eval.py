@@ -6,6 +6,10 @@
                                                       # the same timing in 5 fresh processes, and the
                                                       # median of their ratios (the spread of the ratio
                                                       # is mostly between processes)
+    python scripts/bench_eval.py --d 30 --n 1000 --baselines score --processes 10 --against /tmp/wt-old
+                                                      # alternate with another checkout's processes (git
+                                                      # worktree add /tmp/wt-old COMMIT): a change measured
+                                                      # against the code before it, medians side by side
     python scripts/bench_eval.py --d 30 --n 1000 --baselines score --allocator tuned
                                                       # glibc's malloc thresholds raised (see below)
     python scripts/bench_eval.py --d 30 --n 1000 --baselines score --batch 16
@@ -32,10 +36,12 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import platform
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -54,27 +60,63 @@ from simulators.prior.spec import load_spec
 TUNED_MALLOC = {-3: 64 << 20, -1: 128 << 20}
 RATIO_LINE = "  d={d:<4} n={n:<6} {name:>7} / {model} = {ratio:8.1f}x"
 _RATIO = re.compile(r"^\s+d=(\d+)\s+n=(\d+)\s+(\w+) / (amort(?: in batches of \d+)?) =\s+([\d.]+)x$")
+_MODEL_SECONDS = re.compile(r"^\s*(\d+)\s+(\d+)\s+amort\s+([\d.]+)$")
 
 
-def bench_processes(argv: list[str], processes: int) -> None:
+def bench_processes(argv: list[str], processes: int, against: Path | None = None) -> None:
     """Run this script with ``argv`` in ``processes`` fresh interpreters, one after another, print
     each run's output and then each cell's ratios with their median: one process's ratio moves
-    70-110x with nothing changed (docs/benchmarks.md, session 26), so a target is judged on the median."""
-    ratios: dict[tuple[str, str, str, str], list[float]] = {}
+    70-110x with nothing changed (docs/benchmarks.md, session 26), so a target is judged on the median.
+
+    With ``against`` (another checkout of this repository, e.g. a `git worktree` of an older commit)
+    each process of this tree is followed by one of that tree's own script on the same arguments, and
+    the medians of both are printed side by side: a change to the code measured against the code
+    before it, on the machine as it is during both."""
+    trees = [("this tree", Path(__file__).resolve().parents[1])] + ([("against", against)] if against else [])
+    ratios: dict[tuple[str, tuple[str, str, str, str]], list[float]] = {}
+    model_seconds: dict[tuple[str, str, str], list[float]] = {}
     for k in range(processes):
-        print(f"== process {k + 1} of {processes}", flush=True)
-        done = subprocess.run([sys.executable, __file__, *argv, "--processes", "1"], capture_output=True, text=True)
-        print(done.stdout, end="", flush=True)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-            raise SystemExit(f"process {k + 1} failed: {last}")
-        for line in done.stdout.splitlines():
-            if match := _RATIO.match(line):
-                ratios.setdefault(match.groups()[:4], []).append(float(match.group(5)))
+        for label, root in trees:
+            print(f"== process {k + 1} of {processes}" + (f" ({label}: {root})" if against else ""), flush=True)
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            done = subprocess.run([sys.executable, str(root / "scripts" / "bench_eval.py"), *argv, "--processes", "1"],
+                                  capture_output=True, text=True, cwd=root, env=env)
+            print(done.stdout, end="", flush=True)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+                raise SystemExit(f"process {k + 1} ({label}) failed: {last}")
+            for line in done.stdout.splitlines():
+                if match := _RATIO.match(line):
+                    ratios.setdefault((label, match.groups()[:4]), []).append(float(match.group(5)))
+                elif match := _MODEL_SECONDS.match(line):
+                    model_seconds.setdefault((label, *match.groups()[:2]), []).append(float(match.group(3)))
     print(f"\nratios over {processes} processes (baseline seconds / model seconds, each process its own run):")
-    for (d, n, name, model), values in ratios.items():
+    for (label, (d, n, name, model)), values in ratios.items():
         listed = ", ".join(f"{v:.1f}" for v in values)
-        print(f"  d={d:<4} n={n:<6} {name:>7} / {model}: median {np.median(values):.1f}x ({listed})")
+        where = f"[{label}] " if against else ""
+        print(f"  {where}d={d:<4} n={n:<6} {name:>7} / {model}: median {np.median(values):.1f}x ({listed})")
+    if against:
+        print(f"\nmodel seconds per dataset over {processes} processes each, alternating (median, range):")
+        for (label, d, n), values in model_seconds.items():
+            if label != "this tree":
+                continue
+            other = model_seconds.get(("against", d, n), [])
+            change = f"{100 * (np.median(values) / np.median(other) - 1):+.1f}%" if other else "-"
+            print(f"  d={d:<4} n={n:<6} this tree {np.median(values):.4f} ({min(values):.4f}-{max(values):.4f}), "
+                  f"against {np.median(other) if other else float('nan'):.4f}: {change}")
+
+
+def _without_against(argv: list[str]) -> list[str]:
+    """``argv`` with its --against option (either spelling) taken out."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--against":
+            skip = True
+        elif not arg.startswith("--against="):
+            kept.append(arg)
+    return kept
 
 
 def tune_malloc() -> bool:
@@ -230,6 +272,9 @@ def main() -> None:
                         help="also time the model on this many datasets of each cell read as one batch (per dataset)")
     parser.add_argument("--allocator", choices=("default", "tuned"), default="default",
                         help="default: glibc's own malloc thresholds, as `amort` runs; tuned: TUNED_MALLOC")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="with --processes: alternate each process with one of another checkout's own script "
+                             "(e.g. a git worktree of an older commit) and compare the medians")
     args = parser.parse_args()
     args.baselines = [name for name in args.baselines if name]  # `--baselines ""` as `amort eval` reads it
     unknown = [name for name in args.baselines if name not in BASELINES]
@@ -239,10 +284,13 @@ def main() -> None:
         parser.error("--processes must be at least 1")
     if args.batch < 1:
         parser.error("--batch must be at least 1")
-    if args.processes > 1:
+    if args.against is not None and not (args.against / "scripts" / "bench_eval.py").is_file():
+        parser.error(f"--against {args.against}: not a checkout of this repository (no scripts/bench_eval.py)")
+    if args.processes > 1 or args.against is not None:
         if args.decode is not None or args.overhead:
             parser.error("--processes times the model against the baselines; not with --decode or --overhead")
-        bench_processes(sys.argv[1:], args.processes)
+        argv = _without_against(sys.argv[1:])  # the children run one tree each
+        bench_processes(argv, args.processes, args.against.resolve() if args.against is not None else None)
         return
     if args.allocator == "tuned" and not tune_malloc():
         parser.error("--allocator tuned needs glibc's malloc (Linux)")

@@ -49,3 +49,19 @@ def test_tuned_allocator_is_set_before_the_timing_and_named_in_the_header():
 def test_batch_below_one_is_refused_in_one_line():
     done = subprocess.run([sys.executable, str(SCRIPT), "--batch", "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--batch must be at least 1" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_against_alternates_with_another_checkout_and_compares_the_medians(tmp_path):
+    root = SCRIPT.parents[1]  # this checkout stands in for the other one: the same code, both labelled
+    done = subprocess.run([sys.executable, str(SCRIPT), "--d", "4", "--n", "100", "--baselines", "score",
+                           "--repeats", "1", "--against", str(root)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.count("== process 1 of 1 (this tree") == 1 and out.count("== process 1 of 1 (against") == 1
+    assert "[this tree] d=4" in out and "[against] d=4" in out
+    line = next(line for line in out.splitlines() if line.strip().startswith("d=4") and "this tree" in line)
+    assert "against" in line and line.rstrip().endswith("%")
+    missing = subprocess.run([sys.executable, str(SCRIPT), "--against", str(tmp_path)], capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode == 2 and "not a checkout of this repository" in missing.stderr
+    assert "Traceback" not in missing.stderr
