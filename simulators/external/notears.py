@@ -102,4 +102,3 @@ def simulate_sem(graph: np.ndarray, n: int, mechanism: str, rng: np.random.Gener
         noise = rng.normal(size=n)
         x[:, j] = noise if parents.size == 0 else _nonlinear(mechanism, x[:, parents], rng) + noise
     return x
-
