@@ -268,3 +268,25 @@ def test_a_mask_file_is_streamed_beside_the_data_and_a_bad_one_is_refused(tmp_pa
     both = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--mask", str(tmp_path / "data.mask.csv"),
                                "--drop-missing"])
     assert both.exit_code == 2 and "--drop-missing" in both.output
+
+
+def test_data_too_wide_for_the_memory_is_refused_before_any_work(tmp_path, ckpt, monkeypatch):
+    """The model's peak memory grows as d^2 (`model.cost`): data it cannot order in the memory this
+    process may use get one line and exit 2, not an out-of-memory kill; nothing is written."""
+    from causal_amort.model.cost import model_cost
+    from simulators.core import resources
+
+    data, out = _csv(tmp_path / "data.csv"), tmp_path / "order.json"
+    monkeypatch.setattr(resources, "available_memory", lambda: 1000)
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--out", str(out)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "ordering (1 dataset of 3 variables) needs about" in result.stderr and "fewer variables" in result.stderr
+    assert not out.exists()
+    # A batch of datasets needs the memory of each at once: room for one dataset is not room for two.
+    model = load_model(ckpt, device="cpu")
+    _, one = model_cost(model.config.model, 3, 0)
+    monkeypatch.setattr(resources, "available_memory", lambda: int(1.5 * one))
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    assert len(model.order(x).order) == 3 and len(model.order_many([x, x], batch_size=1)) == 2
+    with pytest.raises(InputError, match="2 datasets of 3 variables"):
+        model.order_many([x, x], batch_size=2)

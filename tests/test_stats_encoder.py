@@ -427,3 +427,23 @@ def test_statistics_without_derivatives_give_the_same_base_cues_and_refuse_the_s
         fit_score(lean)
     memory = make_model(score_cues=False).init_memory(2, 5, "cpu")
     assert make_model(score_cues=False).advance(memory, x[:, :100]).stats.deriv_sums is None
+
+
+def test_covariance_by_row_blocks_and_the_blocked_score_fit_are_exactly_the_whole():
+    """`covariance_rows` and `variances` (which keep the score fit from holding a whole float64
+    covariance) give bit for bit what the one-piece formula gives, and so does the fit built on them."""
+    from causal_amort.model.score_fit import fit_score
+    x = skewed(batch=2, rows=600, d=70)  # dK = 560: more than one block of 512 rows
+    stats = stream_stats(x, [300, 300])
+    n = stats.count[:, None, None]
+    mean = (stats.sums / n).transpose(1, 2).reshape(2, -1)
+    whole = stats.gram / n - mean[:, :, None] * mean[:, None, :]
+    assert torch.equal(stats.covariance(), whole)
+    assert torch.equal(torch.cat([block for _, block in stats.covariance_rows(rows=97)], dim=1), whole)
+    assert torch.equal(stats.variances(), torch.diagonal(whole, dim1=1, dim2=2))
+    sd = torch.diagonal(whole, dim1=1, dim2=2).clamp_min(0.0).sqrt()
+    inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0).float()
+    corr = whole.float() * inv_sd[:, :, None] * inv_sd[:, None, :]
+    ridge = (1e-3 + 0.02 * stats.gram.shape[1] / stats.count.float()).clamp(max=1.0)
+    expected = torch.cholesky_inverse(torch.linalg.cholesky(corr + ridge[:, None, None] * torch.eye(corr.shape[1])))
+    torch.testing.assert_close(fit_score(stats).prec, expected, rtol=0, atol=0)

@@ -1,18 +1,18 @@
 """Rough time and memory of an evaluation, before it runs (see simulators.core.resources).
 
 Each step's cost is a power law in d and n fitted to measurements on one core of the
-development machine (docs/benchmarks.md; d up to 1000 for the model, 300 for pruning): the
-shipped model (dim 64, two layers each side) reads a chunk in time linear in d and decodes an
-order in ~d^3 (the must-precede gate is d x d at each of d positions); pruning an order is
-~d^3.5; LiNGAM ~d^3, SCORE ~d n^2, NoGAM ~d^2.2 n^2 on their subsampled rows. Slow baselines
-stop at the time limit.
+development machine (docs/benchmarks.md; d up to 1500 for the model, 300 for pruning): the
+models' in causal_amort.model.cost; pruning an order is ~d^3.5; LiNGAM ~d^3, SCORE ~d n^2, NoGAM
+~d^2.2 n^2 on their subsampled rows. Slow baselines stop at the time limit.
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 from causal_amort.baselines import BASELINES
+from causal_amort.config import RunConfig
 from causal_amort.evaluation.evaluate import EvalOptions, ModelRef, curve_chunk_counts, load_cached_model
+from causal_amort.model.cost import model_cost
 from simulators.core.dataset import Dataset
 from simulators.core.resources import Estimate, describe_size
 
@@ -31,25 +31,20 @@ _CURVE_FITS = 5  # fast data-reading baselines are also fitted on up to 5 prefix
 _WORKER_BYTES = 400 * 2**20  # a spawned worker process with torch, scikit-learn and pandas loaded
 
 
-def model_cost(d: int, n: int, chunk_size: int, curve_points: int, beam: int = 1) -> tuple[float, int]:
-    """Seconds and peak bytes of the model on one dataset: every chunk read, an order decoded at each curve point
-    (a beam of width k decodes k hypotheses at once: about 1 + k / 4 times a greedy decode)."""
-    decodes = len(curve_chunk_counts(max(1, -(-n // chunk_size)), curve_points))
-    widen = 1.0 if beam == 1 else 1.0 + beam / 4
-    return (1.8e-5 * n * d + decodes * widen * (3e-3 * d + 4e-8 * d**3),
-            int(100 * d * d * beam + 1.2e5 * d))
-
-
 def prune_seconds(d: int, method: str) -> float:
     """Seconds to prune one order to a DAG (lasso; cam costs a fifth more)."""
     return 2.6e-7 * d**3.5 * (1.2 if method == "cam" else 1.0)
 
 
-def evaluation_cost(dataset: Dataset, models: int, chunk_size: int, options: EvalOptions) -> tuple[float, int]:
-    """Seconds and peak working bytes of every method on one dataset (orders pruned only against a truth)."""
+def evaluation_cost(dataset: Dataset, models: Sequence[RunConfig], options: EvalOptions) -> tuple[float, int]:
+    """Seconds and peak working bytes of every method on one dataset (orders pruned only against a
+    truth); ``models`` the configs of the models evaluated, each decoding at every curve point."""
     n, d = dataset.x.shape
-    model_s, model_bytes = model_cost(d, n, chunk_size, options.curve_points, options.beam)
-    seconds, peak = models * model_s, model_bytes if models else 0
+    seconds, peak = 0.0, 0
+    for cfg in models:
+        decodes = len(curve_chunk_counts(max(1, -(-n // cfg.data.chunk_size)), options.curve_points))
+        model_s, model_bytes = model_cost(cfg.model, d, n, decodes, options.beam)
+        seconds, peak = seconds + model_s, max(peak, model_bytes)
     rows_slow = min(n, options.baseline_max_n or n)
     for name in options.baselines:
         baseline = BASELINES[name]
@@ -61,7 +56,7 @@ def evaluation_cost(dataset: Dataset, models: int, chunk_size: int, options: Eva
         else:
             seconds += fit(n, d) * (1 + _CURVE_FITS * (dataset.graph is not None and baseline.reads_data))
     if dataset.graph is not None:
-        seconds += (models + len(options.baselines)) * prune_seconds(d, options.prune)
+        seconds += (len(models) + len(options.baselines)) * prune_seconds(d, options.prune)
     # Baselines and pruning work on float64 copies of the data and d x d matrices.
     return seconds, max(peak, 8 * (3 * n * d + 4 * d * d))
 
@@ -70,8 +65,8 @@ def estimate_eval(items: Sequence[tuple[int, str, Dataset]], models: Sequence[Mo
                   workers: int = 1) -> Estimate:
     """Size, rough time and peak memory of evaluating ``items`` (already in memory) with ``models``
     (loaded, for their chunk size) and ``options.baselines`` over ``workers`` processes."""
-    chunk_size = min((load_cached_model(ref, options.device)[1].data.chunk_size for ref in models), default=1)
-    costs = [evaluation_cost(ds, len(models), chunk_size, options) for _, _, ds in items]
+    configs = [load_cached_model(ref, options.device)[1] for ref in models]
+    costs = [evaluation_cost(ds, configs, options) for _, _, ds in items]
     parallel = max(1, min(workers, len(items)))
     largest = max(costs, key=lambda c: c[1])[1]
     peak = parallel * largest + (parallel * _WORKER_BYTES if workers > 1 else 0)

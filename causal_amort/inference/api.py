@@ -15,14 +15,17 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import torch
 
 from causal_amort.config import RunConfig
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
+from causal_amort.model.cost import model_cost
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.pruning import check_prune_method, prune_order
 from causal_amort.inference.stream import (batch_orders, checked_rows, chunk_array, read_rows, rechunk, regroup,
                                            spread_quantiles, stream_orders)
 from simulators.core.errors import InputError
+from simulators.core.resources import Estimate, check_memory
 
 Data = Union[np.ndarray, pd.DataFrame, Iterator]
 ConstraintsLike = Union[Constraints, str, Iterable[str], None]
@@ -56,6 +59,17 @@ class AmortModel:
         """Rows per chunk the model was trained on; also the fewest rows it accepts."""
         return self.config.data.chunk_size
 
+    def check_memory(self, d: int, beam: int = 1, batch: int = 1) -> None:
+        """InputError, before any work, when ordering ``batch`` datasets of ``d`` variables at once on
+        the CPU would need more memory than this process may use (`model.cost`: about 2.2 kB per d^2
+        for the shipped model, 2.2 GB at d = 1000, beside the data). On a GPU its own memory decides."""
+        if torch.device(self.device).type != "cpu":
+            return
+        _, peak = model_cost(self.config.model, d, 0, beam=beam)
+        size = f"{batch} dataset{'s' if batch > 1 else ''} of {d} variables"
+        check_memory("ordering", Estimate(size, 0, batch * peak, 0.0),
+                     "order fewer variables (a subset of the columns), or on a machine with more memory")
+
     def read_rows(self, chunk_size: int | None = None) -> int:
         """Rows per block the model reads for chunks of `chunk_size` (default: its own)."""
         return read_rows(self.net, self.chunk_size if chunk_size is None else chunk_size)
@@ -81,6 +95,7 @@ class AmortModel:
         rows = self.read_rows(size)
         masks = None if mask is None else _mask_blocks(mask, rows, X)
         chunks, d, columns, anchor = _chunks(X, rows, size, anchor=standardize_on is None)
+        self.check_memory(d, beam)
         names = _check_names(names if names is not None else columns or [f"X{i}" for i in range(d)], d)
         precede = precede_matrix(constraints, names) if constraints else None
         last = None
@@ -116,6 +131,8 @@ class AmortModel:
             given = None if masks is None else masks[index]
             mask = None if given is None else _mask_like(given, x.shape, f"dataset {index}: ")
             mask_of.append(mask)
+        if checked:
+            self.check_memory(max(x.shape[1] for x, _ in checked), beam, min(batch_size, len(checked)))
         by_shape: dict[tuple, list[int]] = {}  # one batch holds datasets of one shape, all with masks or none
         for index, (x, _) in enumerate(checked):
             by_shape.setdefault((*x.shape, mask_of[index] is not None), []).append(index)

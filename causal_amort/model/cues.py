@@ -20,7 +20,7 @@ from torch import Tensor
 
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
-from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse
+from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse_
 from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, S3, TANH, RunningStats
 
 _EPS = 1e-9
@@ -94,10 +94,12 @@ _BINOMIAL = torch.tensor([[math.comb(a, p) if p <= a else 0.0 for p in range(4)]
 _POWER_OF = torch.tensor([[max(a - p, 0) for p in range(4)] for a in range(4)])
 
 
-def _signed_log(x: Tensor) -> Tensor:
-    """sign(x) log(1 + |x|), after NaN/inf are zeroed: heavy-valued cues on a scale a network likes."""
-    x = torch.nan_to_num(x, nan=0.0, posinf=1e6, neginf=-1e6)
-    return torch.sign(x) * torch.log1p(x.abs())
+def _signed_log_(x: Tensor) -> Tensor:
+    """sign(x) log(1 + |x|), after NaN/inf are zeroed: heavy-valued cues on a scale a network likes.
+    Overwrites ``x`` (the pair cues are the largest tensor of the cues: (d, d, F) float64 takes 200 MB
+    at d = 1000, and each out-of-place step here held another)."""
+    x = x.nan_to_num_(nan=0.0, posinf=1e6, neginf=-1e6)
+    return x.abs().log1p_().mul_(x.sign_())
 
 
 def _diag(m: Tensor) -> Tensor:
@@ -153,18 +155,36 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
     refit the score cues' fit, so they need ``score``)."""
+    if leaf and not score:
+        raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
+    # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
+    # Cholesky factor and inverse are (dK)^2 each (768 MB at d = 1000), the largest step of the cues.
+    if score:
+        fit = fit_score(stats)
+        score_var, score_pairs = score_matching_cues(fit)
+        leaf_var = leaf_removal_cues(fit) if leaf else None
+        del fit
     batch, d, K = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)
     mean = stats.sums / n[:, None, None]  # (B, d, K) feature means
-    # Raw second moments of the features as [i, k, j, l] (a view of the feature-major Gram).
-    raw5 = (stats.gram / n[:, None, None]).view(batch, K, d, K, d).permute(0, 2, 1, 4, 3)
+    # The feature-major Gram as [i, k, j, l] (a view). Raw second moments are the blocks a cue reads
+    # divided by n there: dividing all (dK)^2 entries first copied the Gram (512 MB at d = 1000).
+    gram5 = stats.gram.view(batch, K, d, K, d).permute(0, 2, 1, 4, 3)
+
+    def moments(ki: slice | int, kj: slice | int) -> Tensor:
+        """Raw second moments [i, ki, j, kj] of the features."""
+        block = gram5[:, :, ki, :, kj]
+        return block / n.view(batch, *[1] * (block.ndim - 1))
 
     def cov(ki: slice | int, kj: slice | int) -> Tensor:
         """Covariance block [i, ki, j, kj] of the features, formed only where a cue needs it."""
         mi, mj = mean[:, :, ki], mean[:, :, kj]
         if isinstance(ki, slice):
-            return raw5[:, :, ki, :, kj] - mi[:, :, :, None, None] * mj[:, None, None, :, :]
-        return raw5[:, :, ki, :, kj] - mi[:, :, None] * mj[:, None, :]
+            return moments(ki, kj) - mi[:, :, :, None, None] * mj[:, None, None, :, :]
+        return moments(ki, kj) - mi[:, :, None] * mj[:, None, :]
+
+    # Each variable's own K x K block of raw moments (B, d, K, K).
+    own_raw = (torch.diagonal(gram5, dim1=1, dim2=3) / n[:, None, None, None]).permute(0, 3, 1, 2)
 
     # --- moments of s: univariate to order 4, bivariate E[u_i^a u_j^b] for a, b <= 3 ------------
     mu = mean[..., S]
@@ -172,12 +192,12 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     constant = var <= 1e-12
     sd = torch.where(constant, 1.0, var.sqrt())
     # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
-    raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], _diag(raw5[:, :, S2, :, S2])]
+    raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], own_raw[..., S2, S2]]
 
     # Joint raw moments R[p, q] = E[s_i^p s_j^q], p, q = 0..3, laid out [i, p, j, q]: the Gram entries of
     # s, s^2, s^3 (features S, S2, S3 = 0, 1, 2) and, where one power is 0, the univariate moments.
     raw = torch.empty(batch, d, 4, d, 4, dtype=mean.dtype, device=mean.device)
-    raw[:, :, 1:, :, 1:] = raw5[:, :, :3, :, :3]
+    raw[:, :, 1:, :, 1:] = moments(slice(0, 3), slice(0, 3))
     raw[:, :, 0] = torch.stack(raw_pow[:4], dim=-1)[:, None]
     raw[:, :, 1:, :, 0] = torch.stack(raw_pow[1:4], dim=-1)[:, :, :, None]
     # Central moments by the binomial expansion, all (a, b) at once: E[(s_i - mu_i)^a (s_j - mu_j)^b]
@@ -191,7 +211,9 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     sd_pow = sd[..., None] ** torch.arange(4, dtype=sd.dtype, device=sd.device)  # (B, d, 4)
     # E[u_i^a u_j^b] = central moment over sd_i^a sd_j^b, every (a, b) at once; the cues below read seven.
     joint = central / (sd_pow[:, :, None, :, None] * sd_pow[:, None, :, None, :])
-    u = {(a, b): joint[..., a, b] for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
+    # The seven are copied out, so that the (d, d, 4, 4) intermediates go now (288 MB each at d = 1500).
+    u = {(a, b): joint[..., a, b].clone() for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
+    del raw, left, central, joint
     skew = _diag(u[3, 0])
     # E[u^4] by the same expansion from raw moments up to order 4.
     c4 = (raw_pow[4] - 4 * mu * raw_pow[3] + 6 * mu**2 * raw_pow[2] - 3 * mu**4) / sd**4
@@ -224,7 +246,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     lingam_tanh = rho * (tanh_s / sd[:, None, :] - tanh_s.transpose(1, 2) / sd[:, :, None])
 
     # --- regressions from the feature covariance, on the correlation scale -------------------------------
-    feat_var = torch.diagonal(torch.diagonal(raw5, dim1=1, dim2=3), dim1=1, dim2=2) - mean**2  # (B, d, K)
+    feat_var = torch.diagonal(own_raw, dim1=2, dim2=3) - mean**2  # (B, d, K)
     feat_sd = feat_var.clamp_min(0.0).sqrt()
     feat_sd = torch.where(feat_sd > 1e-6, feat_sd, math.inf)  # a constant feature: zero correlations
 
@@ -235,7 +257,6 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     # Basis regression of s_i on the K features of x_j (additive-noise / RESIT style fit of i on j),
     # as an adjusted R^2; its gain over rho^2 is the nonlinear part.
     all_k = slice(0, K)
-    own_raw = torch.diagonal(raw5, dim1=1, dim2=3).permute(0, 3, 1, 2)  # (B, d, K, K): each variable's block
     own = (own_raw - mean[:, :, :, None] * mean[:, :, None, :]) / feat_sd[:, :, :, None] / feat_sd[:, :, None, :]
     target = corr(all_k, slice(S, S + 1))[..., 0]  # (B, d_j, K, d_i): Corr(phi_k(x_j), s_i)
     eye_k = torch.eye(K, dtype=mean.dtype, device=mean.device)
@@ -248,19 +269,19 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     # (R^2-sortability, Reisach et al. 2023).
     ridge_lin = (1e-2 + d / n).clamp(max=1.0)
     lin_corr = torch.where(eye, 1.0, rho)
-    prec = ridge_inverse(lin_corr, ridge_lin)
+    prec = ridge_inverse_(lin_corr, ridge_lin)
     pdiag = _diag(prec)
     partial_corr = torch.where(eye, 0.0, -prec / torch.sqrt(pdiag[:, :, None] * pdiag[:, None, :]))
     r2_linear = (1 - 1 / (pdiag * (1 + ridge_lin[:, None]))).clamp(0.0, 1.0)
     # Additive R^2 of s_i on the cubic basis (s, s^2, s^3) of all other variables: the residual
     # covariance of block i given the rest is the inverse of block i of the precision matrix (Schur
     # complement). The cubic sub-basis keeps the one (3d x 3d) inverse cheap at large d.
-    sub = corr(slice(0, 3), slice(0, 3))
     ridge_full = (1e-2 + 3 * d / n).clamp(max=1.0)
-    full = sub.reshape(batch, 3 * d, 3 * d)
-    full = torch.where(torch.isfinite(full), full, 0.0)
-    blocks = torch.diagonal(ridge_inverse(full, ridge_full).view(batch, d, 3, d, 3), dim1=1, dim2=3)
+    full = corr(slice(0, 3), slice(0, 3)).reshape(batch, 3 * d, 3 * d)
+    full = full.masked_fill_(~torch.isfinite(full), 0.0)
+    blocks = torch.diagonal(ridge_inverse_(full, ridge_full).view(batch, d, 3, d, 3), dim1=1, dim2=3)
     residual = torch.linalg.inv(blocks.permute(0, 3, 1, 2))[:, :, S, S]
+    del full, blocks  # (3d)^2 each, the matrix and its inverse: 162 MB at d = 1500
     r2_additive = (1 - residual / (1 + ridge_full[:, None])).clamp(0.0, 1.0)
 
     # --- interventions: how variable i moves when j is intervened on ------------------------------------
@@ -282,18 +303,14 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     plain = torch.stack([rho, rho.abs(), partial_corr, lingam_cumulant, lingam_skew, lingam_tanh, direct_lingam],
                         dim=-1)
     pairs = [directed, directed.transpose(1, 2), plain]
-    fit = fit_score(stats) if score else None
     if score:
-        score_var, score_pairs = score_matching_cues(fit)
         per_variable.append(torch.where(constant[..., None], 0.0, score_var))
         pairs += [score_pairs, score_pairs.transpose(1, 2)]
     if kernel:
         per_variable.append(torch.where(constant[..., None], 0.0, kernel_score_cues(stats).to(mean.dtype)))
     if leaf:
-        if fit is None:
-            raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
-        per_variable.append(torch.where(constant[..., None], 0.0, leaf_removal_cues(fit).to(mean.dtype)))
+        per_variable.append(torch.where(constant[..., None], 0.0, leaf_var.to(mean.dtype)))
     not_self = (~eye)[None, :, :, None]
     dead = (constant[:, :, None] | constant[:, None, :])[..., None]
-    pairs = torch.where(dead, 0.0, torch.cat(pairs, dim=-1) * not_self)
-    return _signed_log(torch.cat(per_variable, dim=-1)).float(), _signed_log(pairs).float()
+    pairs = torch.cat(pairs, dim=-1).mul_(not_self).masked_fill_(dead, 0.0)
+    return _signed_log_(torch.cat(per_variable, dim=-1)).float(), _signed_log_(pairs).float()

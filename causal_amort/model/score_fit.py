@@ -10,12 +10,12 @@ from torch import Tensor
 from causal_amort.model.sufficient import RunningStats
 
 
-def ridge_inverse(cov: Tensor, ridge: Tensor) -> Tensor:
-    """(cov + ridge I)^-1 for a batch of PSD matrices (B, m, m), ridge (B,), by Cholesky (the ridge
-    added to a copy's diagonal: no m x m identity and product to allocate)."""
-    ridged = cov.clone()
-    ridged.diagonal(dim1=-2, dim2=-1).add_(ridge[:, None])
-    return torch.cholesky_inverse(torch.linalg.cholesky(ridged))
+def ridge_inverse_(cov: Tensor, ridge: Tensor) -> Tensor:
+    """(cov + ridge I)^-1 for a batch of PSD matrices (B, m, m), ridge (B,), by Cholesky. The ridge is
+    added to ``cov``'s diagonal in place (no copy, no m x m identity and product to allocate): cov
+    is left ridged."""
+    cov.diagonal(dim1=-2, dim2=-1).add_(ridge[:, None])
+    return torch.cholesky_inverse(torch.linalg.cholesky(cov))
 
 
 def hessian_spread(w: Tensor, deriv_cov: Tensor) -> Tensor:
@@ -48,13 +48,16 @@ def fit_score(stats: RunningStats) -> ScoreFit:
         raise ValueError("score-matching cues need running statistics that track derivatives")
     batch, d, k = stats.count.shape[0], stats.d, stats.k
     n = stats.count.clamp_min(1.0)[:, None]
-    cov = stats.covariance()
-    sd = torch.diagonal(cov, dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
+    sd = stats.variances().clamp_min(0.0).sqrt()
     inv_sd = torch.where(sd > 1e-6, 1.0 / sd, 0.0).float()
     deriv_mean = stats.deriv_sums / n[:, :, None]
     deriv_cov = stats.deriv_gram / n[:, :, None, None] - deriv_mean[..., :, None] * deriv_mean[..., None, :]
-    corr = cov.float().mul_(inv_sd[:, :, None]).mul_(inv_sd[:, None, :])  # in place, as covariance()
+    # The correlation in float32, filled a block of covariance rows at a time: the float64 covariance
+    # is never whole (at d = 1000 it was 512 MB beside the Gram while this and its inverse were made).
+    corr = stats.gram.new_empty(stats.gram.shape, dtype=torch.float32)
+    for rows, block in stats.covariance_rows():
+        corr[:, rows] = block.float().mul_(inv_sd[:, rows, None]).mul_(inv_sd[:, None, :])
     ridge = (1e-3 + 0.02 * (d * k) / n[:, 0].float()).clamp(max=1.0)
     inv_sd = inv_sd.view(batch, k, d).transpose(1, 2)
     deriv_mean = deriv_mean.float()
-    return ScoreFit(ridge_inverse(corr, ridge), inv_sd, deriv_mean, deriv_mean * inv_sd, deriv_cov.float())
+    return ScoreFit(ridge_inverse_(corr, ridge), inv_sd, deriv_mean, deriv_mean * inv_sd, deriv_cov.float())

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -52,6 +53,8 @@ _GOLDEN = (5**0.5 - 1) / 2
 _BUMP_SCALE = math.exp(-1.125)  # exp(-1.5^2 / 2)
 # A chunk of at least this many rows gets its Gram matrix in row blocks, upper triangle only.
 _GRAM_BLOCK_ROWS = 1000
+# Rows per block of `RunningStats.covariance_rows` (at dK = 8000, 32 MB of float64 each).
+_COVARIANCE_ROWS = 512
 
 
 def robust_center_scale(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -194,11 +197,23 @@ class RunningStats:
     def covariance(self) -> Tensor:
         """(B, dK, dK) float64 covariance of all features over the observational rows, feature-major
         (feature k of variable i at k d + i, as the Gram matrix)."""
+        return torch.cat([block for _, block in self.covariance_rows()], dim=1)
+
+    def covariance_rows(self, rows: int = _COVARIANCE_ROWS) -> Iterator[tuple[slice, Tensor]]:
+        """`covariance` by blocks of ``rows`` rows, (rows of the block, (B, rows, dK) float64): a
+        caller that turns each into something smaller never holds the whole (512 MB at d = 1000)."""
+        n = self.count.clamp_min(1.0)[:, None, None]
+        mean = (self.sums / n).transpose(1, 2).reshape(self.count.shape[0], self.d * self.k)
+        for start in range(0, mean.shape[1], rows):
+            part = slice(start, start + rows)
+            # The difference in place: one fresh tensor fewer, and each costs its pages' first touch.
+            yield part, (self.gram[:, part] / n).sub_(mean[:, part, None] * mean[:, None, :])
+
+    def variances(self) -> Tensor:
+        """(B, dK) float64: the diagonal of `covariance` (the same arithmetic, entry by entry)."""
         n = self.count.clamp_min(1.0)[:, None]
         mean = (self.sums / n[:, :, None]).transpose(1, 2).reshape(self.count.shape[0], self.d * self.k)
-        # The difference in place: one fresh (dK)^2 tensor fewer, and each costs its pages' first
-        # touch (a page fault each), more than the arithmetic at d = 30.
-        return (self.gram / n[:, :, None]).sub_(mean[:, :, None] * mean[:, None, :])
+        return torch.diagonal(self.gram, dim1=1, dim2=2) / n - mean * mean
 
     @classmethod
     def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base",
