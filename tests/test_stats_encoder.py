@@ -1,5 +1,7 @@
 """The statistics encoder: exact streamed sums, cues with the model's symmetries, finite on hard data,
 interventions honoured, and every state mode (the causal one included) consistent when streamed."""
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,8 @@ from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.stream import chunk_array, stream_orders
-from causal_amort.model.sufficient import BASES, RunningStats, basis_features, robust_center_scale
+from causal_amort.model import sufficient
+from causal_amort.model.sufficient import BASES, RunningStats, basis_features, robust_center_scale, thread_scratch
 
 TOL = dict(rtol=1e-4, atol=1e-4)
 STATES = ["carry", "none", "average", "causal"]
@@ -333,7 +336,7 @@ def test_a_run_with_cue_dropout_may_start_from_weights_trained_without(tmp_path)
         init_checkpoint(tmp_path, make_model(cue_dropout=0.2).cfg)
 
 
-def test_state_none_skips_the_network_on_chunks_nobody_decodes():
+def test_state_none_skips_the_network_on_chunks_nobody_decodes(monkeypatch):
     model = make_model(state="none")
     assert not model.needs_every_chunk and make_model(state="carry").needs_every_chunk
     chunks = skewed(batch=1, rows=300).split(100, dim=1)
@@ -344,11 +347,22 @@ def test_state_none_skips_the_network_on_chunks_nobody_decodes():
             lazy = model.advance(lazy, chunk, encode=t == len(chunks) - 1)
         torch.testing.assert_close(lazy.state, every.state)
         torch.testing.assert_close(lazy.pairs, every.pairs)
-        # Chunks nobody decodes keep the feature buffers for the next one; a decoded chunk frees them
-        # before its cues.
+        # The feature buffers are this thread's, kept for the next chunk and the next dataset; a decoded
+        # chunk frees them before its cues only when they are large.
         kept = model.advance(model.init_memory(1, 5, "cpu"), chunks[0], encode=False)
-        assert "features" in kept.stats.scratch
-        assert model.advance(kept, chunks[1]).stats.scratch == {}
+        assert "features" in kept.stats.scratch and kept.stats.scratch is thread_scratch()
+        buffer = kept.stats.scratch["features"].data_ptr()
+        decoded = model.advance(kept, chunks[1])
+        assert decoded.stats.scratch["features"].data_ptr() == buffer
+        again = model.advance(model.init_memory(1, 5, "cpu"), chunks[1], encode=False)
+        assert again.stats.scratch["features"].data_ptr() == buffer  # the next dataset writes the same pages
+        monkeypatch.setattr(sufficient, "KEEP_SCRATCH_BYTES", 0)
+        assert model.advance(again, chunks[2]).stats.scratch == {}
+        other: list[dict] = []
+        worker = threading.Thread(target=lambda: other.append(thread_scratch()))
+        worker.start()
+        worker.join()
+        assert other[0] is not thread_scratch()  # threads never share buffers
 
 
 @pytest.mark.parametrize("state", STATES)

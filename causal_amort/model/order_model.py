@@ -31,7 +31,7 @@ from causal_amort.model.decoder import build_decoder
 from causal_amort.model.decoding import beam_search
 from causal_amort.model.cells_encoder import ChunkEncoder
 from causal_amort.model.stats_encoder import StatsEncoder, TimeMixer
-from causal_amort.model.sufficient import RunningStats
+from causal_amort.model.sufficient import RunningStats, release_scratch, thread_scratch
 from causal_amort.model.targets import next_sets, pair_bce, random_topological_order
 
 
@@ -145,9 +145,8 @@ class OrderModel(nn.Module):
         stats = stats.add(chunk, mask)
         if not encode and not self.needs_every_chunk:
             return replace(memory, steps=steps, stats=stats)
-        # The feature buffers go before the cues, which need the memory more (at d = 500 the buffers of
-        # a 4,096-row block are 130 MB): a stream keeps them only across the chunks nobody decodes.
-        stats.scratch.clear()
+        # Large feature buffers go before the cues, which need the memory more; small ones stay.
+        release_scratch(stats.scratch)
         mode = self.cfg.state
         # Cues are data, not parameters: no gradient, and float32 whatever autocast does.
         with torch.no_grad(), float32_region(chunk):
@@ -195,7 +194,7 @@ class OrderModel(nn.Module):
     def _start_stats(self, first_chunk: Tensor) -> RunningStats:
         """Empty running statistics, standardized by the first chunk, tracking what the cues read."""
         return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.kernel_rows,
-                                  self.cfg.pooled_sums)
+                                  self.cfg.pooled_sums, thread_scratch())
 
     def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
         """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""

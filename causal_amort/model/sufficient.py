@@ -34,6 +34,7 @@ tails) from dominating the sample's scale.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field, fields, replace
 from typing import Iterator
 
@@ -55,6 +56,9 @@ _BUMP_SCALE = math.exp(-1.125)  # exp(-1.5^2 / 2)
 _GRAM_BLOCK_ROWS = 1000
 # Rows per block of `RunningStats.covariance_rows` (at dK = 8000, 32 MB of float64 each).
 _COVARIANCE_ROWS = 512
+# Feature buffers of at most this many bytes outlive the cues and the dataset (`release_scratch`).
+KEEP_SCRATCH_BYTES = 32 << 20
+_THREAD = threading.local()
 
 
 def robust_center_scale(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -132,6 +136,22 @@ def _features(z: Tensor, derivatives: bool, basis: str, scratch: dict | None = N
         torch.mul(phi[9 + 2 * i], w * ds_dz, out=dphi[8 + 2 * i])
         torch.mul(phi[8 + 2 * i], -w * ds_dz, out=dphi[9 + 2 * i])
     return feats, deriv
+
+
+def thread_scratch() -> dict:
+    """This thread's feature buffers, for the running statistics of every stream it reads: a buffer
+    holds data only within one `RunningStats.add`, so streams may share them, threads may not. Kept
+    from one dataset to the next, their pages are not taken fresh (a page fault each) every time."""
+    if not hasattr(_THREAD, "scratch"):
+        _THREAD.scratch = {}
+    return _THREAD.scratch
+
+
+def release_scratch(scratch: dict) -> None:
+    """Free the feature buffers in ``scratch`` if they hold more than `KEEP_SCRATCH_BYTES` (at d = 500 a
+    4,096-row block's are 130 MB, which the cues need more); smaller ones stay for the next chunk."""
+    if sum(t.numel() * t.element_size() for t in scratch.values()) > KEEP_SCRATCH_BYTES:
+        scratch.clear()
 
 
 def _buffer(scratch: dict | None, name: str, shape: tuple[int, ...], device: torch.device) -> Tensor:
@@ -217,10 +237,11 @@ class RunningStats:
 
     @classmethod
     def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base",
-              reservoir_rows: int = 0, pooled: bool = False) -> "RunningStats":
+              reservoir_rows: int = 0, pooled: bool = False, scratch: dict | None = None) -> "RunningStats":
         """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d); ``derivatives``
         says whether to track the derivative sums (a third of the cost of `add`); ``basis`` names
-        the features (``BASES``); ``reservoir_rows`` the size of the row sample (0: none)."""
+        the features (``BASES``); ``reservoir_rows`` the size of the row sample (0: none); ``scratch``
+        the feature buffers `add` writes (`thread_scratch`; default: a new dict)."""
         batch, _, d = first_chunk.shape
         k = len(BASES[basis])
         center, scale = robust_center_scale(first_chunk)
@@ -230,7 +251,7 @@ class RunningStats:
 
         stats = cls(center, scale, zeros(batch), zeros(batch, d, k), zeros(batch, d * k, d * k),
                     zeros(batch, d, k) if derivatives else None, zeros(batch, d, k, k) if derivatives else None,
-                    zeros(batch, d), zeros(batch, d, d, k), basis, pooled)
+                    zeros(batch, d), zeros(batch, d, d, k), basis, pooled, scratch={} if scratch is None else scratch)
         return stats._empty_sample(reservoir_rows, zeros(batch)) if reservoir_rows else stats
 
     def _empty_sample(self, rows: int, rows_seen: Tensor) -> "RunningStats":
