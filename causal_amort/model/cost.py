@@ -5,7 +5,7 @@ Power laws fitted to measurements of the shipped default on one core of the deve
 cost is set by its dK basis features (K per variable): reading a row adds to a dK x dK Gram matrix,
 and each decode (an encoder pass and an order) inverts the score fit's dK x dK correlation, ~(dK)^3.
 Its peak is the cues' (dK)^2 matrices (the Gram in float64, the fit's correlation, factor and inverse
-in float32), or at small d the feature buffers of a block of rows. The per-cell encoder (`cells`)
+in float32) and the network's d x d pair channel, or at small d the feature buffers of a block of rows. The per-cell encoder (`cells`)
 keeps session 16's fit: a chunk in time linear in d, a decode in ~d^3.
 """
 from __future__ import annotations
@@ -22,5 +22,6 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
         return 1.8e-5 * n * d + decodes * widen * (3e-3 * d + 4e-8 * d**3), int(100 * d * d * beam + 1.2e5 * d)
     dk = d * len(BASES[cfg.basis])
     seconds = 1.6e-11 * n * dk**2 + decodes * (2.9e-11 * dk**3 + widen * 4e-4 * d)
-    # 34 bytes per (dK)^2 entry at the cues' peak; 49 kB per feature in the buffers of a 4,096-row block.
-    return seconds, int(34 * dk**2 + 49_000 * dk + 16 * d * d * beam)
+    # 22 bytes per (dK)^2 entry at the cues' and the network's peak; 49 kB per feature in the buffers
+    # of a 4,096-row block.
+    return seconds, int(22 * dk**2 + 49_000 * dk + 16 * d * d * beam)

@@ -94,12 +94,16 @@ _BINOMIAL = torch.tensor([[math.comb(a, p) if p <= a else 0.0 for p in range(4)]
 _POWER_OF = torch.tensor([[max(a - p, 0) for p in range(4)] for a in range(4)])
 
 
-def _signed_log_(x: Tensor) -> Tensor:
-    """sign(x) log(1 + |x|), after NaN/inf are zeroed: heavy-valued cues on a scale a network likes.
-    Overwrites ``x`` (the pair cues are the largest tensor of the cues: (d, d, F) float64 takes 200 MB
-    at d = 1000, and each out-of-place step here held another)."""
-    x = x.nan_to_num_(nan=0.0, posinf=1e6, neginf=-1e6)
-    return x.abs().log1p_().mul_(x.sign_())
+def _signed_log(x: Tensor) -> Tensor:
+    """sign(x) log(1 + |x|) in float32, after NaN/inf are zeroed: heavy-valued cues on a scale a network
+    likes. By blocks of dim 1 (about 2M entries each), so that the float64 temporaries are a block's:
+    the pair cues (B, d, d, F) are the largest tensor of the cues (200 MB at d = 1000)."""
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    step = max(1, (2 << 20) // max(1, x[:1, :1].numel()))
+    for start in range(0, x.shape[1], step):
+        block = torch.nan_to_num(x[:, start : start + step], nan=0.0, posinf=1e6, neginf=-1e6)
+        out[:, start : start + step] = torch.sign(block) * torch.log1p(block.abs())
+    return out
 
 
 def _diag(m: Tensor) -> Tensor:
@@ -313,4 +317,4 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     not_self = (~eye)[None, :, :, None]
     dead = (constant[:, :, None] | constant[:, None, :])[..., None]
     pairs = torch.cat(pairs, dim=-1).mul_(not_self).masked_fill_(dead, 0.0)
-    return _signed_log_(torch.cat(per_variable, dim=-1)).float(), _signed_log_(pairs).float()
+    return _signed_log(torch.cat(per_variable, dim=-1)), _signed_log(pairs)
