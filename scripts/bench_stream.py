@@ -8,8 +8,11 @@ a flat memory delta.
     .venv/bin/python scripts/bench_stream.py                  # n = 1e3 .. 1e6, d = 20, default-cpu
     .venv/bin/python scripts/bench_stream.py --max-n 100000   # quicker
     .venv/bin/python scripts/bench_stream.py --decode every   # an order after every chunk (curves)
+    .venv/bin/python scripts/bench_stream.py --widths 500 1000 1500 2000   # n = 2000 rows at each d,
+                                # time and peak memory beside what causal_amort.model.cost estimates
 
-By default the order is decoded once, after the last chunk, as `amort predict` does.
+By default the order is decoded once, after the last chunk, as `amort predict` does. With
+`--widths` each run warms up at d = 20, so its peak counts everything the model holds at that d.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from causal_amort.runtime.threads import apply_threads  # noqa: E402
 def lazy_chunks(n: int, d: int, chunk_size: int, seed: int) -> Iterator[np.ndarray]:
     """Rows of one linear SCM with uniform noise, `chunk_size` at a time, never all at once."""
     rng = np.random.default_rng(seed)
-    weights = np.triu(rng.uniform(0.5, 1.5, (d, d)) * (rng.random((d, d)) < 0.3), k=1)
+    weights = np.triu(rng.uniform(0.5, 1.5, (d, d)) * (rng.random((d, d)) < min(0.3, 6.0 / d)), k=1)  # sparser at large d: finite values
     mixing = np.linalg.inv(np.eye(d) - weights)  # x = e (I - W)^-1 for row vectors
     for start in range(0, n, chunk_size):
         rows = min(chunk_size, n - start)
@@ -48,12 +51,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int, every: bool) -> dict:
-    """Stream n rows once; one warm-up chunk first so one-off allocations count as baseline."""
+def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int, every: bool, warm_d: int) -> dict:
+    """Stream n rows once; one warm-up chunk of ``warm_d`` variables first so one-off allocations count
+    as baseline."""
     apply_threads(1)  # torch, BLAS and OpenMP together, as the CLI does
     torch.manual_seed(0)
     model = OrderModel(load_config(config).model).to(device)
-    for _ in stream_orders(model, lazy_chunks(chunk_size, d, chunk_size, seed=1), device=device, beam=beam):
+    for _ in stream_orders(model, lazy_chunks(chunk_size, warm_d, chunk_size, seed=1), device=device, beam=beam):
         pass
     base = peak_rss_mib()
     start = time.perf_counter()
@@ -67,6 +71,31 @@ def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int,
     return {"n": n, "chunks": -(-n // chunk_size), "decodes": steps, "seconds": seconds, "rss_base_mib": base, "rss_peak_mib": peak_rss_mib()}
 
 
+def run_worker(args: argparse.Namespace, n: int, d: int, chunk_size: int, warm_d: int = 0) -> dict:
+    """`worker` in a fresh interpreter (its own peak resident set)."""
+    cmd = [sys.executable, __file__, "--worker", str(n), "--d", str(d), "--config", args.config,
+           "--chunk-size", str(chunk_size), "--device", args.device, "--beam", str(args.beam),
+           "--decode", args.decode, "--warm-d", str(warm_d)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
+def bench_widths(args: argparse.Namespace, chunk_size: int) -> None:
+    """Seconds and peak memory of one stream of ``--width-n`` rows at each d, and the cost model's."""
+    from causal_amort.model.cost import model_cost
+
+    cfg = load_config(args.config).model
+    print(f"streaming inference at width d: config={args.config} n={args.width_n} chunk_size={chunk_size} "
+          f"device={args.device} beam={args.beam} torch threads=1; estimate = causal_amort.model.cost")
+    print(f"{'d':>6} {'seconds':>9} {'estimate s':>11} {'ratio':>6} {'peak MiB':>9} {'estimate MiB':>13} {'ratio':>6}")
+    for d in args.widths:
+        r = run_worker(args, args.width_n, d, chunk_size, warm_d=20)
+        decodes = -(-args.width_n // chunk_size) if args.decode == "every" else 1
+        seconds, peak = model_cost(cfg, d, args.width_n, decodes, args.beam)
+        used = r["rss_peak_mib"] - r["rss_base_mib"]
+        print(f"{d:>6} {r['seconds']:>9.3f} {seconds:>11.3f} {r['seconds'] / seconds:>6.2f} {used:>9.0f} "
+              f"{peak / 2**20:>13.0f} {used / (peak / 2**20):>6.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=20)
@@ -77,12 +106,19 @@ def main() -> None:
     parser.add_argument("--max-n", type=int, default=1_000_000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--widths", type=int, nargs="*", default=[],
+                        help="instead of n = 1e3..1e6: --width-n rows at each of these d")
+    parser.add_argument("--width-n", type=int, default=2000)
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--warm-d", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     chunk_size = args.chunk_size or load_config(args.config).data.chunk_size
     if args.worker:
         print(json.dumps(worker(args.worker, args.d, args.config, chunk_size, args.device, args.beam,
-                                args.decode == "every")))
+                                args.decode == "every", args.warm_d or args.d)))
+        return
+    if args.widths:
+        bench_widths(args, chunk_size)
         return
 
     ns = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= args.max_n]
@@ -92,10 +128,7 @@ def main() -> None:
           f"{'rss base MiB':>13} {'rss peak MiB':>13} {'delta MiB':>10}")
     first = None
     for n in ns:
-        cmd = [sys.executable, __file__, "--worker", str(n), "--d", str(args.d), "--config", args.config,
-               "--chunk-size", str(chunk_size), "--device", args.device, "--beam", str(args.beam),
-               "--decode", args.decode]
-        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        r = run_worker(args, n, args.d, chunk_size)
         first = first or r
         print(f"{n:>9} {r['chunks']:>7} {r['seconds']:>9.2f} {1000 * r['seconds'] / r['chunks']:>9.2f} "
               f"{r['seconds'] / first['seconds']:>8.1f} {n / first['n']:>8.0f} "

@@ -22,6 +22,6 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
         return 1.8e-5 * n * d + decodes * widen * (3e-3 * d + 4e-8 * d**3), int(100 * d * d * beam + 1.2e5 * d)
     dk = d * len(BASES[cfg.basis])
     seconds = 1.6e-11 * n * dk**2 + decodes * (2.9e-11 * dk**3 + widen * 4e-4 * d)
-    # 22 bytes per (dK)^2 entry at the cues' and the network's peak; 49 kB per feature in the buffers
+    # 24 bytes per (dK)^2 entry at the cues' and the network's peak; 55 kB per feature in the buffers
     # of a 4,096-row block.
-    return seconds, int(22 * dk**2 + 49_000 * dk + 16 * d * d * beam)
+    return seconds, int(24 * dk**2 + 55_000 * dk + 16 * d * d * beam)
