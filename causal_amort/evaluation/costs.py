@@ -1,9 +1,9 @@
 """Rough time and memory of an evaluation, before it runs (see simulators.core.resources).
 
 Each step's cost is a power law in d and n fitted to measurements on one core of the
-development machine (docs/benchmarks.md; d up to 1500 for the model, 300 for pruning): the
-models' in causal_amort.model.cost; pruning an order is ~d^3.5; LiNGAM ~d^3, SCORE ~d n^2, NoGAM
-~d^2.2 n^2 on their subsampled rows. Slow baselines stop at the time limit.
+development machine (docs/benchmarks.md; d up to 2000 for the models, whose costs are
+causal_amort.model.cost's, and 300 for pruning): pruning an order is ~d^3.5; LiNGAM ~d^3, SCORE
+~d n^2, NoGAM ~d^2.2 n^2 on their subsampled rows. Slow baselines stop at the time limit.
 """
 from __future__ import annotations
 

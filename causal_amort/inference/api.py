@@ -61,8 +61,8 @@ class AmortModel:
 
     def check_memory(self, d: int, beam: int = 1, batch: int = 1) -> None:
         """InputError, before any work, when ordering ``batch`` datasets of ``d`` variables at once on
-        the CPU would need more memory than this process may use (`model.cost`: about 2.2 kB per d^2
-        for the shipped model, 2.2 GB at d = 1000, beside the data). On a GPU its own memory decides."""
+        the CPU would need more memory than this process may use (`model.cost`: about 1.5 kB per d^2
+        for the shipped model, 1.7 GB at d = 1000, beside the data). On a GPU its own memory decides."""
         if torch.device(self.device).type != "cpu":
             return
         _, peak = model_cost(self.config.model, d, 0, beam=beam)

@@ -1,12 +1,14 @@
 """What an order model costs on one dataset before it runs: seconds on one core and peak working memory.
 
 Power laws fitted to measurements of the shipped default on one core of the development machine
-(docs/benchmarks.md, session 32: d = 100 to 1500, n = 2000 and 20,000). The statistics encoder's
+(docs/benchmarks.md, session 32: d = 100 to 2000, n = 2000 and 20,000; `python
+scripts/bench_stream.py --widths ...` prints them beside these estimates). The statistics encoder's
 cost is set by its dK basis features (K per variable): reading a row adds to a dK x dK Gram matrix,
 and each decode (an encoder pass and an order) inverts the score fit's dK x dK correlation, ~(dK)^3.
 Its peak is the cues' (dK)^2 matrices (the Gram in float64, the fit's correlation, factor and inverse
-in float32) and the network's d x d pair channel, or at small d the feature buffers of a block of rows. The per-cell encoder (`cells`)
-keeps session 16's fit: a chunk in time linear in d, a decode in ~d^3.
+in float32) and the network's d x d pair channel, or at small d the feature buffers of a block of
+rows. The per-cell encoder (`cells`) keeps session 16's fit: a chunk in time linear in d, a decode
+in ~d^3.
 """
 from __future__ import annotations
 

@@ -96,8 +96,8 @@ _POWER_OF = torch.tensor([[max(a - p, 0) for p in range(4)] for a in range(4)])
 
 def _signed_log(x: Tensor) -> Tensor:
     """sign(x) log(1 + |x|) in float32, after NaN/inf are zeroed: heavy-valued cues on a scale a network
-    likes. By blocks of dim 1 (about 2M entries each), so that the float64 temporaries are a block's:
-    the pair cues (B, d, d, F) are the largest tensor of the cues (200 MB at d = 1000)."""
+    likes. By blocks of dim 1 (about 2M entries of each dataset), so that the float64 temporaries are a
+    block's: the pair cues (B, d, d, F) are the largest tensor of the cues (200 MB at d = 1000)."""
     out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
     step = max(1, (2 << 20) // max(1, x[:1, :1].numel()))
     for start in range(0, x.shape[1], step):

@@ -183,10 +183,11 @@ class RunningStats:
     three None: no sample kept). ``pooled`` (`model.pooled_sums`): the count, feature sums, Gram matrix
     and derivative sums cover every row, intervened or not, as if all were observational (the masks
     then feed only the per-target sums and keep intervened rows out of the sample). ``scratch``
-    holds `add`'s feature buffers, passed on to the sums
-    that `add` returns: a stream of many chunks reuses them instead of taking fresh pages for
+    holds `add`'s feature buffers (the model passes its thread's, `thread_scratch`), passed on to the
+    sums that `add` returns: a stream of many chunks reuses them instead of taking fresh pages for
     every chunk (each fresh page faults when first written: at 4,096 rows x 20 that was 3 of the
-    4 ms the features took). What `add` returns never refers to them; emptying it frees them.
+    4 ms the features took). What `add` returns never refers to them; emptying it frees them. The
+    sums of no rows (`start`) are expanded zeros that take no memory.
     """
 
     center: Tensor
