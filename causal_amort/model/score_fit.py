@@ -11,11 +11,12 @@ from causal_amort.model.sufficient import RunningStats
 
 
 def ridge_inverse_(cov: Tensor, ridge: Tensor) -> Tensor:
-    """(cov + ridge I)^-1 for a batch of PSD matrices (B, m, m), ridge (B,), by Cholesky. The ridge is
-    added to ``cov``'s diagonal in place (no copy, no m x m identity and product to allocate): cov
-    is left ridged."""
+    """(cov + ridge I)^-1 for a batch of PSD matrices (B, m, m), ridge (B,), by Cholesky, in ``cov``'s
+    own memory: the ridge added to its diagonal, then the factor and the inverse written over it (the
+    same LAPACK calls; at m = 12,000 each new m x m matrix would be 576 MB)."""
     cov.diagonal(dim1=-2, dim2=-1).add_(ridge[:, None])
-    return torch.cholesky_inverse(torch.linalg.cholesky(cov))
+    torch.linalg.cholesky(cov, out=cov)
+    return torch.cholesky_inverse(cov, out=cov)
 
 
 def hessian_spread(w: Tensor, deriv_cov: Tensor) -> Tensor:
