@@ -67,8 +67,9 @@ class AmortModel:
             return
         _, peak = model_cost(self.config.model, d, 0, beam=beam)
         size = f"{batch} dataset{'s' if batch > 1 else ''} of {d} variables"
+        fewer = "fewer datasets at once (batch_size), " if batch > 1 else ""
         check_memory("ordering", Estimate(size, 0, batch * peak, 0.0),
-                     "order fewer variables (a subset of the columns), or on a machine with more memory")
+                     f"order {fewer}fewer variables (a subset of the columns), or on a machine with more memory")
 
     def read_rows(self, chunk_size: int | None = None) -> int:
         """Rows per block the model reads for chunks of `chunk_size` (default: its own)."""
