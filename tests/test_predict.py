@@ -290,3 +290,18 @@ def test_data_too_wide_for_the_memory_is_refused_before_any_work(tmp_path, ckpt,
     assert len(model.order(x).order) == 3 and len(model.order_many([x, x], batch_size=1)) == 2
     with pytest.raises(InputError, match=r"2 datasets of 3 variables.*fewer datasets at once \(batch_size\)"):
         model.order_many([x, x], batch_size=2)
+
+
+def test_a_long_order_is_announced_before_the_file_is_read(tmp_path, ckpt, monkeypatch):
+    """Many variables take long after the reading (the model's cost, `AmortModel.estimate`): predict
+    says so on stderr first, as simulate and eval do; a quick one says nothing."""
+    from causal_amort.inference import api
+
+    data = _csv(tmp_path / "data.csv")
+    quick = runner.invoke(app, ["predict", str(data), "--model", str(ckpt)])
+    assert quick.exit_code == 0 and "once read" not in quick.stderr
+    monkeypatch.setattr(api, "model_cost", lambda *args, **kwargs: (100.0, 1000))
+    slow = runner.invoke(app, ["predict", str(data), "--model", str(ckpt)])
+    assert slow.exit_code == 0, slow.output
+    assert "ordering data.csv once read: 1 dataset of 3 variables" in slow.stderr and "estimated" in slow.stderr
+    assert "alpha" in slow.stdout  # and then the order, as always

@@ -59,16 +59,20 @@ class AmortModel:
         """Rows per chunk the model was trained on; also the fewest rows it accepts."""
         return self.config.data.chunk_size
 
+    def estimate(self, d: int, n: int = 0, beam: int = 1, batch: int = 1) -> Estimate:
+        """Rough seconds on one core and peak memory (`model.cost`) of ordering ``batch`` datasets of ``d``
+        variables and ``n`` rows at once (n = 0: the work after the rows are read, one decode)."""
+        seconds, peak = model_cost(self.config.model, d, n, beam=beam)
+        return Estimate(f"{batch} dataset{'s' if batch > 1 else ''} of {d} variables", 0, batch * peak, batch * seconds)
+
     def check_memory(self, d: int, beam: int = 1, batch: int = 1) -> None:
         """InputError, before any work, when ordering ``batch`` datasets of ``d`` variables at once on
-        the CPU would need more memory than this process may use (`model.cost`: about 1.5 kB per d^2
+        the CPU would need more memory than this process may use (`estimate`: about 1.5 kB per d^2
         for the shipped model, 1.7 GB at d = 1000, beside the data). On a GPU its own memory decides."""
         if torch.device(self.device).type != "cpu":
             return
-        _, peak = model_cost(self.config.model, d, 0, beam=beam)
-        size = f"{batch} dataset{'s' if batch > 1 else ''} of {d} variables"
         fewer = "fewer datasets at once (batch_size), " if batch > 1 else ""
-        check_memory("ordering", Estimate(size, 0, batch * peak, 0.0),
+        check_memory("ordering", self.estimate(d, beam=beam, batch=batch),
                      f"order {fewer}fewer variables (a subset of the columns), or on a machine with more memory")
 
     def read_rows(self, chunk_size: int | None = None) -> int:
