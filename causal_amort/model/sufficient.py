@@ -220,20 +220,23 @@ class RunningStats:
         (feature k of variable i at k d + i, as the Gram matrix)."""
         return torch.cat([block for _, block in self.covariance_rows()], dim=1)
 
+    def _flat_means(self) -> tuple[Tensor, Tensor]:
+        """(n (B, 1), the feature means (B, dK) feature-major) that `covariance_rows` and `variances` share."""
+        n = self.count.clamp_min(1.0)[:, None]
+        return n, (self.sums / n[:, :, None]).transpose(1, 2).reshape(self.count.shape[0], self.d * self.k)
+
     def covariance_rows(self, rows: int = _COVARIANCE_ROWS) -> Iterator[tuple[slice, Tensor]]:
         """`covariance` by blocks of ``rows`` rows, (rows of the block, (B, rows, dK) float64): a
         caller that turns each into something smaller never holds the whole (512 MB at d = 1000)."""
-        n = self.count.clamp_min(1.0)[:, None, None]
-        mean = (self.sums / n).transpose(1, 2).reshape(self.count.shape[0], self.d * self.k)
+        n, mean = self._flat_means()
         for start in range(0, mean.shape[1], rows):
             part = slice(start, start + rows)
             # The difference in place: one fresh tensor fewer, and each costs its pages' first touch.
-            yield part, (self.gram[:, part] / n).sub_(mean[:, part, None] * mean[:, None, :])
+            yield part, (self.gram[:, part] / n[:, :, None]).sub_(mean[:, part, None] * mean[:, None, :])
 
     def variances(self) -> Tensor:
         """(B, dK) float64: the diagonal of `covariance` (the same arithmetic, entry by entry)."""
-        n = self.count.clamp_min(1.0)[:, None]
-        mean = (self.sums / n[:, :, None]).transpose(1, 2).reshape(self.count.shape[0], self.d * self.k)
+        n, mean = self._flat_means()
         return torch.diagonal(self.gram, dim1=1, dim2=2) / n - mean * mean
 
     @classmethod
