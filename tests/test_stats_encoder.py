@@ -10,7 +10,7 @@ from simulators.core.errors import InputError
 
 from causal_amort.config import ModelConfig, RunConfig
 from causal_amort.model.checkpoint import init_checkpoint, save_checkpoint
-from causal_amort.model.cues import CUE_GROUPS, VARIABLE_CUES, compute_cues, cue_columns, num_cues
+from causal_amort.model.cues import CUE_GROUPS, TAIL_VARIABLE_CUES, VARIABLE_CUES, compute_cues, cue_columns, num_cues
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES
 from causal_amort.model.order_model import OrderModel
@@ -36,8 +36,8 @@ def skewed(batch=2, rows=200, d=5, seed=0):
     return mixed * torch.logspace(-2, 2, d) + torch.linspace(-50, 50, d)
 
 
-def stream_stats(x, sizes, mask=None, basis="base", reservoir_rows=0):
-    stats, start = RunningStats.start(x[:, : sizes[0]], basis=basis, reservoir_rows=reservoir_rows), 0
+def stream_stats(x, sizes, mask=None, basis="base", reservoir_rows=0, tails=False):
+    stats, start = RunningStats.start(x[:, : sizes[0]], basis=basis, reservoir_rows=reservoir_rows, tails=tails), 0
     for size in sizes:
         rows = slice(start, start + size)
         stats = stats.add(x[:, rows], None if mask is None else mask[:, rows])
@@ -45,12 +45,15 @@ def stream_stats(x, sizes, mask=None, basis="base", reservoir_rows=0):
     return stats
 
 
-def pair_cue(pairs, name):
-    return pairs[..., cue_columns(score=True)[1].index(name)]
+def pair_cue(pairs, name, tails=False):
+    return pairs[..., cue_columns(score=True, tails=tails)[1].index(name)]
 
 
-def variable_cue(var_cues, name):
-    return var_cues[..., cue_columns(score=True)[0].index(name)]
+def variable_cue(var_cues, name, tails=False):
+    return var_cues[..., cue_columns(score=True, tails=tails)[0].index(name)]
+
+
+SUMS = ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums", "tail_sums", "tail_gram")
 
 
 @pytest.mark.parametrize("basis", BASES)
@@ -59,9 +62,10 @@ def test_chunk_sums_equal_one_pass_over_all_rows(basis, rows, d):
     x = skewed(rows=rows, d=d)
     mask = torch.zeros(x.shape, dtype=torch.bool)
     mask[:, 200:260, 1] = True
-    chunked = stream_stats(x, [100, 37, 163] + [250] * ((rows - 300) // 250) + [(rows - 300) % 250], mask, basis)
-    one_pass = RunningStats.start(x[:, :100], basis=basis).add(x, mask)
-    for field in ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums"):
+    chunked = stream_stats(x, [100, 37, 163] + [250] * ((rows - 300) // 250) + [(rows - 300) % 250], mask, basis,
+                           tails=True)
+    one_pass = RunningStats.start(x[:, :100], basis=basis, tails=True).add(x, mask)
+    for field in SUMS:
         torch.testing.assert_close(getattr(chunked, field), getattr(one_pass, field), rtol=1e-4, atol=1e-4)
     k = len(BASES[basis])
     assert chunked.gram.shape == (2, d * k, d * k) and chunked.gram.dtype == torch.float64 and chunked.k == k
@@ -101,15 +105,16 @@ def test_feature_derivatives_are_the_derivatives_in_the_z_score(basis):
     torch.testing.assert_close(deriv.double().permute(0, 2, 1, 3), numeric, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("score,basis,leaf", [(False, "base", False), (True, "base", True), (True, "wide", False)])
-def test_cues_are_invariant_to_shift_scale_and_row_order(score, basis, leaf):
+@pytest.mark.parametrize("score,basis,leaf,tails", [(False, "base", False, False), (True, "base", True, False),
+                                                   (True, "wide", False, False), (True, "base", False, True)])
+def test_cues_are_invariant_to_shift_scale_and_row_order(score, basis, leaf, tails):
     x = skewed().double()  # so that the moved copy below is exact up to float64 rounding
-    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100], basis=basis), score, leaf=leaf)
-    assert (var_cues.shape[-1], pair_cues.shape[-1]) == num_cues(score, leaf=leaf)
+    var_cues, pair_cues = compute_cues(stream_stats(x, [100, 100], basis=basis, tails=tails), score, leaf=leaf, tails=tails)
+    assert (var_cues.shape[-1], pair_cues.shape[-1]) == num_cues(score, leaf=leaf, tails=tails)
     assert var_cues.shape[:-1] == (2, 5) and pair_cues.shape[:-1] == (2, 5, 5)
     moved = x * torch.tensor([3.0, 0.01, 250.0, 1.0, 7.5]) - torch.tensor([1e3, -4.0, 0.5, 9.0, 2.0])
     for other in (moved, torch.cat([x[:, :100].flip(1), x[:, 100:][:, torch.randperm(100)]], dim=1)):
-        v, p = compute_cues(stream_stats(other, [100, 100], basis=basis), score, leaf=leaf)
+        v, p = compute_cues(stream_stats(other, [100, 100], basis=basis, tails=tails), score, leaf=leaf, tails=tails)
         torch.testing.assert_close(v, var_cues, **TOL)
         torch.testing.assert_close(p, pair_cues, **TOL)
 
@@ -119,8 +124,8 @@ def test_permuting_variables_permutes_cues_state_and_order(state, basis):
     model = make_model(state=state, score_cues=state == "none", basis=basis)
     x = skewed()
     perm = torch.tensor([3, 0, 4, 1, 2])
-    v, p = compute_cues(stream_stats(x, [100, 100], basis=basis), True, leaf=True)
-    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100], basis=basis), True, leaf=True)
+    v, p = compute_cues(stream_stats(x, [100, 100], basis=basis, tails=True), True, leaf=True, tails=True)
+    vp, pp = compute_cues(stream_stats(x[..., perm], [100, 100], basis=basis, tails=True), True, leaf=True, tails=True)
     torch.testing.assert_close(vp, v[:, perm], **TOL)
     torch.testing.assert_close(pp, p[:, perm][:, :, perm], **TOL)
     with torch.no_grad():
@@ -151,16 +156,18 @@ def test_cues_and_orders_are_finite_on_hard_data(case, basis):
         x = x[:, :3]
     if case == "discrete":
         x = (x > 1.5).float()  # MAD of 0: the scale falls back to the mean absolute deviation
-    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis, reservoir_rows=64), True, kernel=True, leaf=True)
+    v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis, reservoir_rows=64, tails=True), True, kernel=True,
+                        leaf=True, tails=True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
-    kernel = v[..., -len(KERNEL_VARIABLE_CUES) - len(LEAF_VARIABLE_CUES) : -len(LEAF_VARIABLE_CUES)]
+    names = cue_columns(True, kernel=True, leaf=True, tails=True)[0]
+    kernel = v[..., [names.index(name) for name in KERNEL_VARIABLE_CUES]]
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
         assert variable_cue(v, "score_hess_var")[0, 2] == 0 and (kernel[0, 2] == 0).all()
-        assert (v[0, 2, -len(LEAF_VARIABLE_CUES):] == 0).all()
+        assert (v[0, 2, [names.index(name) for name in LEAF_VARIABLE_CUES + TAIL_VARIABLE_CUES]] == 0).all()
     if case == "few_rows":
         assert (kernel == 0).all()  # fewer sampled rows than kernel_cues.MIN_ROWS: no kernel estimate
-    model = make_model(score_cues=True, basis=basis, kernel_rows=64, leaf_cues=True)
+    model = make_model(score_cues=True, basis=basis, kernel_rows=64, leaf_cues=True, tail_cues=True)
     steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
     assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
     assert np.isfinite(steps[-1].confidence).all()
@@ -185,6 +192,21 @@ def test_direction_cues_separate_cause_and_effect():
     _, p = compute_cues(stream_stats(torch.stack([u, u.square()], dim=-1), [1000]))
     r2 = pair_cue(p, "r2_basis[i,j]")[0]  # signed log of R^2 of i on the basis of j
     assert r2[1, 0] > 0.5 and r2[0, 1] < 0.1  # u^2 from u: yes; u from u^2: sign lost
+
+
+def test_the_tails_clip_keeps_the_kurtosis_that_the_main_clip_erases():
+    """Laplace noise (excess kurtosis 3): the main clip's kurtosis is about 0, the tails' keeps most of
+    it; in a linear Laplace pair the signed cumulant measure on the tails points from cause to effect."""
+    torch.manual_seed(0)
+    laplace = torch.distributions.Laplace(0.0, 1.0)
+    cause = laplace.sample((1, 20000))
+    effect = 0.8 * cause + 0.6 * laplace.sample((1, 20000))
+    v, p = compute_cues(stream_stats(torch.stack([cause, effect], dim=-1), [5000] * 4, tails=True), True, tails=True)
+    kurtosis = torch.expm1(v.abs()) * v.sign()  # the cues are sign(x) log(1 + |x|)
+    assert abs(variable_cue(kurtosis, "excess_kurtosis", tails=True)[0, 0]) < 0.5
+    assert variable_cue(kurtosis, "tail_kurtosis", tails=True)[0, 0] > 2.0
+    signed = pair_cue(p, "tail_cumulant_signed", tails=True)[0]
+    assert signed[0, 1] > 0.02 and signed[0, 1] == pytest.approx(-signed[1, 0].item())
 
 
 def test_interventions_are_kept_out_of_the_observational_sums_and_shift_the_children():
@@ -230,11 +252,11 @@ def test_prefix_sums_equal_adding_the_chunks_one_by_one(basis):
     x = skewed(rows=300).view(2, 3, 100, 5)
     mask = torch.zeros(x.shape, dtype=torch.bool)
     mask[:, 1, 20:60, 2] = True
-    start = RunningStats.start(x[:, 0], basis=basis)
+    start = RunningStats.start(x[:, 0], basis=basis, tails=True)
     prefixes, running = start.prefixes(x, mask), start
     for t in range(3):
         running = running.add(x[:, t], mask[:, t])
-        for field in ("count", "sums", "gram", "deriv_sums", "deriv_gram", "int_count", "int_sums"):
+        for field in SUMS:
             torch.testing.assert_close(getattr(prefixes, field)[2 * t: 2 * t + 2], getattr(running, field), **TOL)
 
 
@@ -265,11 +287,12 @@ def test_causal_state_trains_every_prefix_in_one_pass_as_chunk_by_chunk():
 
 
 def test_every_cue_but_bookkeeping_has_one_group_and_a_dropped_group_reads_as_zeros():
-    variable, pair = cue_columns(score=True)
-    assert (len(variable), len(pair)) == num_cues(True)
+    variable, every_pair = cue_columns(score=True, kernel=True, leaf=True, tails=True)
+    assert (len(variable), len(every_pair)) == num_cues(True, True, True, True)
     members = [cue for group in CUE_GROUPS.values() for cue in group]
     assert len(members) == len(set(members))
-    assert {name.split("[")[0] for name in variable + pair} - set(members) == {"log_rows", "constant"}
+    assert {name.split("[")[0] for name in variable + every_pair} - set(members) == {"log_rows", "constant"}
+    pair = cue_columns(score=True)[1]
     x = skewed(batch=1)
     full, ablated = make_model(score_cues=True), make_model(score_cues=True, drop_cues="lingam, score")
     stats = RunningStats.start(x).add(x)

@@ -14,6 +14,7 @@ a handful of rows give zeros or bounded values, never NaN.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -35,6 +36,10 @@ PLAIN_PAIR_CUES = ("corr", "abs_corr", "partial_corr", "lingam_cumulant", "linga
 # The streamed score-matching leaf test (``model.score_cues``), appended after the cues above.
 SCORE_VARIABLE_CUES = ("score_hess_var", "score_hess_mean")
 SCORE_PAIR_CUES = ("score_hess_var_without", "score_cross_var")  # directed, like DIRECTED_PAIR_CUES
+# The moment cues again on the tails' milder clip (``model.tail_cues``, `tail_cues`), appended last.
+TAIL_VARIABLE_CUES = ("tail_skew", "tail_kurtosis", "tail_negentropy")
+TAIL_DIRECTED_PAIR_CUES = ("tail_residual_negentropy", "tail_hetero_var")
+TAIL_PLAIN_PAIR_CUES = ("tail_cumulant", "tail_cumulant_signed", "tail_lingam_skew", "tail_direct_lingam")
 
 
 # Every cue but the bookkeeping ones (log_rows, constant) by the classical method it comes from:
@@ -49,41 +54,49 @@ CUE_GROUPS = {
     "score": SCORE_VARIABLE_CUES + SCORE_PAIR_CUES,
     "kernel_score": KERNEL_VARIABLE_CUES,
     "leaf_removal": LEAF_VARIABLE_CUES,
+    "tails": TAIL_VARIABLE_CUES + TAIL_DIRECTED_PAIR_CUES + TAIL_PLAIN_PAIR_CUES,
 }
 
 
-def cue_columns(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[list[str], list[str]]:
+def _directed(names: tuple[str, ...]) -> list[str]:
+    """The columns of directed pair cues: each as [i, j], then each as [j, i]."""
+    return [f"{c}[i,j]" for c in names] + [f"{c}[j,i]" for c in names]
+
+
+def cue_columns(score: bool, kernel: bool = False, leaf: bool = False,
+                tails: bool = False) -> tuple[list[str], list[str]]:
     """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i]);
-    ``score`` / ``kernel`` / ``leaf``: with the streamed score-matching / the kernel score / the
-    leaf-removal cues (per-variable columns in that order, after the others)."""
+    ``score`` / ``kernel`` / ``leaf`` / ``tails``: with the streamed score-matching / the kernel score /
+    the leaf-removal / the tails' cues (columns in that order, after the others)."""
     variable = list(VARIABLE_CUES) + (list(SCORE_VARIABLE_CUES) if score else [])
     variable += list(KERNEL_VARIABLE_CUES) if kernel else []
     variable += list(LEAF_VARIABLE_CUES) if leaf else []
-    pair = [f"{c}[i,j]" for c in DIRECTED_PAIR_CUES] + [f"{c}[j,i]" for c in DIRECTED_PAIR_CUES] + list(PLAIN_PAIR_CUES)
-    if score:
-        pair += [f"{c}[i,j]" for c in SCORE_PAIR_CUES] + [f"{c}[j,i]" for c in SCORE_PAIR_CUES]
+    variable += list(TAIL_VARIABLE_CUES) if tails else []
+    pair = _directed(DIRECTED_PAIR_CUES) + list(PLAIN_PAIR_CUES)
+    pair += _directed(SCORE_PAIR_CUES) if score else []
+    pair += _directed(TAIL_DIRECTED_PAIR_CUES) + list(TAIL_PLAIN_PAIR_CUES) if tails else []
     return variable, pair
 
 
-def group_columns(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[Tensor, Tensor]:
+def group_columns(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False) -> tuple[Tensor, Tensor]:
     """Float memberships (G, F_v) and (G, F_p): 1 where a column's cue is in group g of CUE_GROUPS
     (in that order); the bookkeeping columns belong to none."""
     return tuple(torch.tensor([[float(name.split("[")[0] in CUE_GROUPS[group]) for name in names]
                                for group in CUE_GROUPS])
-                 for names in cue_columns(score, kernel, leaf))
+                 for names in cue_columns(score, kernel, leaf, tails))
 
 
 def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False,
-                 leaf: bool = False) -> tuple[Tensor, Tensor]:
+                 leaf: bool = False, tails: bool = False) -> tuple[Tensor, Tensor]:
     """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
     dropped = torch.tensor([float(group in dropped_groups) for group in CUE_GROUPS])
-    return tuple(1.0 - (dropped @ members).clamp(max=1.0) for members in group_columns(score, kernel, leaf))
+    return tuple(1.0 - (dropped @ members).clamp(max=1.0) for members in group_columns(score, kernel, leaf, tails))
 
 
-def num_cues(score: bool, kernel: bool = False, leaf: bool = False) -> tuple[int, int]:
+def num_cues(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False) -> tuple[int, int]:
     """(per-variable, pair) cue counts the encoder reads, with or without the score-matching, the
-    kernel score and the leaf-removal cues."""
-    variable, pair = cue_columns(score, kernel, leaf)
+    kernel score, the leaf-removal and the tails' cues."""
+    variable, pair = cue_columns(score, kernel, leaf, tails)
     return len(variable), len(pair)
 
 
@@ -113,6 +126,95 @@ def _diag(m: Tensor) -> Tensor:
 def _negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
     """Gram-Charlier approximation of negentropy, skew^2 / 12 + kurt^2 / 48 (Hyvarinen et al. 2001, 5.35)."""
     return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
+
+
+class PowerMoments(NamedTuple):
+    """What the moment cues read of one clip's powers s, s^2, s^3 (`_power_moments`): per variable the
+    skewness, excess kurtosis, E[u^4] and the scale (1 where constant); per pair rho = E[u_i u_j] (0 on
+    the diagonal and for constant columns) and the joint E[u_i^a u_j^b] the cues read, keyed (a, b)."""
+
+    skew: Tensor
+    kurt: Tensor
+    c4: Tensor
+    rho: Tensor
+    sd: Tensor
+    constant: Tensor
+    eye: Tensor
+    u: dict
+
+
+def _power_moments(raw_pow: list[Tensor], joint_raw: Tensor, var: Tensor) -> PowerMoments:
+    """Moments of u = (s - mean) / sd from raw sums: ``raw_pow[a]`` = E[s^a] (B, d) for a = 0..4,
+    ``joint_raw`` (B, d, 3, d, 3) = E[s_i^p s_j^q] for p, q = 1..3, ``var`` the variance of s."""
+    batch, d = var.shape
+    mu = raw_pow[1]
+    constant = var <= 1e-12
+    sd = torch.where(constant, 1.0, var.sqrt())
+    # Joint raw moments R[p, q] = E[s_i^p s_j^q], p, q = 0..3, laid out [i, p, j, q]: the Gram entries of
+    # s, s^2, s^3 and, where one power is 0, the univariate moments.
+    raw = torch.empty(batch, d, 4, d, 4, dtype=mu.dtype, device=mu.device)
+    raw[:, :, 1:, :, 1:] = joint_raw
+    raw[:, :, 0] = torch.stack(raw_pow[:4], dim=-1)[:, None]
+    raw[:, :, 1:, :, 0] = torch.stack(raw_pow[1:4], dim=-1)[:, :, :, None]
+    # Central moments by the binomial expansion, all (a, b) at once: E[(s_i - mu_i)^a (s_j - mu_j)^b]
+    # = sum_pq C(a, p) (-mu_i)^(a - p) C(b, q) (-mu_j)^(b - q) R[p, q] = (A_i R A_j^T)[a, b], as two
+    # batched products over 4 x 4 matrices A (no Python loop over moments).
+    # A[a, p] = C(a, p) (-mu)^(a - p) for p <= a (0 above the diagonal): powers of -mu gathered by a - p.
+    powers = (-mu)[..., None] ** torch.arange(4, dtype=mu.dtype, device=mu.device)  # (B, d, 4)
+    expand = powers[..., _POWER_OF.flatten()].view(batch, d, 4, 4) * _BINOMIAL.to(mu.device, mu.dtype)
+    left = (expand @ raw.view(batch, d, 4, 4 * d)).view(batch, 4 * d, d, 4).transpose(1, 2)  # [j, (i, a), q]
+    central = (left @ expand.transpose(-1, -2)).view(batch, d, d, 4, 4).transpose(1, 2)  # [i, j, a, b]
+    sd_pow = sd[..., None] ** torch.arange(4, dtype=sd.dtype, device=sd.device)  # (B, d, 4)
+    # E[u_i^a u_j^b] = central moment over sd_i^a sd_j^b, every (a, b) at once; the cues read seven.
+    joint = central / (sd_pow[:, :, None, :, None] * sd_pow[:, None, :, None, :])
+    # The seven are copied out, so that the (d, d, 4, 4) intermediates go now (288 MB each at d = 1500).
+    u = {(a, b): joint[..., a, b].clone() for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
+    del raw, left, central, joint
+    skew = _diag(u[3, 0])
+    # E[u^4] by the same expansion from raw moments up to order 4.
+    c4 = (raw_pow[4] - 4 * mu * raw_pow[3] + 6 * mu**2 * raw_pow[2] - 3 * mu**4) / sd**4
+    rho = u[1, 1].clamp(-1.0, 1.0)
+    eye = torch.eye(d, dtype=torch.bool, device=mu.device)
+    rho = torch.where(eye, 0.0, rho)  # a variable is not its own neighbour
+    rho = torch.where(constant[:, :, None] | constant[:, None, :], 0.0, rho)
+    return PowerMoments(skew, c4 - 3.0, c4, rho, sd, constant, eye, u)
+
+
+class LingamMeasures(NamedTuple):
+    """The moment-based measures of `_lingam_measures`: per variable the negentropy; per pair [i, j]."""
+
+    negentropy: Tensor
+    residual_negentropy: Tensor
+    direct: Tensor
+    hetero_mean: Tensor
+    hetero_var: Tensor
+    cumulant: Tensor
+    skew: Tensor
+
+
+def _lingam_measures(m: PowerMoments) -> LingamMeasures:
+    """The pairwise direction measures that moments up to order 4 give, from `_power_moments`."""
+    rho, u, skew, c4 = m.rho, m.u, m.skew, m.c4
+    # --- linear residual r_{i|j} = u_i - rho u_j: skew, kurtosis and heteroscedasticity ---------------
+    v = (1.0 - rho**2).clamp_min(1e-3)
+    skew_i, skew_j = skew[:, :, None], skew[:, None, :]
+    m4_i, m4_j = c4[:, :, None], c4[:, None, :]
+    r3 = skew_i - 3 * rho * u[2, 1] + 3 * rho**2 * u[1, 2] - rho**3 * skew_j
+    r4 = m4_i - 4 * rho * u[3, 1] + 6 * rho**2 * u[2, 2] - 4 * rho**3 * u[1, 3] + rho**4 * m4_j
+    residual_negentropy = _negentropy(r3 / v**1.5, r4 / v**2 - 3.0)
+    negentropy = _negentropy(skew, m.kurt)
+    # DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) with moment-based entropies:
+    # [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], H ~ const - negentropy.
+    direct = (negentropy[:, :, None] + residual_negentropy.transpose(1, 2)
+              - negentropy[:, None, :] - residual_negentropy)
+    # Heteroscedasticity (the variance of the residual changes with the regressor): an additive-noise
+    # model in the true direction has none (RESIT, Peters et al. 2014; Var(r | x) is constant).
+    hetero_mean = (u[2, 1] - 2 * rho * u[1, 2] + rho**2 * skew_j) / v
+    hetero_var = (u[2, 2] - 2 * rho * u[1, 3] + rho**2 * m4_j - v) / v
+    # Pairwise likelihood-ratio measures of Hyvarinen & Smith (2013): cumulant and skew forms.
+    cumulant = rho * (u[3, 1] - u[1, 3])
+    skew_measure = rho * (u[2, 1] - u[1, 2])
+    return LingamMeasures(negentropy, residual_negentropy, direct, hetero_mean, hetero_var, cumulant, skew_measure)
 
 
 def score_matching_cues(fit: ScoreFit) -> tuple[Tensor, Tensor]:
@@ -153,12 +255,38 @@ def score_matching_cues(fit: ScoreFit) -> tuple[Tensor, Tensor]:
     return per_variable, pairs
 
 
+def tail_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
+    """The moment cues on the milder clip t (``RunningStats.tail_sums``; Hyvarinen & Smith 2013,
+    DirectLiNGAM's measure, RESIT's heteroscedasticity): per variable (B, d, 3) ``TAIL_VARIABLE_CUES``,
+    per pair (B, d, d, 8) ``TAIL_DIRECTED_PAIR_CUES`` as [i, j] and [j, i], then ``TAIL_PLAIN_PAIR_CUES``,
+    float64, before `compute_cues` masks and compresses them. The main clip bounds s by 4, which takes
+    the excess kurtosis of Laplace, Gumbel or exponential noise to about 0, and with it the sign the
+    cumulant measure needs (``tail_cumulant_signed``: the measure times the sign of the pair's kurtosis,
+    Hyvarinen & Smith's form for noise of either sign)."""
+    if stats.tail_sums is None:
+        raise ValueError("the tails' cues need running statistics started with tails=True")
+    batch, d = stats.count.shape[0], stats.d
+    n = stats.count.clamp_min(1.0)
+    mean = stats.tail_sums / n[:, None, None]  # (B, d, 3): E[t], E[t^2], E[t^3]
+    joint_raw = stats.tail_gram.view(batch, 3, d, 3, d).permute(0, 2, 1, 4, 3) / n[:, None, None, None, None]
+    own = torch.diagonal(joint_raw, dim1=1, dim2=3)  # (B, 3, 3, d): [p, q, i] = E[t_i^(p+1) t_i^(q+1)]
+    mu = mean[..., 0]
+    var = (own[:, 0, 0] - mu * mu).clamp_min(0.0)
+    m = _power_moments([torch.ones_like(mu), mu, mean[..., 1], mean[..., 2], own[:, 1, 1]], joint_raw, var)
+    lingam = _lingam_measures(m)
+    signed = lingam.cumulant * torch.sign(m.kurt[:, :, None] + m.kurt[:, None, :])
+    per_variable = torch.where(m.constant[..., None], 0.0, torch.stack([m.skew, m.kurt, lingam.negentropy], dim=-1))
+    directed = torch.stack([lingam.residual_negentropy, lingam.hetero_var], dim=-1)
+    plain = torch.stack([lingam.cumulant, signed, lingam.skew, lingam.direct], dim=-1)
+    return per_variable, torch.cat([directed, directed.transpose(1, 2), plain], dim=-1)
+
+
 def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
-                 leaf: bool = False) -> tuple[Tensor, Tensor]:
+                 leaf: bool = False, tails: bool = False) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
-    refit the score cues' fit, so they need ``score``)."""
+    refit the score cues' fit, so they need ``score``), ``tails`` the tails' moment cues (`tail_cues`)."""
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -189,63 +317,13 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
 
     # Each variable's own K x K block of raw moments (B, d, K, K).
     own_raw = (torch.diagonal(gram5, dim1=1, dim2=3) / n[:, None, None, None]).permute(0, 3, 1, 2)
-
-    # --- moments of s: univariate to order 4, bivariate E[u_i^a u_j^b] for a, b <= 3 ------------
     mu = mean[..., S]
     var = _diag(cov(S, S)).clamp_min(0.0)
-    constant = var <= 1e-12
-    sd = torch.where(constant, 1.0, var.sqrt())
     # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
     raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], own_raw[..., S2, S2]]
-
-    # Joint raw moments R[p, q] = E[s_i^p s_j^q], p, q = 0..3, laid out [i, p, j, q]: the Gram entries of
-    # s, s^2, s^3 (features S, S2, S3 = 0, 1, 2) and, where one power is 0, the univariate moments.
-    raw = torch.empty(batch, d, 4, d, 4, dtype=mean.dtype, device=mean.device)
-    raw[:, :, 1:, :, 1:] = moments(slice(0, 3), slice(0, 3))
-    raw[:, :, 0] = torch.stack(raw_pow[:4], dim=-1)[:, None]
-    raw[:, :, 1:, :, 0] = torch.stack(raw_pow[1:4], dim=-1)[:, :, :, None]
-    # Central moments by the binomial expansion, all (a, b) at once: E[(s_i - mu_i)^a (s_j - mu_j)^b]
-    # = sum_pq C(a, p) (-mu_i)^(a - p) C(b, q) (-mu_j)^(b - q) R[p, q] = (A_i R A_j^T)[a, b], as two
-    # batched products over 4 x 4 matrices A (no Python loop over moments).
-    # A[a, p] = C(a, p) (-mu)^(a - p) for p <= a (0 above the diagonal): powers of -mu gathered by a - p.
-    powers = (-mu)[..., None] ** torch.arange(4, dtype=mean.dtype, device=mean.device)  # (B, d, 4)
-    expand = powers[..., _POWER_OF.flatten()].view(batch, d, 4, 4) * _BINOMIAL.to(mean.device, mean.dtype)
-    left = (expand @ raw.view(batch, d, 4, 4 * d)).view(batch, 4 * d, d, 4).transpose(1, 2)  # [j, (i, a), q]
-    central = (left @ expand.transpose(-1, -2)).view(batch, d, d, 4, 4).transpose(1, 2)  # [i, j, a, b]
-    sd_pow = sd[..., None] ** torch.arange(4, dtype=sd.dtype, device=sd.device)  # (B, d, 4)
-    # E[u_i^a u_j^b] = central moment over sd_i^a sd_j^b, every (a, b) at once; the cues below read seven.
-    joint = central / (sd_pow[:, :, None, :, None] * sd_pow[:, None, :, None, :])
-    # The seven are copied out, so that the (d, d, 4, 4) intermediates go now (288 MB each at d = 1500).
-    u = {(a, b): joint[..., a, b].clone() for a, b in ((1, 1), (2, 1), (1, 2), (3, 1), (1, 3), (2, 2), (3, 0))}
-    del raw, left, central, joint
-    skew = _diag(u[3, 0])
-    # E[u^4] by the same expansion from raw moments up to order 4.
-    c4 = (raw_pow[4] - 4 * mu * raw_pow[3] + 6 * mu**2 * raw_pow[2] - 3 * mu**4) / sd**4
-    kurt = c4 - 3.0
-    rho = u[1, 1].clamp(-1.0, 1.0)
-    eye = torch.eye(d, dtype=torch.bool, device=mean.device)
-    rho = torch.where(eye, 0.0, rho)  # a variable is not its own neighbour
-    rho = torch.where(constant[:, :, None] | constant[:, None, :], 0.0, rho)
-
-    # --- linear residual r_{i|j} = u_i - rho u_j: skew, kurtosis and heteroscedasticity ---------------
-    v = (1.0 - rho**2).clamp_min(1e-3)
-    skew_i, skew_j = skew[:, :, None], skew[:, None, :]
-    m4_i, m4_j = c4[:, :, None], c4[:, None, :]
-    r3 = skew_i - 3 * rho * u[2, 1] + 3 * rho**2 * u[1, 2] - rho**3 * skew_j
-    r4 = m4_i - 4 * rho * u[3, 1] + 6 * rho**2 * u[2, 2] - 4 * rho**3 * u[1, 3] + rho**4 * m4_j
-    residual_negentropy = _negentropy(r3 / v**1.5, r4 / v**2 - 3.0)
-    negentropy = _negentropy(skew, kurt)
-    # DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) with moment-based entropies:
-    # [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], H ~ const - negentropy.
-    direct_lingam = (negentropy[:, :, None] + residual_negentropy.transpose(1, 2)
-                     - negentropy[:, None, :] - residual_negentropy)
-    # Heteroscedasticity (the variance of the residual changes with the regressor): an additive-noise
-    # model in the true direction has none (RESIT, Peters et al. 2014; Var(r | x) is constant).
-    hetero_mean = (u[2, 1] - 2 * rho * u[1, 2] + rho**2 * skew_j) / v
-    hetero_var = (u[2, 2] - 2 * rho * u[1, 3] + rho**2 * m4_j - v) / v
-    # Pairwise likelihood-ratio measures of Hyvarinen & Smith (2013): cumulant, skew and tanh forms.
-    lingam_cumulant = rho * (u[3, 1] - u[1, 3])
-    lingam_skew = rho * (u[2, 1] - u[1, 2])
+    m = _power_moments(raw_pow, moments(slice(0, 3), slice(0, 3)), var)
+    skew, kurt, c4, rho, sd, constant, eye = m.skew, m.kurt, m.c4, m.rho, m.sd, m.constant, m.eye
+    lingam = _lingam_measures(m)
     tanh_s = cov(TANH, S)  # [i, j] = Cov(tanh s_i, s_j)
     lingam_tanh = rho * (tanh_s / sd[:, None, :] - tanh_s.transpose(1, 2) / sd[:, :, None])
 
@@ -298,13 +376,13 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     shift_var = torch.where(eye, 0.0, shift_var).transpose(1, 2)
 
     rows_total = n if stats.pooled else n + stats.int_count.sum(dim=1)  # pooled: n counts every row already
-    measured = torch.stack([skew, kurt, negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
+    measured = torch.stack([skew, kurt, lingam.negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
                             r2_additive - r2_linear, stats.int_count / rows_total[:, None]], dim=-1)
     per_variable = [torch.where(constant[..., None], 0.0, measured),
                     (torch.log(rows_total) / 10.0)[:, None, None].expand(batch, d, 1), constant.to(mean.dtype)[..., None]]
-    directed = torch.stack([r2_basis, r2_basis - rho**2, hetero_mean, hetero_var, residual_negentropy,
-                            shift_mean, shift_var], dim=-1)
-    plain = torch.stack([rho, rho.abs(), partial_corr, lingam_cumulant, lingam_skew, lingam_tanh, direct_lingam],
+    directed = torch.stack([r2_basis, r2_basis - rho**2, lingam.hetero_mean, lingam.hetero_var,
+                            lingam.residual_negentropy, shift_mean, shift_var], dim=-1)
+    plain = torch.stack([rho, rho.abs(), partial_corr, lingam.cumulant, lingam.skew, lingam_tanh, lingam.direct],
                         dim=-1)
     pairs = [directed, directed.transpose(1, 2), plain]
     if score:
@@ -314,6 +392,10 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
         per_variable.append(torch.where(constant[..., None], 0.0, kernel_score_cues(stats).to(mean.dtype)))
     if leaf:
         per_variable.append(torch.where(constant[..., None], 0.0, leaf_var.to(mean.dtype)))
+    if tails:
+        tail_var, tail_pairs = tail_cues(stats)
+        per_variable.append(tail_var)
+        pairs.append(tail_pairs)
     not_self = (~eye)[None, :, :, None]
     dead = (constant[:, :, None] | constant[:, None, :])[..., None]
     pairs = torch.cat(pairs, dim=-1).mul_(not_self).masked_fill_(dead, 0.0)

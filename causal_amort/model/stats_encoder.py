@@ -45,10 +45,10 @@ class InterventionHead(nn.Module):
     outputs of the same network without it: a head fine-tuned alone (``train.train_only``) teaches an
     observational model to use intervention masks and leaves its observational orders as they were."""
 
-    def __init__(self, score: bool, kernel: bool, leaf: bool, dim: int, pair_dim: int) -> None:
+    def __init__(self, score: bool, kernel: bool, leaf: bool, tails: bool, dim: int, pair_dim: int) -> None:
         super().__init__()
         group = list(CUE_GROUPS).index("interventions")
-        var_member, pair_member = (members[group] > 0 for members in group_columns(score, kernel, leaf))
+        var_member, pair_member = (members[group] > 0 for members in group_columns(score, kernel, leaf, tails))
         self.register_buffer("var_columns", var_member.nonzero()[:, 0], persistent=False)
         self.register_buffer("pair_columns", pair_member.nonzero()[:, 0], persistent=False)
         self.register_buffer("keep_var", (~var_member).float(), persistent=False)
@@ -147,9 +147,15 @@ class StatsEncoder(nn.Module):
         leaf = num_cues(cfg.score_cues, leaf=True)[0] - var_cues if cfg.leaf_cues else 0
         self.kernel_in = _added_embedding(kernel, cfg.dim) if kernel else None
         self.leaf_in = _added_embedding(leaf, cfg.dim) if leaf else None
+        # The tails' cues (the last per-variable and pair columns) likewise.
+        tail_var, tail_pair = ((with_tails - without for with_tails, without in
+                                zip(num_cues(cfg.score_cues, tails=True), num_cues(cfg.score_cues)))
+                               if cfg.tail_cues else (0, 0))
+        self.tail_in = _added_embedding(tail_var, cfg.dim) if tail_var else None
+        self.tail_pair_in = _added_embedding(tail_pair, cfg.pair_dim) if tail_pair else None
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
-        self.intervention = (InterventionHead(cfg.score_cues, bool(cfg.kernel_rows), cfg.leaf_cues, cfg.dim,
-                                              cfg.pair_dim) if cfg.intervention_head else None)
+        self.intervention = (InterventionHead(cfg.score_cues, bool(cfg.kernel_rows), cfg.leaf_cues, cfg.tail_cues,
+                                              cfg.dim, cfg.pair_dim) if cfg.intervention_head else None)
         self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
 
     def embed(self, var_cues: Tensor) -> Tensor:
@@ -161,7 +167,7 @@ class StatsEncoder(nn.Module):
         token = self.var_in(var_cues[..., :start])
         if extra is not None:
             token = token + extra
-        for added in (self.kernel_in, self.leaf_in):
+        for added in (self.kernel_in, self.leaf_in, self.tail_in):
             if added is not None:
                 width = added[0].in_features
                 token = token + added(var_cues[..., start : start + width])
@@ -173,7 +179,11 @@ class StatsEncoder(nn.Module):
         extra = None
         if self.intervention is not None:
             pair_cues, extra = self.intervention.split_pair(pair_cues)
-        pairs = self.pair_in(pair_cues)
+        if self.tail_pair_in is None:
+            pairs = self.pair_in(pair_cues)
+        else:
+            width = self.pair_in[0].in_features
+            pairs = self.pair_in(pair_cues[..., :width]) + self.tail_pair_in(pair_cues[..., width:])
         if extra is not None:
             pairs = pairs + extra
         for layer in self.layers:

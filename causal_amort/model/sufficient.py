@@ -42,6 +42,9 @@ import torch
 from torch import Tensor
 
 CLIP = 4.0
+# The tails' milder soft clip (``RunningStats.tail_sums``): Laplace, Gumbel or exponential noise keeps
+# its excess kurtosis under it (s = z / sqrt(1 + (z / 4)^2) takes it to about 0), Cauchy stays finite.
+TAIL_CLIP = 16.0
 SAMPLE_CLIP = 10.0
 # Feature order; cues.py refers to these positions by name.
 BASIS = ("s", "s2", "s3", "tanh", "logcosh", "gauss1", "bump_hi", "bump_lo")
@@ -180,7 +183,10 @@ class RunningStats:
     standardization fixed by the first chunk; ``basis`` the features (``BASES``; K = its length);
     ``reservoir`` (B, m, d) float32 the sampled rows' clipped z-scores, ``priority`` (B, m) theirs,
     ascending (inf: an empty slot, whose row is zeros), and ``rows_seen`` (B,) the rows read (all
-    three None: no sample kept). ``pooled`` (`model.pooled_sums`): the count, feature sums, Gram matrix
+    three None: no sample kept). ``tail_sums`` (B, d, 3) and ``tail_gram`` (B, 3d, 3d), feature-major as
+    ``gram``: the sums and the Gram matrix of the powers t, t^2, t^3 of the milder clip t = z / sqrt(1 +
+    (z / TAIL_CLIP)^2), over the same rows as ``sums`` (None: not tracked; cues.tail_cues reads them).
+    ``pooled`` (`model.pooled_sums`): the count, feature sums, Gram matrix
     and derivative sums cover every row, intervened or not, as if all were observational (the masks
     then feed only the per-target sums and keep intervened rows out of the sample). ``scratch``
     holds `add`'s feature buffers (the model passes its thread's, `thread_scratch`), passed on to the
@@ -204,6 +210,8 @@ class RunningStats:
     reservoir: Tensor | None = None
     priority: Tensor | None = None
     rows_seen: Tensor | None = None
+    tail_sums: Tensor | None = None
+    tail_gram: Tensor | None = None
     scratch: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -241,11 +249,13 @@ class RunningStats:
 
     @classmethod
     def start(cls, first_chunk: Tensor, derivatives: bool = True, basis: str = "base",
-              reservoir_rows: int = 0, pooled: bool = False, scratch: dict | None = None) -> "RunningStats":
+              reservoir_rows: int = 0, pooled: bool = False, scratch: dict | None = None,
+              tails: bool = False) -> "RunningStats":
         """Empty sums whose standardization is fixed by ``first_chunk`` (B, b, d); ``derivatives``
         says whether to track the derivative sums (a third of the cost of `add`); ``basis`` names
         the features (``BASES``); ``reservoir_rows`` the size of the row sample (0: none); ``scratch``
-        the feature buffers `add` writes (`thread_scratch`; default: a new dict)."""
+        the feature buffers `add` writes (`thread_scratch`; default: a new dict); ``tails`` whether to
+        track the tails' sums (``tail_sums``, ``tail_gram``)."""
         batch, _, d = first_chunk.shape
         k = len(BASES[basis])
         center, scale = robust_center_scale(first_chunk)
@@ -261,6 +271,8 @@ class RunningStats:
         stats = cls(center, scale, zeros(batch), zeros(batch, d, k), no_memory_zeros(batch, d * k, d * k),
                     zeros(batch, d, k) if derivatives else None, zeros(batch, d, k, k) if derivatives else None,
                     zeros(batch, d), no_memory_zeros(batch, d, d, k), basis, pooled,
+                    tail_sums=zeros(batch, d, 3) if tails else None,
+                    tail_gram=no_memory_zeros(batch, 3 * d, 3 * d) if tails else None,
                     scratch={} if scratch is None else scratch)
         return stats._empty_sample(reservoir_rows, zeros(batch)) if reservoir_rows else stats
 
@@ -341,13 +353,22 @@ class RunningStats:
             deriv_w = deriv if mask is None or self.pooled else deriv * observational[:, None, None, :]
             deriv_sums = deriv_sums + deriv_w.sum(dim=-1).double()
             deriv_gram = deriv_gram + (deriv_w @ deriv.transpose(-1, -2)).double()
+        tail_sums, tail_gram = self.tail_sums, self.tail_gram
+        if tail_sums is not None:
+            z_t = z.transpose(1, 2)  # (B, d, b)
+            t = z_t * torch.addcmul(torch.ones((), device=z.device), z_t, z_t, value=TAIL_CLIP**-2).rsqrt_()
+            t2 = t * t
+            powers = torch.cat([t, t2, t2 * t], dim=1)  # (B, 3d, b) feature-major
+            weighted_t = powers if mask is None or self.pooled else powers * observational[:, None, :]
+            tail_gram = _add_gram(tail_gram, weighted_t, powers)
+            tail_sums = tail_sums + weighted_t.sum(dim=2).view(batch, 3, d).transpose(1, 2).double()
         int_count, int_sums = self.int_count, self.int_sums
         if mask is not None:
             m = mask.float()
             int_count = int_count + m.sum(dim=1).double()
             int_sums = int_sums + torch.einsum("brj,bkir->bjik", m, phi).double()
         added = RunningStats(self.center, self.scale, count, sums, gram, deriv_sums, deriv_gram, int_count, int_sums,
-                             self.basis, self.pooled, scratch=self.scratch)
+                             self.basis, self.pooled, tail_sums=tail_sums, tail_gram=tail_gram, scratch=self.scratch)
         if self.reservoir is None:
             return added
         index = self.rows_seen[:, None] + torch.arange(b, dtype=torch.float64, device=chunk.device)
