@@ -57,6 +57,9 @@ class ModelConfig:
     # stats encoder: the moment cues again on a milder clip that keeps moderate kurtosis (cues.tail_cues),
     # read by their own embeddings whose output starts at zero
     tail_cues: bool = False
+    # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
+    # placed ones (Schur complements of the feature correlation) read by a head added to the logits
+    conditional_head: bool = False
     edge_head: bool = False  # stats encoder: a linear head on the pair channel scoring direct edges (train.edge_loss)
     # stats encoder: the interventional cues read by their own bias-free embeddings, silent on observational
     # data (stats_encoder.InterventionHead); fine-tuned alone (train.train_only) it adds what masks say
@@ -270,6 +273,7 @@ def _validate(cfg: RunConfig) -> None:
          "model.leaf_cues needs model.encoder = stats and model.score_cues = true"),
         (not m.edge_head or m.encoder == "stats", "model.edge_head needs model.encoder = stats"),
         (not m.tail_cues or m.encoder == "stats", "model.tail_cues needs model.encoder = stats"),
+        (not m.conditional_head or m.encoder == "stats", "model.conditional_head needs model.encoder = stats"),
         (not m.intervention_head or m.encoder == "stats", "model.intervention_head needs model.encoder = stats"),
         (not m.pooled_sums or m.encoder == "stats", "model.pooled_sums needs model.encoder = stats"),
         (2 <= d.d_min <= d.d_max, "data.d_min and data.d_max must satisfy 2 <= d_min <= d_max"),

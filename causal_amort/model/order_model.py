@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from causal_amort.model.attention import float32_region
 from causal_amort.config import ModelConfig
+from causal_amort.model.conditional import ConditionalHead, conditional_start, prefix_features
 from causal_amort.model.cues import CUE_GROUPS, compute_cues, group_columns, kept_columns
 from causal_amort.model.decoder import build_decoder
 from causal_amort.model.decoding import beam_search
@@ -71,6 +72,8 @@ class OrderModel(nn.Module):
         self.decoder = build_decoder(cfg)
         # Direct-edge beliefs read off the pair channel, for the edge loss only (decoding ignores them).
         self.edge_head = nn.Linear(cfg.pair_dim, 1) if cfg.edge_head else None
+        # Conditional decoding (conditional.py): what the placed variables explain of the others.
+        self.conditional = ConditionalHead(cfg.dim) if cfg.conditional_head else None
         if cfg.encoder == "stats":
             # Cue groups an ablation drops read as zeros (not saved: the config says which).
             cue_set = (cfg.score_cues, cfg.kernel_rows > 0, cfg.leaf_cues, cfg.tail_cues)
@@ -235,6 +238,10 @@ class OrderModel(nn.Module):
             raise ValueError(f"graph must be ({batch}, {d}, {d}), got {tuple(graph.shape)}")
         order = random_topological_order(graph, generator).to(state.device)
         logits = self.decoder.logits(state, order[:, :-1], pairs)
+        if self.conditional is not None:
+            with torch.no_grad():
+                features = prefix_features(memory.stats, order)
+            logits = logits + self.conditional(features, self.conditional.tokens(state))
         allowed = next_sets(graph.to(state.device), order)
         with float32_region(logits):
             logits = logits.float()
@@ -264,4 +271,7 @@ class OrderModel(nn.Module):
         ``precede`` (d, d) or (B, d, d) bool, True at [i, j] when i must come before j, is prior
         knowledge that every order honours (see causal_amort.inference.constraints)."""
         state, pairs = _decoder_inputs(memory)
-        return beam_search(self.decoder.begin, state, beam, pairs, precede)
+        start = self.decoder.begin
+        if self.conditional is not None:
+            start = conditional_start(start, self.conditional, memory.stats)
+        return beam_search(start, state, beam, pairs, precede)
