@@ -78,6 +78,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"train.precede_loss": -0.1}, "train.precede_loss must be >= 0"),
         ({"model.decoder": "sort", "train.precede_loss": 0.5}, "train.precede_loss needs model.decoder = causal"),
         ({"model.encoder": "cells", "model.edge_head": True}, "model.edge_head needs model.encoder = stats"),
+        ({"model.encoder": "cells", "model.tail_cues": True}, "model.tail_cues needs model.encoder = stats"),
+        ({"model.encoder": "cells", "model.conditional_head": True}, "model.conditional_head needs model.encoder = stats"),
         ({"model.encoder": "stats", "train.edge_loss": 1.0}, "train.edge_loss needs model.edge_head = true"),
         ({"model.encoder": "stats", "model.edge_head": True, "train.edge_loss": -1.0}, "train.edge_loss must be >= 0"),
         ({"data.d_min": 9, "data.d_max": 4}, "d_min"),
