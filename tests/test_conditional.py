@@ -18,7 +18,7 @@ CFG = ModelConfig(dim=32, heads=4, enc_layers=2, dec_layers=2, encoder="stats", 
 def chain_data(batch=2, rows=600, d=6, seed=0):
     """Nonlinear additive chains with Laplace noise, columns in a different order per dataset."""
     gen = torch.Generator().manual_seed(seed)
-    noise = torch.distributions.Laplace(0.0, 1.0).sample((batch, rows, d))
+    noise = torch.empty(batch, rows, d).exponential_(generator=gen) - torch.empty(batch, rows, d).exponential_(generator=gen)
     x = torch.empty(batch, rows, d)
     x[..., 0] = noise[..., 0]
     for j in range(1, d):
@@ -57,8 +57,13 @@ def test_residuals_are_the_ridge_regressions_on_the_placed_variables():
                 target = corr[b, placed, v * k]
                 r2 = target @ torch.linalg.solve(corr[b][placed][:, placed], target)
                 torch.testing.assert_close(residual[b, t, v], 1.0 - r2, rtol=1e-9, atol=1e-9)
-    # nothing placed: unit variance; more placed: never more residual
+    # nothing placed: unit variance; each placement: never more residual for a variable still unplaced
     assert torch.allclose(residual[:, 0], torch.ones(2, 6, dtype=residual.dtype))
+    position = order.argsort(dim=1)  # [b, v]: where v is placed
+    for b in range(2):
+        for v in range(6):
+            before = residual[b, : position[b, v] + 1, v]
+            assert (before[1:] <= before[:-1] + 1e-12).all() and before[-1] < 1.0 or position[b, v] == 0
     lin_res = _prefix_residuals(lin, order, 1)
     for b in range(2):
         first = order[b, 0].item()

@@ -16,9 +16,9 @@ as its source.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from causal_amort.model.decoding import DecodeSteps, StartFn
 from causal_amort.model.sufficient import S, RunningStats
 
 FEATURES = 4  # log residual (additive, linear) and their drops at the last placement
@@ -137,7 +137,8 @@ class ConditionalSteps:
     """`DecodeSteps` that add the head's output to another decode's logits, with the factors grown
     as variables are placed (the same residuals as `prefix_features`, up to rounding)."""
 
-    def __init__(self, inner, head: ConditionalHead, tokens: Tensor, corr: Tensor, lin: Tensor, k: int) -> None:
+    def __init__(self, inner: DecodeSteps, head: ConditionalHead, tokens: Tensor, corr: Tensor, lin: Tensor,
+                 k: int) -> None:
         self.inner, self.head, self.tokens = inner, head, tokens
         self.additive, self.linear = _Factor(corr, k), _Factor(lin, 1)
         self.previous = None
@@ -165,7 +166,7 @@ class ConditionalSteps:
         self.linear.place(var)
 
 
-def conditional_start(start, head: ConditionalHead, stats: RunningStats):
+def conditional_start(start: StartFn, head: ConditionalHead, stats: RunningStats) -> StartFn:
     """A `beam_search` start function: ``start``'s steps with the head added (the context repeated for
     the B * beam rows the search begins with)."""
     corr, lin = correlations(stats)
