@@ -126,3 +126,18 @@ def test_the_order_loss_trains_the_head():
     loss.backward()
     assert target.conditional.mlp[-1].weight.grad.abs().sum() > 0
     assert torch.isfinite(loss)
+
+
+def test_the_cost_model_counts_the_conditional_factor_and_the_tails_sums():
+    """`model.cost` (what the memory check and the estimates read) prices both options: the factor per
+    hypothesis of a beam, and the tails' Gram per row."""
+    from causal_amort.model.cost import model_cost
+
+    plain = dataclasses.replace(CFG, dim=64)
+    for beam in (1, 4):
+        seconds, peak = model_cost(plain, 300, 2000, beam=beam)
+        more_seconds, more_peak = model_cost(dataclasses.replace(plain, conditional_head=True), 300, 2000, beam=beam)
+        assert more_seconds > 2 * seconds and more_peak > peak
+    seconds, peak = model_cost(plain, 300, 100_000)
+    tail_seconds, tail_peak = model_cost(dataclasses.replace(plain, tail_cues=True), 300, 100_000)
+    assert 1.1 * seconds < tail_seconds < 1.2 * seconds and tail_peak > peak

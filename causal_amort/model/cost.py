@@ -7,7 +7,8 @@ cost is set by its dK basis features (K per variable): reading a row adds to a d
 and each decode (an encoder pass and an order) inverts the score fit's dK x dK correlation, ~(dK)^3.
 Its peak is the cues' (dK)^2 matrices (the Gram in float64, the fit's correlation, factor and inverse
 in float32) and the network's d x d pair channel, or at small d the feature buffers of a block of
-rows. The per-cell encoder (`cells`) keeps session 16's fit: a chunk in time linear in d, a decode
+rows. The options that add sums or decoding work (`model.tail_cues`, `model.conditional_head`) add
+their share. The per-cell encoder (`cells`) keeps session 16's fit: a chunk in time linear in d, a decode
 in ~d^3.
 """
 from __future__ import annotations
@@ -23,7 +24,16 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
     if cfg.encoder != "stats":
         return 1.8e-5 * n * d + decodes * widen * (3e-3 * d + 4e-8 * d**3), int(100 * d * d * beam + 1.2e5 * d)
     dk = d * len(BASES[cfg.basis])
-    seconds = 1.6e-11 * n * dk**2 + decodes * (2.9e-11 * dk**3 + widen * 4e-4 * d)
+    # The tails' sums (model.tail_cues) add a (3d)^2 Gram matrix to every row's (dK)^2.
+    rows = 1.6e-11 * n * (dk**2 + (9 * d * d if cfg.tail_cues else 0))
+    seconds = rows + decodes * (2.9e-11 * dk**3 + widen * 4e-4 * d)
     # 24 bytes per (dK)^2 entry at the cues' and the network's peak; 55 kB per feature in the buffers
     # of a 4,096-row block.
-    return seconds, int(24 * dk**2 + 55_000 * dk + 16 * d * d * beam)
+    per_entry = 24
+    if cfg.conditional_head:
+        # Conditional decoding grows a float64 (dK)^2 Cholesky factor per hypothesis beside the Gram,
+        # the correlation and its per-hypothesis copy, in small batched steps: ~1.6e-10 s per (dK)^3
+        # (session 33: 2.1 s more at d = 300, one thread).
+        seconds += decodes * widen * 1.6e-10 * dk**3
+        per_entry = max(per_entry, 16 + 16 * beam)
+    return seconds, int(per_entry * dk**2 + 55_000 * dk + 16 * d * d * beam + (72 * d * d if cfg.tail_cues else 0))
