@@ -22,7 +22,7 @@ from torch import Tensor
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
 from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse_
-from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, S3, TANH, RunningStats
+from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, TANH, RunningStats
 
 _EPS = 1e-9
 VARIABLE_CUES = ("skew", "excess_kurtosis", "negentropy", "mean_logcosh", "mean_gauss1", "r2_linear",
@@ -130,9 +130,11 @@ def _negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
 
 class PowerMoments(NamedTuple):
     """What the moment cues read of one clip's powers s, s^2, s^3 (`_power_moments`): per variable the
-    skewness, excess kurtosis, E[u^4] and the scale (1 where constant); per pair rho = E[u_i u_j] (0 on
-    the diagonal and for constant columns) and the joint E[u_i^a u_j^b] the cues read, keyed (a, b)."""
+    variance of s, skewness, excess kurtosis, E[u^4] and the scale (1 where constant); per pair rho =
+    E[u_i u_j] (0 on the diagonal and for constant columns) and the joint E[u_i^a u_j^b] the cues read,
+    keyed (a, b)."""
 
+    var: Tensor
     skew: Tensor
     kurt: Tensor
     c4: Tensor
@@ -143,11 +145,19 @@ class PowerMoments(NamedTuple):
     u: dict
 
 
-def _power_moments(raw_pow: list[Tensor], joint_raw: Tensor, var: Tensor) -> PowerMoments:
-    """Moments of u = (s - mean) / sd from raw sums: ``raw_pow[a]`` = E[s^a] (B, d) for a = 0..4,
-    ``joint_raw`` (B, d, 3, d, 3) = E[s_i^p s_j^q] for p, q = 1..3, ``var`` the variance of s."""
-    batch, d = var.shape
-    mu = raw_pow[1]
+def _power_moments(gram5: Tensor, mean: Tensor, n: Tensor) -> PowerMoments:
+    """Moments of u = (s - mean) / sd, s one clip's z-score, from sums whose first three features are
+    s, s^2, s^3: ``gram5`` the Gram matrix viewed [i, k, j, l] (B, d, K, d, K), ``mean`` the feature
+    means (B, d, K), ``n`` (B,) the rows."""
+    batch, d = mean.shape[:2]
+    # Raw second moments of the three powers, E[s_i^p s_j^q] for p, q = 1..3; each variable's own give
+    # E[s^2] and E[s^4] (the entry of s^2 with itself).
+    joint_raw = gram5[:, :, :3, :, :3] / n.view(batch, 1, 1, 1, 1)
+    own = torch.diagonal(joint_raw, dim1=1, dim2=3)  # (B, 3, 3, d)
+    mu = mean[..., 0]
+    var = (own[:, 0, 0] - mu * mu).clamp_min(0.0)
+    # raw_pow[a][i] = E[s_i^a] for a = 0..4.
+    raw_pow = [torch.ones_like(mu), mu, mean[..., 1], mean[..., 2], own[:, 1, 1]]
     constant = var <= 1e-12
     sd = torch.where(constant, 1.0, var.sqrt())
     # Joint raw moments R[p, q] = E[s_i^p s_j^q], p, q = 0..3, laid out [i, p, j, q]: the Gram entries of
@@ -177,7 +187,7 @@ def _power_moments(raw_pow: list[Tensor], joint_raw: Tensor, var: Tensor) -> Pow
     eye = torch.eye(d, dtype=torch.bool, device=mu.device)
     rho = torch.where(eye, 0.0, rho)  # a variable is not its own neighbour
     rho = torch.where(constant[:, :, None] | constant[:, None, :], 0.0, rho)
-    return PowerMoments(skew, c4 - 3.0, c4, rho, sd, constant, eye, u)
+    return PowerMoments(var, skew, c4 - 3.0, c4, rho, sd, constant, eye, u)
 
 
 class LingamMeasures(NamedTuple):
@@ -267,12 +277,8 @@ def tail_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
         raise ValueError("the tails' cues need running statistics started with tails=True")
     batch, d = stats.count.shape[0], stats.d
     n = stats.count.clamp_min(1.0)
-    mean = stats.tail_sums / n[:, None, None]  # (B, d, 3): E[t], E[t^2], E[t^3]
-    joint_raw = stats.tail_gram.view(batch, 3, d, 3, d).permute(0, 2, 1, 4, 3) / n[:, None, None, None, None]
-    own = torch.diagonal(joint_raw, dim1=1, dim2=3)  # (B, 3, 3, d): [p, q, i] = E[t_i^(p+1) t_i^(q+1)]
-    mu = mean[..., 0]
-    var = (own[:, 0, 0] - mu * mu).clamp_min(0.0)
-    m = _power_moments([torch.ones_like(mu), mu, mean[..., 1], mean[..., 2], own[:, 1, 1]], joint_raw, var)
+    m = _power_moments(stats.tail_gram.view(batch, 3, d, 3, d).permute(0, 2, 1, 4, 3),
+                       stats.tail_sums / n[:, None, None], n)
     lingam = _lingam_measures(m)
     signed = lingam.cumulant * torch.sign(m.kurt[:, :, None] + m.kurt[:, None, :])
     per_variable = torch.where(m.constant[..., None], 0.0, torch.stack([m.skew, m.kurt, lingam.negentropy], dim=-1))
@@ -317,12 +323,10 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
 
     # Each variable's own K x K block of raw moments (B, d, K, K).
     own_raw = (torch.diagonal(gram5, dim1=1, dim2=3) / n[:, None, None, None]).permute(0, 3, 1, 2)
-    mu = mean[..., S]
-    var = _diag(cov(S, S)).clamp_min(0.0)
-    # raw_pow[a][i] = E[s_i^a] for a = 0..4 (E[s^4] is the Gram entry of s^2 with itself).
-    raw_pow = [torch.ones_like(mu), mu, mean[..., S2], mean[..., S3], own_raw[..., S2, S2]]
-    m = _power_moments(raw_pow, moments(slice(0, 3), slice(0, 3)), var)
-    skew, kurt, c4, rho, sd, constant, eye = m.skew, m.kurt, m.c4, m.rho, m.sd, m.constant, m.eye
+    # The moments of s read the powers s, s^2, s^3: the basis's first three features.
+    m = _power_moments(gram5, mean, n)
+    mu, var = mean[..., S], m.var
+    skew, kurt, rho, sd, constant, eye = m.skew, m.kurt, m.rho, m.sd, m.constant, m.eye
     lingam = _lingam_measures(m)
     tanh_s = cov(TANH, S)  # [i, j] = Cov(tanh s_i, s_j)
     lingam_tanh = rho * (tanh_s / sd[:, None, :] - tanh_s.transpose(1, 2) / sd[:, :, None])

@@ -179,11 +179,10 @@ class StatsEncoder(nn.Module):
         extra = None
         if self.intervention is not None:
             pair_cues, extra = self.intervention.split_pair(pair_cues)
-        if self.tail_pair_in is None:
-            pairs = self.pair_in(pair_cues)
-        else:
-            width = self.pair_in[0].in_features
-            pairs = self.pair_in(pair_cues[..., :width]) + self.tail_pair_in(pair_cues[..., width:])
+        width = self.pair_in[0].in_features  # the tails' columns, if any, come after
+        pairs = self.pair_in(pair_cues[..., :width])
+        if self.tail_pair_in is not None:
+            pairs = pairs + self.tail_pair_in(pair_cues[..., width:])
         if extra is not None:
             pairs = pairs + extra
         for layer in self.layers:

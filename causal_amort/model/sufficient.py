@@ -82,6 +82,11 @@ def _zscore(x: Tensor, center: Tensor, scale: Tensor) -> Tensor:
     return torch.where(constant, 0.0, z).float()
 
 
+def _clip_factor(z: Tensor, clip: float) -> Tensor:
+    """(1 + (z / clip)^2)^-1/2, which times z is the soft clip z / sqrt(1 + (z / clip)^2)."""
+    return torch.addcmul(torch.ones((), device=z.device), z, z, value=clip**-2).rsqrt_()
+
+
 def basis_features(x: Tensor, center: Tensor, scale: Tensor, derivatives: bool = True,
                    basis: str = "base") -> tuple[Tensor, Tensor | None]:
     """Features (B, K, d, b) and (when asked) their derivatives (B, d, K, b), float32, of raw values
@@ -104,7 +109,7 @@ def _features(z: Tensor, derivatives: bool, basis: str, scratch: dict | None = N
     # Each feature is written straight into its slot (out=): no stack copy afterwards.
     feats = _buffer(scratch, "features", (batch, len(BASES[basis]), d, b), z.device)
     phi = feats.unbind(dim=1)
-    r = torch.addcmul(torch.ones((), device=z.device), z, z, value=CLIP**-2).rsqrt_()  # (1 + (z/CLIP)^2)^-1/2
+    r = _clip_factor(z, CLIP)
     s = torch.mul(z, r, out=phi[0])
     s2 = torch.mul(s, s, out=phi[1])
     torch.mul(s2, s, out=phi[2])
@@ -356,7 +361,7 @@ class RunningStats:
         tail_sums, tail_gram = self.tail_sums, self.tail_gram
         if tail_sums is not None:
             z_t = z.transpose(1, 2)  # (B, d, b)
-            t = z_t * torch.addcmul(torch.ones((), device=z.device), z_t, z_t, value=TAIL_CLIP**-2).rsqrt_()
+            t = z_t * _clip_factor(z_t, TAIL_CLIP)
             t2 = t * t
             powers = torch.cat([t, t2, t2 * t], dim=1)  # (B, 3d, b) feature-major
             weighted_t = powers if mask is None or self.pooled else powers * observational[:, None, :]
