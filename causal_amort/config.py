@@ -57,6 +57,8 @@ class ModelConfig:
     # stats encoder: the moment cues again on a milder clip that keeps moderate kurtosis (cues.tail_cues),
     # read by their own embeddings whose output starts at zero
     tail_cues: bool = False
+    # stats encoder: rows sampled for DirectLiNGAM's search, whose order becomes cues (sample_lingam.py); 0: none
+    lingam_rows: int = 0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -75,6 +77,17 @@ class ModelConfig:
     @property
     def undroppable_cue_groups(self) -> tuple[str, ...]:
         return _group_list(self.cue_dropout_keep)
+
+    @property
+    def cue_flags(self) -> dict[str, bool]:
+        """Which optional cue groups the stats encoder reads, as `cues.compute_cues` takes them."""
+        return {"score": self.score_cues, "kernel": self.kernel_rows > 0, "leaf": self.leaf_cues,
+                "tails": self.tail_cues, "lingam": self.lingam_rows > 0}
+
+    @property
+    def reservoir_rows(self) -> int:
+        """Rows the running statistics sample for the cues that read rows (kernel or sample LiNGAM)."""
+        return max(self.kernel_rows, self.lingam_rows)
 
 
 @dataclass
@@ -269,6 +282,11 @@ def _validate(cfg: RunConfig) -> None:
         (m.kernel_rows == 0 or m.kernel_rows >= MIN_ROWS,
          f"model.kernel_rows must be 0 (no kernel score cues) or at least {MIN_ROWS}"),
         (m.kernel_rows == 0 or m.encoder == "stats", "model.kernel_rows needs model.encoder = stats"),
+        (m.lingam_rows == 0 or m.lingam_rows >= MIN_ROWS,
+         f"model.lingam_rows must be 0 (no sample LiNGAM cues) or at least {MIN_ROWS}"),
+        (m.lingam_rows == 0 or m.encoder == "stats", "model.lingam_rows needs model.encoder = stats"),
+        (m.lingam_rows == 0 or m.kernel_rows == 0,
+         "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),
          "model.leaf_cues needs model.encoder = stats and model.score_cues = true"),
         (not m.edge_head or m.encoder == "stats", "model.edge_head needs model.encoder = stats"),

@@ -89,7 +89,7 @@ def test_leaf_cues_need_the_score_fit_and_come_last():
 
 
 @pytest.mark.parametrize("setting, value", [("leaf_cues", True), ("kernel_rows", 64), ("tail_cues", True),
-                                            ("conditional_head", True)])
+                                            ("conditional_head", True), ("lingam_rows", 64)])
 def test_a_network_fine_tuned_onto_added_cues_starts_as_its_source(setting, value):
     """Every `checkpoint.ADDED_WEIGHTS` block starts at zero output: loaded with the weights of a
     network without it, the network reads exactly as its source."""

@@ -14,6 +14,7 @@ from causal_amort.model.cues import CUE_GROUPS, TAIL_VARIABLE_CUES, VARIABLE_CUE
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES
 from causal_amort.model.order_model import OrderModel
+from causal_amort.model.sample_lingam import SAMPLE_LINGAM_VARIABLE_CUES
 from causal_amort.inference.stream import chunk_array, stream_orders
 from causal_amort.model import sufficient
 from causal_amort.model.sufficient import BASES, RunningStats, basis_features, robust_center_scale, thread_scratch
@@ -157,20 +158,21 @@ def test_cues_and_orders_are_finite_on_hard_data(case, basis):
     if case == "discrete":
         x = (x > 1.5).float()  # MAD of 0: the scale falls back to the mean absolute deviation
     v, p = compute_cues(stream_stats(x, [x.shape[1]], basis=basis, reservoir_rows=64, tails=True), True, kernel=True,
-                        leaf=True, tails=True)
+                        leaf=True, tails=True, lingam=True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
-    names = cue_columns(True, kernel=True, leaf=True, tails=True)[0]
-    kernel = v[..., [names.index(name) for name in KERNEL_VARIABLE_CUES]]
+    names = cue_columns(True, kernel=True, leaf=True, tails=True, lingam=True)[0]
+    kernel = v[..., [names.index(name) for name in KERNEL_VARIABLE_CUES + SAMPLE_LINGAM_VARIABLE_CUES]]
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
         assert variable_cue(v, "score_hess_var")[0, 2] == 0 and (kernel[0, 2] == 0).all()
         assert (v[0, 2, [names.index(name) for name in LEAF_VARIABLE_CUES + TAIL_VARIABLE_CUES]] == 0).all()
     if case == "few_rows":
-        assert (kernel == 0).all()  # fewer sampled rows than kernel_cues.MIN_ROWS: no kernel estimate
-    model = make_model(score_cues=True, basis=basis, kernel_rows=64, leaf_cues=True, tail_cues=True)
-    steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
-    assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
-    assert np.isfinite(steps[-1].confidence).all()
+        assert (kernel == 0).all()  # fewer sampled rows than MIN_ROWS: no kernel estimate, no LiNGAM search
+    for rows in ({"kernel_rows": 64}, {"lingam_rows": 64}):
+        model = make_model(score_cues=True, basis=basis, leaf_cues=True, tail_cues=True, **rows)
+        steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))
+        assert sorted(steps[-1].order.tolist()) == list(range(x.shape[2]))
+        assert np.isfinite(steps[-1].confidence).all()
 
 
 def test_direction_cues_separate_cause_and_effect():

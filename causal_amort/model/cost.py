@@ -7,8 +7,8 @@ cost is set by its dK basis features (K per variable): reading a row adds to a d
 and each decode (an encoder pass and an order) inverts the score fit's dK x dK correlation, ~(dK)^3.
 Its peak is the cues' (dK)^2 matrices (the Gram in float64, the fit's correlation, factor and inverse
 in float32) and the network's d x d pair channel, or at small d the feature buffers of a block of
-rows. The options that add sums or decoding work (`model.tail_cues`, `model.conditional_head`) add
-their share. The per-cell encoder (`cells`) keeps session 16's fit: a chunk in time linear in d, a decode
+rows. The options that add sums or decoding work (`model.tail_cues`, `model.conditional_head`,
+`model.lingam_rows`) add their share. The per-cell encoder (`cells`) keeps session 16's fit: a chunk in time linear in d, a decode
 in ~d^3.
 """
 from __future__ import annotations
@@ -36,4 +36,10 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
         # (session 33: 2.1 s more at d = 300, one thread).
         seconds += decodes * widen * 1.6e-10 * dk**3
         per_entry = max(per_entry, 16 + 16 * beam)
-    return seconds, int(per_entry * dk**2 + 55_000 * dk + 16 * d * d * beam + (72 * d * d if cfg.tail_cues else 0))
+    if cfg.lingam_rows:
+        # DirectLiNGAM's search on the row sample (sample_lingam.py): d steps of products over the m
+        # sampled rows, ~1e-10 s per m d^3 plus 0.5 ms a step (session 34: 16 ms at d = 30, 0.15 s at
+        # d = 100, one thread), and a few float32 copies of the (m, d) sample (below).
+        seconds += decodes * (1e-10 * min(cfg.lingam_rows, n) * d**3 + 5e-4 * d)
+    return seconds, int(per_entry * dk**2 + 55_000 * dk + 16 * d * d * beam + (72 * d * d if cfg.tail_cues else 0)
+               + (24 * min(cfg.lingam_rows, n) * d if cfg.lingam_rows else 0))

@@ -20,7 +20,9 @@ import torch
 from torch import Tensor
 
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
+from causal_amort.model.lingam_measure import direct_lingam_measure
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
+from causal_amort.model.sample_lingam import SAMPLE_LINGAM_PAIR_CUES, SAMPLE_LINGAM_VARIABLE_CUES, sample_lingam_cues
 from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse_
 from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, TANH, RunningStats
 
@@ -55,6 +57,7 @@ CUE_GROUPS = {
     "kernel_score": KERNEL_VARIABLE_CUES,
     "leaf_removal": LEAF_VARIABLE_CUES,
     "tails": TAIL_VARIABLE_CUES + TAIL_DIRECTED_PAIR_CUES + TAIL_PLAIN_PAIR_CUES,
+    "sample_lingam": SAMPLE_LINGAM_VARIABLE_CUES + SAMPLE_LINGAM_PAIR_CUES,
 }
 
 
@@ -64,39 +67,43 @@ def _directed(names: tuple[str, ...]) -> list[str]:
 
 
 def cue_columns(score: bool, kernel: bool = False, leaf: bool = False,
-                tails: bool = False) -> tuple[list[str], list[str]]:
+                tails: bool = False, lingam: bool = False) -> tuple[list[str], list[str]]:
     """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i]);
-    ``score`` / ``kernel`` / ``leaf`` / ``tails``: with the streamed score-matching / the kernel score /
-    the leaf-removal / the tails' cues (columns in that order, after the others)."""
+    ``score`` / ``kernel`` / ``leaf`` / ``tails`` / ``lingam``: with the streamed score-matching / the kernel
+    score / the leaf-removal / the tails' / the sample LiNGAM cues (columns in that order, after the others)."""
     variable = list(VARIABLE_CUES) + (list(SCORE_VARIABLE_CUES) if score else [])
     variable += list(KERNEL_VARIABLE_CUES) if kernel else []
     variable += list(LEAF_VARIABLE_CUES) if leaf else []
     variable += list(TAIL_VARIABLE_CUES) if tails else []
+    variable += list(SAMPLE_LINGAM_VARIABLE_CUES) if lingam else []
     pair = _directed(DIRECTED_PAIR_CUES) + list(PLAIN_PAIR_CUES)
     pair += _directed(SCORE_PAIR_CUES) if score else []
     pair += _directed(TAIL_DIRECTED_PAIR_CUES) + list(TAIL_PLAIN_PAIR_CUES) if tails else []
+    pair += list(SAMPLE_LINGAM_PAIR_CUES) if lingam else []
     return variable, pair
 
 
-def group_columns(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False) -> tuple[Tensor, Tensor]:
+def group_columns(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False,
+                  lingam: bool = False) -> tuple[Tensor, Tensor]:
     """Float memberships (G, F_v) and (G, F_p): 1 where a column's cue is in group g of CUE_GROUPS
     (in that order); the bookkeeping columns belong to none."""
     return tuple(torch.tensor([[float(name.split("[")[0] in CUE_GROUPS[group]) for name in names]
                                for group in CUE_GROUPS])
-                 for names in cue_columns(score, kernel, leaf, tails))
+                 for names in cue_columns(score, kernel, leaf, tails, lingam))
 
 
 def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False,
-                 leaf: bool = False, tails: bool = False) -> tuple[Tensor, Tensor]:
+                 leaf: bool = False, tails: bool = False, lingam: bool = False) -> tuple[Tensor, Tensor]:
     """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
     dropped = torch.tensor([float(group in dropped_groups) for group in CUE_GROUPS])
-    return tuple(1.0 - (dropped @ members).clamp(max=1.0) for members in group_columns(score, kernel, leaf, tails))
+    return tuple(1.0 - (dropped @ members).clamp(max=1.0) for members in group_columns(score, kernel, leaf, tails, lingam))
 
 
-def num_cues(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False) -> tuple[int, int]:
+def num_cues(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False,
+             lingam: bool = False) -> tuple[int, int]:
     """(per-variable, pair) cue counts the encoder reads, with or without the score-matching, the
-    kernel score, the leaf-removal and the tails' cues."""
-    variable, pair = cue_columns(score, kernel, leaf, tails)
+    kernel score, the leaf-removal, the tails' and the sample LiNGAM cues."""
+    variable, pair = cue_columns(score, kernel, leaf, tails, lingam)
     return len(variable), len(pair)
 
 
@@ -121,11 +128,6 @@ def _signed_log(x: Tensor) -> Tensor:
 
 def _diag(m: Tensor) -> Tensor:
     return torch.diagonal(m, dim1=-2, dim2=-1)
-
-
-def _negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
-    """Gram-Charlier approximation of negentropy, skew^2 / 12 + kurt^2 / 48 (Hyvarinen et al. 2001, 5.35)."""
-    return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
 
 
 class PowerMoments(NamedTuple):
@@ -205,18 +207,11 @@ class LingamMeasures(NamedTuple):
 def _lingam_measures(m: PowerMoments) -> LingamMeasures:
     """The pairwise direction measures that moments up to order 4 give, from `_power_moments`."""
     rho, u, skew, c4 = m.rho, m.u, m.skew, m.c4
-    # --- linear residual r_{i|j} = u_i - rho u_j: skew, kurtosis and heteroscedasticity ---------------
+    # The linear residual r_{i|j} = u_i - rho u_j: its negentropy, and DirectLiNGAM's pairwise measure.
+    negentropy, residual_negentropy, direct = direct_lingam_measure(rho, skew, c4, u[2, 1], u[1, 2], u[3, 1],
+                                                                    u[1, 3], u[2, 2])
     v = (1.0 - rho**2).clamp_min(1e-3)
-    skew_i, skew_j = skew[:, :, None], skew[:, None, :]
-    m4_i, m4_j = c4[:, :, None], c4[:, None, :]
-    r3 = skew_i - 3 * rho * u[2, 1] + 3 * rho**2 * u[1, 2] - rho**3 * skew_j
-    r4 = m4_i - 4 * rho * u[3, 1] + 6 * rho**2 * u[2, 2] - 4 * rho**3 * u[1, 3] + rho**4 * m4_j
-    residual_negentropy = _negentropy(r3 / v**1.5, r4 / v**2 - 3.0)
-    negentropy = _negentropy(skew, m.kurt)
-    # DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) with moment-based entropies:
-    # [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], H ~ const - negentropy.
-    direct = (negentropy[:, :, None] + residual_negentropy.transpose(1, 2)
-              - negentropy[:, None, :] - residual_negentropy)
+    skew_j, m4_j = skew[:, None, :], c4[:, None, :]
     # Heteroscedasticity (the variance of the residual changes with the regressor): an additive-noise
     # model in the true direction has none (RESIT, Peters et al. 2014; Var(r | x) is constant).
     hetero_mean = (u[2, 1] - 2 * rho * u[1, 2] + rho**2 * skew_j) / v
@@ -288,11 +283,12 @@ def tail_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
 
 
 def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
-                 leaf: bool = False, tails: bool = False) -> tuple[Tensor, Tensor]:
+                 leaf: bool = False, tails: bool = False, lingam: bool = False) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
-    refit the score cues' fit, so they need ``score``), ``tails`` the tails' moment cues (`tail_cues`)."""
+    refit the score cues' fit, so they need ``score``), ``tails`` the tails' moment cues (`tail_cues`),
+    ``lingam`` DirectLiNGAM's search on the row sample (sample_lingam.py)."""
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -327,7 +323,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     m = _power_moments(gram5, mean, n)
     mu, var = mean[..., S], m.var
     skew, kurt, rho, sd, constant, eye = m.skew, m.kurt, m.rho, m.sd, m.constant, m.eye
-    lingam = _lingam_measures(m)
+    measures = _lingam_measures(m)
     tanh_s = cov(TANH, S)  # [i, j] = Cov(tanh s_i, s_j)
     lingam_tanh = rho * (tanh_s / sd[:, None, :] - tanh_s.transpose(1, 2) / sd[:, :, None])
 
@@ -380,13 +376,13 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     shift_var = torch.where(eye, 0.0, shift_var).transpose(1, 2)
 
     rows_total = n if stats.pooled else n + stats.int_count.sum(dim=1)  # pooled: n counts every row already
-    measured = torch.stack([skew, kurt, lingam.negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
+    measured = torch.stack([skew, kurt, measures.negentropy, mean[..., LOGCOSH], mean[..., GAUSS1], r2_linear, r2_additive,
                             r2_additive - r2_linear, stats.int_count / rows_total[:, None]], dim=-1)
     per_variable = [torch.where(constant[..., None], 0.0, measured),
                     (torch.log(rows_total) / 10.0)[:, None, None].expand(batch, d, 1), constant.to(mean.dtype)[..., None]]
-    directed = torch.stack([r2_basis, r2_basis - rho**2, lingam.hetero_mean, lingam.hetero_var,
-                            lingam.residual_negentropy, shift_mean, shift_var], dim=-1)
-    plain = torch.stack([rho, rho.abs(), partial_corr, lingam.cumulant, lingam.skew, lingam_tanh, lingam.direct],
+    directed = torch.stack([r2_basis, r2_basis - rho**2, measures.hetero_mean, measures.hetero_var,
+                            measures.residual_negentropy, shift_mean, shift_var], dim=-1)
+    plain = torch.stack([rho, rho.abs(), partial_corr, measures.cumulant, measures.skew, lingam_tanh, measures.direct],
                         dim=-1)
     pairs = [directed, directed.transpose(1, 2), plain]
     if score:
@@ -400,6 +396,10 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
         tail_var, tail_pairs = tail_cues(stats)
         per_variable.append(tail_var)
         pairs.append(tail_pairs)
+    if lingam:
+        lingam_var, lingam_pairs = sample_lingam_cues(stats)
+        per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
+        pairs.append(lingam_pairs.to(mean.dtype))
     not_self = (~eye)[None, :, :, None]
     dead = (constant[:, :, None] | constant[:, None, :])[..., None]
     pairs = torch.cat(pairs, dim=-1).mul_(not_self).masked_fill_(dead, 0.0)

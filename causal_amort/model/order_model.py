@@ -76,11 +76,10 @@ class OrderModel(nn.Module):
         self.conditional = ConditionalHead(cfg.dim) if cfg.conditional_head else None
         if cfg.encoder == "stats":
             # Cue groups an ablation drops read as zeros (not saved: the config says which).
-            cue_set = (cfg.score_cues, cfg.kernel_rows > 0, cfg.leaf_cues, cfg.tail_cues)
-            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, *cue_set)
+            keep_var, keep_pair = kept_columns(cfg.dropped_cue_groups, **cfg.cue_flags)
             self.register_buffer("keep_var", keep_var, persistent=False)
             self.register_buffer("keep_pair", keep_pair, persistent=False)
-            group_var, group_pair = group_columns(*cue_set)  # for model.cue_dropout
+            group_var, group_pair = group_columns(**cfg.cue_flags)  # for model.cue_dropout
             # Groups that cue dropout keeps take part in no draw: their rows never drop a column.
             kept = torch.tensor([[float(g not in cfg.undroppable_cue_groups)] for g in CUE_GROUPS])
             group_var, group_pair = group_var * kept, group_pair * kept
@@ -196,13 +195,12 @@ class OrderModel(nn.Module):
 
     def _start_stats(self, first_chunk: Tensor) -> RunningStats:
         """Empty running statistics, standardized by the first chunk, tracking what the cues read."""
-        return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.kernel_rows,
+        return RunningStats.start(first_chunk, self.cfg.score_cues, self.cfg.basis, self.cfg.reservoir_rows,
                                   self.cfg.pooled_sums, thread_scratch(), tails=self.cfg.tail_cues)
 
     def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
         """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""
-        var_cues, pair_cues = compute_cues(stats, self.cfg.score_cues, self.cfg.kernel_rows > 0, self.cfg.leaf_cues,
-                                           self.cfg.tail_cues)
+        var_cues, pair_cues = compute_cues(stats, **self.cfg.cue_flags)
         if self.cfg.drop_cues:
             var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
         if self.training and self.cfg.cue_dropout > 0:

@@ -45,10 +45,10 @@ class InterventionHead(nn.Module):
     outputs of the same network without it: a head fine-tuned alone (``train.train_only``) teaches an
     observational model to use intervention masks and leaves its observational orders as they were."""
 
-    def __init__(self, score: bool, kernel: bool, leaf: bool, tails: bool, dim: int, pair_dim: int) -> None:
+    def __init__(self, cue_flags: dict[str, bool], dim: int, pair_dim: int) -> None:
         super().__init__()
         group = list(CUE_GROUPS).index("interventions")
-        var_member, pair_member = (members[group] > 0 for members in group_columns(score, kernel, leaf, tails))
+        var_member, pair_member = (members[group] > 0 for members in group_columns(**cue_flags))
         self.register_buffer("var_columns", var_member.nonzero()[:, 0], persistent=False)
         self.register_buffer("pair_columns", pair_member.nonzero()[:, 0], persistent=False)
         self.register_buffer("keep_var", (~var_member).float(), persistent=False)
@@ -73,6 +73,21 @@ def _split(cues: Tensor, columns: Tensor, keep: Tensor, embedding: nn.Sequential
     if not torch.is_grad_enabled() and not bool(head.any()):
         return cues, None
     return cues * keep, embedding(head)
+
+
+def _add_embedded(total: Tensor, encoder: nn.Module, added: list[tuple[str, int, bool]], cues: Tensor,
+                  base: int) -> Tensor:
+    """``total`` plus each optional group's embedding (each (name, its columns, reads the base cues too))
+    of ``cues``, whose first ``base`` columns are the base cues and the groups' follow in order."""
+    start = base
+    for name, width, reads_base in added:
+        embedding = getattr(encoder, name)
+        if embedding is None:
+            continue
+        own = cues[..., start : start + width]
+        total = total + embedding(torch.cat([cues[..., :base], own], dim=-1) if reads_base else own)
+        start += width
+    return total
 
 
 class PairBiasedLayer(nn.Module):
@@ -140,22 +155,28 @@ class StatsEncoder(nn.Module):
         super().__init__()
         var_cues, pair_cues = num_cues(cfg.score_cues)
         self.var_in = _mlp(var_cues, cfg.dim, cfg.dim)
-        # The kernel score and the leaf-removal cues (the last per-variable columns, in that order)
-        # get their own embeddings whose output layer starts at zero: a network fine-tuned onto
-        # them starts as its source.
-        kernel = num_cues(cfg.score_cues, kernel=True)[0] - var_cues if cfg.kernel_rows else 0
-        leaf = num_cues(cfg.score_cues, leaf=True)[0] - var_cues if cfg.leaf_cues else 0
-        self.kernel_in = _added_embedding(kernel, cfg.dim) if kernel else None
-        self.leaf_in = _added_embedding(leaf, cfg.dim) if leaf else None
-        # The tails' cues (the last per-variable and pair columns) likewise.
-        tail_var, tail_pair = ((with_tails - without for with_tails, without in
-                                zip(num_cues(cfg.score_cues, tails=True), num_cues(cfg.score_cues)))
-                               if cfg.tail_cues else (0, 0))
-        self.tail_in = _added_embedding(tail_var, cfg.dim) if tail_var else None
-        self.tail_pair_in = _added_embedding(tail_pair, cfg.pair_dim) if tail_pair else None
+        # Each optional cue group's columns come after the base ones, in `cue_columns`' order, and get
+        # their own embeddings whose output layer starts at zero: a network fine-tuned onto them starts
+        # as its source. Per group: (the flag, the variable embedding's name, the pair embedding's, whether
+        # it reads the base cues too). The sample LiNGAM order is right where the data are linear with
+        # non-Gaussian noise and says little elsewhere, so its embeddings also see the cues that tell
+        # (linear against additive R^2, the moments, the pairwise measures).
+        added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
+                 ("tails", "tail_in", "tail_pair_in", False), ("lingam", "lingam_in", "lingam_pair_in", True))
+        self.var_added, self.pair_added = [], []
+        for flag, var_name, pair_name, reads_base in added:
+            (var_with, pair_with), (var_base, pair_base) = num_cues(cfg.score_cues, **{flag: True}), (var_cues, pair_cues)
+            on = cfg.cue_flags[flag]
+            width = var_with - var_base + (var_base if reads_base else 0)
+            setattr(self, var_name, _added_embedding(width, cfg.dim) if on else None)
+            self.var_added.append((var_name, var_with - var_base, reads_base))
+            if pair_name is not None:
+                width = pair_with - pair_base + (pair_base if reads_base else 0)
+                setattr(self, pair_name, _added_embedding(width, cfg.pair_dim) if on else None)
+                self.pair_added.append((pair_name, pair_with - pair_base, reads_base))
+        # Built after the optional embeddings, as before there was a loop: the same draws initialize each.
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
-        self.intervention = (InterventionHead(cfg.score_cues, bool(cfg.kernel_rows), cfg.leaf_cues, cfg.tail_cues,
-                                              cfg.dim, cfg.pair_dim) if cfg.intervention_head else None)
+        self.intervention = (InterventionHead(cfg.cue_flags, cfg.dim, cfg.pair_dim) if cfg.intervention_head else None)
         self.layers = nn.ModuleList(PairBiasedLayer(cfg) for _ in range(cfg.enc_layers))
 
     def embed(self, var_cues: Tensor) -> Tensor:
@@ -167,22 +188,16 @@ class StatsEncoder(nn.Module):
         token = self.var_in(var_cues[..., :start])
         if extra is not None:
             token = token + extra
-        for added in (self.kernel_in, self.leaf_in, self.tail_in):
-            if added is not None:
-                width = added[0].in_features
-                token = token + added(var_cues[..., start : start + width])
-                start += width
-        return token
+        return _add_embedded(token, self, self.var_added, var_cues, start)
 
     def forward(self, state: Tensor, var_cues: Tensor, pair_cues: Tensor) -> tuple[Tensor, Tensor]:
         x = state.float() + self.embed(var_cues)
         extra = None
         if self.intervention is not None:
             pair_cues, extra = self.intervention.split_pair(pair_cues)
-        width = self.pair_in[0].in_features  # the tails' columns, if any, come after
-        pairs = self.pair_in(pair_cues[..., :width])
-        if self.tail_pair_in is not None:
-            pairs = pairs + self.tail_pair_in(pair_cues[..., width:])
+        start = self.pair_in[0].in_features  # the optional groups' columns, if any, come after
+        pairs = self.pair_in(pair_cues[..., :start])
+        pairs = _add_embedded(pairs, self, self.pair_added, pair_cues, start)
         if extra is not None:
             pairs = pairs + extra
         for layer in self.layers:

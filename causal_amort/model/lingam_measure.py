@@ -1,0 +1,28 @@
+"""DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) in moment form: one home for the
+cues of the streamed sums (cues.py) and of the row sample (sample_lingam.py)."""
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
+    """Gram-Charlier approximation of negentropy, skew^2 / 12 + kurt^2 / 48 (Hyvarinen et al. 2001, 5.35)."""
+    return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
+
+
+def direct_lingam_measure(rho: Tensor, skew: Tensor, c4: Tensor, u21: Tensor, u12: Tensor, u31: Tensor,
+                          u13: Tensor, u22: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(negentropy (B, d), residual negentropy [i, j] of r_{i|j} = u_i - rho u_j, the measure [i, j]) of
+    standardized u: ``rho`` (B, d, d) correlations, ``skew`` and ``c4`` (B, d) E[u^3] and E[u^4], ``uab``
+    (B, d, d) the joint E[u_i^a u_j^b]. The measure [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], with
+    H ~ const - negentropy, is positive when i causes j."""
+    v = (1.0 - rho**2).clamp_min(1e-3)
+    skew_i, skew_j = skew[:, :, None], skew[:, None, :]
+    m4_i, m4_j = c4[:, :, None], c4[:, None, :]
+    r3 = skew_i - 3 * rho * u21 + 3 * rho**2 * u12 - rho**3 * skew_j
+    r4 = m4_i - 4 * rho * u31 + 6 * rho**2 * u22 - 4 * rho**3 * u13 + rho**4 * m4_j
+    residual_negentropy = negentropy(r3 / v**1.5, r4 / v**2 - 3.0)
+    marginal = negentropy(skew, c4 - 3.0)
+    direct = (marginal[:, :, None] + residual_negentropy.transpose(1, 2)
+              - marginal[:, None, :] - residual_negentropy)
+    return marginal, residual_negentropy, direct

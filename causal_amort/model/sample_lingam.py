@@ -1,0 +1,93 @@
+"""DirectLiNGAM's search (Shimizu et al. 2011) run on the streamed row sample, as cues.
+
+The streamed sums give pairwise LiNGAM measures on the marginals (cues.py), but DirectLiNGAM's
+strength is its regress-out step: it takes the most exogenous variable, regresses it out of every
+other one and measures again on the residuals. The residuals' higher moments need joint moments of
+three and more variables, which no O((dK)^2) sum holds; the rows that `RunningStats` samples
+(``reservoir_rows``, a fixed number whatever n is) do. Here the whole search runs, batched, on
+them, and what DirectLiNGAM would answer becomes cues, as SEA (Wu et al. 2024) feeds classical
+estimates to its network, which learns when to trust them (linear mechanisms with non-Gaussian
+noise are DirectLiNGAM's premise).
+
+The measure is DirectLiNGAM's pairwise one, the difference of two mutual informations written with
+entropies, H(u_j) + H(r_i|j) - H(u_i) - H(r_j|i) (positive when i causes j), with each entropy in
+its Gram-Charlier (moment) form (lingam_measure.py), so that the residual moments of every pair come
+from two matrix products of the sample's powers per step (lingam's log-cosh form needs every pair's
+residual row by row: 10-40 times the time). A variable's
+score is lingam's, the sum over the others of min(0, measure)^2; the lowest is the next root.
+
+Per variable (``SAMPLE_LINGAM_VARIABLE_CUES``): its position in the order found (0 = first root,
+1 = last) and the margin by which it was picked (log of the runner-up's score over its own, 0 for
+the last one). Per pair (``SAMPLE_LINGAM_PAIR_CUES``, antisymmetric): +1 when i comes before j in
+that order, -1 after. Zeros where the sample holds fewer than `MIN_ROWS` rows.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from causal_amort.model.lingam_measure import direct_lingam_measure
+from causal_amort.model.sufficient import RunningStats
+
+SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
+SAMPLE_LINGAM_PAIR_CUES = ("sample_lingam_precedes",)
+MIN_ROWS = 16
+_TINY = 1e-12
+
+
+def _measure(u: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
+    """(B, k, k) DirectLiNGAM's pairwise measure [i, j] of the standardized columns u (B, m, k), positive
+    when i causes j (rows weighted by ``weight`` (B, m, 1), ``rows`` (B, 1, 1) their sum)."""
+    uw = u * weight
+    first = uw.transpose(1, 2) @ torch.cat([u, u * u, u * u * u], dim=2) / rows  # E[u_i u_j^p], p = 1, 2, 3
+    rho, m12, m13 = first.chunk(3, dim=2)
+    m22 = (uw * u).transpose(1, 2) @ (u * u) / rows  # E[u_i^2 u_j^2]
+    skew, c4 = m12.diagonal(dim1=1, dim2=2), m22.diagonal(dim1=1, dim2=2)  # E[u^3], E[u^4]
+    eye = torch.eye(u.shape[2], dtype=torch.bool, device=u.device)
+    rho = torch.where(eye, 0.0, rho.clamp(-1.0, 1.0))
+    # m12[i, j] = E[u_i u_j^2], so E[u_i^2 u_j] = m12[j, i]; likewise m13.
+    return direct_lingam_measure(rho, skew, c4, m12.transpose(1, 2), m12, m13.transpose(1, 2), m13, m22)[2]
+
+
+def sample_lingam_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
+    """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring)."""
+    if stats.reservoir is None:
+        raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
+    x = stats.reservoir.float()
+    weight = torch.isfinite(stats.priority).float()[:, :, None]  # (B, m, 1): sampled rows
+    batch, _, d = x.shape
+    rows = weight.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
+    picked_rows = torch.arange(batch, device=x.device)
+    position = torch.ones(batch, d, device=x.device)  # the last one left stays at 1
+    margin = torch.zeros(batch, d, device=x.device)
+    residual = (x - (x * weight).sum(dim=1, keepdim=True) / rows) * weight
+    # The columns still held (their variables), and which of them are placed. A placed variable's
+    # residual is zero (it was regressed out of itself), so it reads as a constant: u = 0 gives it a
+    # measure of exactly 0 with every other one. Once half the columns held are placed they are
+    # dropped, so the products shrink with the variables left (at most twice their size).
+    columns = torch.arange(d, device=x.device).expand(batch, d)
+    placed = torch.zeros(batch, d, dtype=torch.bool, device=x.device)
+    for step in range(d - 1):
+        sd = (residual.square().sum(dim=1, keepdim=True) / rows).sqrt_()
+        u = residual / torch.where(sd > 1e-6, sd, torch.inf)
+        measure = torch.nan_to_num_(_measure(u, weight, rows), nan=0.0, posinf=0.0, neginf=0.0)
+        score = measure.clamp_(max=0.0).square_().sum(dim=2).masked_fill_(placed, torch.inf)
+        low = score.topk(2, dim=1, largest=False)  # lingam: the least evidence against i as a root
+        held = low.indices[:, 0]
+        root = columns[picked_rows, held]
+        position[picked_rows, root] = step / (d - 1)
+        margin[picked_rows, root] = torch.log((low.values[:, 1] + _TINY) / (low.values[:, 0] + _TINY))
+        placed[picked_rows, held] = True
+        # Regress the root out of every variable, itself included.
+        root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
+        coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
+        residual = residual - coef * root_col
+        left = d - step - 1
+        if residual.shape[2] > 32 and 2 * left <= residual.shape[2]:
+            keep = (~placed).nonzero()[:, 1].view(batch, left)
+            residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
+            columns, placed = columns.gather(1, keep), placed.gather(1, keep)
+    precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
+    enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
+    return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
+            torch.where(enough[..., None], precedes, 0.0))

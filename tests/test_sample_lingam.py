@@ -1,0 +1,93 @@
+"""DirectLiNGAM's search on the streamed row sample (`model.lingam_rows`, sample_lingam.py)."""
+import math
+
+import torch
+
+from causal_amort.model.lingam_measure import negentropy
+from causal_amort.model.sample_lingam import MIN_ROWS, _measure, sample_lingam_cues
+from causal_amort.model.sufficient import RunningStats
+
+
+def linear_sem(seed: int, d: int = 6, rows: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x (1, rows, d), true order) of a linear SEM, dense in its order, with exponential noise and
+    weights +-[0.5, 1.5], columns shuffled: DirectLiNGAM's premise."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = -torch.log(torch.rand(rows, d, generator=gen, dtype=torch.float64))
+    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 0.5) * torch.sign(torch.randn(d, d, generator=gen))
+    x = torch.zeros(rows, d, dtype=torch.float64)
+    for j in range(d):  # variable j is the j-th of the order; each has every earlier one as a parent
+        x[:, j] = x[:, :j] @ weights[:j, j] + noise[:, j]
+    perm = torch.randperm(d, generator=gen)  # column c holds variable perm[c]
+    return x[:, perm][None].float(), perm.argsort()
+
+
+def sampled(x: torch.Tensor, rows: int) -> RunningStats:
+    stats = RunningStats.start(x[:, :250], reservoir_rows=rows)
+    for chunk in x.split(250, dim=1):
+        stats = stats.add(chunk)
+    return stats
+
+
+def test_the_search_finds_the_order_of_a_linear_non_gaussian_sem():
+    for seed in range(3):
+        x, order = linear_sem(seed)
+        var, pair = sample_lingam_cues(sampled(x, 1024))
+        position = var[0, :, 0]
+        assert torch.equal(position.argsort(), order), seed
+        assert torch.allclose(position.sort().values, torch.linspace(0, 1, x.shape[2]))
+        assert torch.equal(pair[0, ..., 0], -pair[0, ..., 0].T) and (pair[0, order[0], order[1:], 0] == 1).all()
+
+
+def test_the_measure_is_the_entropy_difference_of_the_explicit_residuals():
+    """`_measure`'s moments of every pair's residual (matrix products and a binomial expansion) against
+    the residual u_i - rho u_j formed row by row, rows weighted by the sample mask."""
+    x, _ = linear_sem(4, d=4, rows=300)
+    u = (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, unbiased=False, keepdim=True)
+    u = u.double()
+    weight, rows = torch.ones(1, 300, 1, dtype=torch.float64), torch.full((1, 1, 1), 300.0, dtype=torch.float64)
+    got = _measure(u, weight, rows)[0]
+
+    def neg(r):
+        r = (r - r.mean()) / r.std(unbiased=False)
+        return negentropy((r**3).mean(), (r**4).mean() - 3.0)
+
+    for i in range(4):
+        for j in range(4):
+            if i != j:
+                rho = (u[0, :, i] * u[0, :, j]).mean()
+                want = (neg(u[0, :, i]) - neg(u[0, :, j]) - neg(u[0, :, i] - rho * u[0, :, j])
+                        + neg(u[0, :, j] - rho * u[0, :, i]))
+                assert math.isclose(got[i, j].item(), want.item(), rel_tol=1e-6, abs_tol=1e-9), (i, j)
+
+
+def test_a_batch_gives_each_task_what_it_gives_alone_and_permuting_variables_permutes_the_cues():
+    tasks = [linear_sem(seed, d=5, rows=1000)[0] for seed in (5, 6, 7)]
+    together = sample_lingam_cues(sampled(torch.cat(tasks), 512))
+    for b, x in enumerate(tasks):
+        alone = sample_lingam_cues(sampled(x, 512))
+        torch.testing.assert_close(together[0][b : b + 1], alone[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(together[1][b : b + 1], alone[1])
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    var, pair = sample_lingam_cues(sampled(tasks[0][..., perm], 512))
+    torch.testing.assert_close(var[0, :, 0], together[0][0, perm, 0])
+    torch.testing.assert_close(pair[0, ..., 0], together[1][0][perm][:, perm][..., 0])
+
+
+def test_too_few_sampled_rows_give_zeros():
+    x, _ = linear_sem(8, d=3, rows=MIN_ROWS - 1)
+    stats = RunningStats.start(x, reservoir_rows=64).add(x)
+    var, pair = sample_lingam_cues(stats)
+    assert (var == 0).all() and (pair == 0).all()
+
+
+def test_the_cost_model_prices_the_search():
+    """`model.cost` adds the search's time (about d^3 over the sampled rows) and the sample's copies."""
+    from causal_amort.config import ModelConfig
+    from causal_amort.model.cost import model_cost
+
+    plain = ModelConfig(encoder="stats", score_cues=True)
+    with_search = ModelConfig(encoder="stats", score_cues=True, lingam_rows=1024)
+    for d, n in ((30, 1000), (300, 2000)):
+        (seconds, peak), (more_seconds, more_peak) = model_cost(plain, d, n), model_cost(with_search, d, n)
+        assert more_seconds > seconds + 1e-10 * min(1024, n) * d**3 and more_peak > peak
+    assert model_cost(with_search, 30, 100)[0] < model_cost(with_search, 30, 1000)[0]  # the sample holds n rows
