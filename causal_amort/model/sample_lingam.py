@@ -26,12 +26,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from causal_amort.model.kernel_cues import MIN_ROWS  # the fewest sampled rows a cue of the sample reads
 from causal_amort.model.lingam_measure import direct_lingam_measure
 from causal_amort.model.sufficient import RunningStats
 
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
 SAMPLE_LINGAM_PAIR_CUES = ("sample_lingam_precedes",)
-MIN_ROWS = 16
 _TINY = 1e-12
 
 
