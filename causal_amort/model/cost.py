@@ -38,7 +38,7 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
         per_entry = max(per_entry, 16 + 16 * beam)
     if cfg.lingam_rows:
         # DirectLiNGAM's search on the row sample (sample_lingam.py): d steps of products over the m
-        # sampled rows, ~1e-10 s per m d^3 plus 0.5 ms a step (session 34: 16 ms at d = 30, 0.15 s at
+        # sampled rows, ~1e-10 s per m d^3 plus 0.5 ms a step (session 34: 16-20 ms at d = 30, 0.15 s at
         # d = 100, one thread), and a few float32 copies of the (m, d) sample (below).
         seconds += decodes * (1e-10 * min(cfg.lingam_rows, n) * d**3 + 5e-4 * d)
     return seconds, int(per_entry * dk**2 + 55_000 * dk + 16 * d * d * beam + (72 * d * d if cfg.tail_cues else 0)
