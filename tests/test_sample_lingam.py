@@ -40,12 +40,15 @@ def test_the_search_finds_the_order_of_a_linear_non_gaussian_sem():
 
 def test_the_measure_is_the_entropy_difference_of_the_explicit_residuals():
     """`_measure`'s moments of every pair's residual (matrix products and a binomial expansion) against
-    the residual u_i - rho u_j formed row by row, rows weighted by the sample mask."""
+    the residual u_i - rho u_j formed row by row over the sampled rows; rows of weight 0 (empty slots
+    of the sample) hold garbage that must not count."""
     x, _ = linear_sem(4, d=4, rows=300)
-    u = (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, unbiased=False, keepdim=True)
-    u = u.double()
-    weight, rows = torch.ones(1, 300, 1, dtype=torch.float64), torch.full((1, 1, 1), 300.0, dtype=torch.float64)
-    got = _measure(u, weight, rows)[0]
+    kept = x[:, :250]
+    u = ((x - kept.mean(dim=1, keepdim=True)) / kept.std(dim=1, unbiased=False, keepdim=True)).double()
+    u[:, 250:] = 1e3
+    weight = torch.cat([torch.ones(1, 250, 1), torch.zeros(1, 50, 1)], dim=1).double()
+    got = _measure(u, weight, torch.full((1, 1, 1), 250.0, dtype=torch.float64))[0]
+    u = u[0, :250]
 
     def neg(r):
         r = (r - r.mean()) / r.std(unbiased=False)
@@ -54,9 +57,8 @@ def test_the_measure_is_the_entropy_difference_of_the_explicit_residuals():
     for i in range(4):
         for j in range(4):
             if i != j:
-                rho = (u[0, :, i] * u[0, :, j]).mean()
-                want = (neg(u[0, :, i]) - neg(u[0, :, j]) - neg(u[0, :, i] - rho * u[0, :, j])
-                        + neg(u[0, :, j] - rho * u[0, :, i]))
+                rho = (u[:, i] * u[:, j]).mean()
+                want = neg(u[:, i]) - neg(u[:, j]) - neg(u[:, i] - rho * u[:, j]) + neg(u[:, j] - rho * u[:, i])
                 assert math.isclose(got[i, j].item(), want.item(), rel_tol=1e-6, abs_tol=1e-9), (i, j)
 
 
@@ -91,3 +93,29 @@ def test_the_cost_model_prices_the_search():
         (seconds, peak), (more_seconds, more_peak) = model_cost(plain, d, n), model_cost(with_search, d, n)
         assert more_seconds > seconds + 1e-10 * min(1024, n) * d**3 and more_peak > peak
     assert model_cost(with_search, 30, 100)[0] < model_cost(with_search, 30, 1000)[0]  # the sample holds n rows
+
+
+def test_the_embeddings_read_their_columns_and_the_base_cues():
+    """With the tails' cues before them, the sample LiNGAM embeddings read the base cues and their own
+    last columns, and the tails' embeddings only theirs."""
+    from causal_amort.config import ModelConfig
+    from causal_amort.model.cues import compute_cues, num_cues
+    from causal_amort.model.order_model import OrderModel
+
+    model = OrderModel(ModelConfig(dim=32, heads=4, enc_layers=1, dec_layers=1, encoder="stats", pair_dim=8,
+                                   state="none", score_cues=True, tail_cues=True, lingam_rows=64)).eval()
+    x, _ = linear_sem(9, d=5, rows=500)
+    stats = RunningStats.start(x[:, :250], True, reservoir_rows=64, tails=True)
+    for chunk in x.split(250, dim=1):
+        stats = stats.add(chunk)
+    var_cues, pair_cues = compute_cues(stats, True, tails=True, lingam=True)
+    seen = {}
+    for name in ("lingam_in", "lingam_pair_in", "tail_in", "tail_pair_in"):
+        getattr(model.encoder, name).register_forward_hook(lambda mod, args, out, name=name: seen.update({name: args[0]}))
+    with torch.no_grad():
+        model.encoder(torch.zeros(1, 5, 32), var_cues, pair_cues)
+    (base_var, base_pair), (tail_var, tail_pair) = num_cues(True), num_cues(True, tails=True)
+    torch.testing.assert_close(seen["lingam_in"], torch.cat([var_cues[..., :base_var], var_cues[..., -2:]], dim=-1))
+    torch.testing.assert_close(seen["lingam_pair_in"], torch.cat([pair_cues[..., :base_pair], pair_cues[..., -1:]], dim=-1))
+    torch.testing.assert_close(seen["tail_in"], var_cues[..., base_var:tail_var])
+    torch.testing.assert_close(seen["tail_pair_in"], pair_cues[..., base_pair:tail_pair])

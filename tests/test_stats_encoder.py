@@ -161,13 +161,13 @@ def test_cues_and_orders_are_finite_on_hard_data(case, basis):
                         leaf=True, tails=True, lingam=True)
     assert torch.isfinite(v).all() and torch.isfinite(p).all()
     names = cue_columns(True, kernel=True, leaf=True, tails=True, lingam=True)[0]
-    kernel = v[..., [names.index(name) for name in KERNEL_VARIABLE_CUES + SAMPLE_LINGAM_VARIABLE_CUES]]
+    of_sample = v[..., [names.index(name) for name in KERNEL_VARIABLE_CUES + SAMPLE_LINGAM_VARIABLE_CUES]]
     if case == "constant":
         assert v[0, 2, VARIABLE_CUES.index("constant")] > 0 and (p[0, 2] == 0).all() and (p[0, :, 2] == 0).all()
-        assert variable_cue(v, "score_hess_var")[0, 2] == 0 and (kernel[0, 2] == 0).all()
+        assert variable_cue(v, "score_hess_var")[0, 2] == 0 and (of_sample[0, 2] == 0).all()
         assert (v[0, 2, [names.index(name) for name in LEAF_VARIABLE_CUES + TAIL_VARIABLE_CUES]] == 0).all()
     if case == "few_rows":
-        assert (kernel == 0).all()  # fewer sampled rows than MIN_ROWS: no kernel estimate, no LiNGAM search
+        assert (of_sample == 0).all()  # fewer sampled rows than MIN_ROWS: no kernel estimate, no LiNGAM search
     for rows in ({"kernel_rows": 64}, {"lingam_rows": 64}):
         model = make_model(score_cues=True, basis=basis, leaf_cues=True, tail_cues=True, **rows)
         steps = list(stream_orders(model, chunk_array(x[0].numpy(), 100), device="cpu"))

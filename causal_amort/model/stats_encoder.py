@@ -165,15 +165,14 @@ class StatsEncoder(nn.Module):
                  ("tails", "tail_in", "tail_pair_in", False), ("lingam", "lingam_in", "lingam_pair_in", True))
         self.var_added, self.pair_added = [], []
         for flag, var_name, pair_name, reads_base in added:
-            (var_with, pair_with), (var_base, pair_base) = num_cues(cfg.score_cues, **{flag: True}), (var_cues, pair_cues)
+            var_own, pair_own = (with_group - base for with_group, base in
+                                 zip(num_cues(cfg.score_cues, **{flag: True}), (var_cues, pair_cues)))
             on = cfg.cue_flags[flag]
-            width = var_with - var_base + (var_base if reads_base else 0)
-            setattr(self, var_name, _added_embedding(width, cfg.dim) if on else None)
-            self.var_added.append((var_name, var_with - var_base, reads_base))
+            setattr(self, var_name, _added_embedding(var_own + reads_base * var_cues, cfg.dim) if on else None)
+            self.var_added.append((var_name, var_own, reads_base))
             if pair_name is not None:
-                width = pair_with - pair_base + (pair_base if reads_base else 0)
-                setattr(self, pair_name, _added_embedding(width, cfg.pair_dim) if on else None)
-                self.pair_added.append((pair_name, pair_with - pair_base, reads_base))
+                setattr(self, pair_name, _added_embedding(pair_own + reads_base * pair_cues, cfg.pair_dim) if on else None)
+                self.pair_added.append((pair_name, pair_own, reads_base))
         # Built after the optional embeddings, as before there was a loop: the same draws initialize each.
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
         self.intervention = (InterventionHead(cfg.cue_flags, cfg.dim, cfg.pair_dim) if cfg.intervention_head else None)
