@@ -1,4 +1,4 @@
-"""The external score of rule v54, from an `amort eval` folder on a draw of other simulators' suites
+"""The external score of rule v54, from `amort eval` folders on a draw of other simulators' suites
 (`scripts/external_suites.py`, a seed of its own: never the card's report draw, 2026).
 
 Per model: the mean fraction of reversed edges on each suite, the external score (the mean of the
@@ -7,7 +7,8 @@ exponential noise). With ``--paired A B``, each suite's count of datasets on whi
 more edges than A, the mean difference, and the two-sided sign-flip p of the mean difference over
 every dataset (`selection_score.paired_rows`).
 
-    python scripts/external_score.py runs/select-ext-4277 --models G L1 L2 --paired G L1
+    python scripts/external_score.py runs/select-ext-v54 --models G L1 L2 --paired G L1
+    python scripts/external_score.py runs/select-ext-v54 runs/probe-v54-l0-ext --models G L1 L0 --paired G L0
 """
 from __future__ import annotations
 
@@ -34,11 +35,11 @@ def external_table(rows: pd.DataFrame, models: list[str]) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="an amort eval output folder (results.csv)")
+    parser.add_argument("folders", nargs="+", type=Path, help="amort eval output folders (results.csv)")
     parser.add_argument("--models", nargs="+", required=True, help="method labels, in column order")
     parser.add_argument("--paired", nargs=2, metavar=("A", "B"), help="compare B with A dataset by dataset")
     args = parser.parse_args()
-    rows = pd.read_csv(args.folder / "results.csv")
+    rows = pd.concat([pd.read_csv(folder / "results.csv") for folder in args.folders])
     rows = rows[rows.status == "ok"]
     print(external_table(rows, args.models).round(4).to_string())
     if args.paired:
