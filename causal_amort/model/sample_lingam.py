@@ -38,10 +38,10 @@ _TINY = 1e-12
 def _measure(u: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
     """(B, k, k) DirectLiNGAM's pairwise measure [i, j] of the standardized columns u (B, m, k), positive
     when i causes j (rows weighted by ``weight`` (B, m, 1), ``rows`` (B, 1, 1) their sum)."""
-    uw = u * weight
-    first = uw.transpose(1, 2) @ torch.cat([u, u * u, u * u * u], dim=2) / rows  # E[u_i u_j^p], p = 1, 2, 3
+    u2 = u * u
+    first = (u * weight).transpose(1, 2) @ torch.cat([u, u2, u2 * u], dim=2) / rows  # E[u_i u_j^p], p = 1, 2, 3
     rho, m12, m13 = first.chunk(3, dim=2)
-    m22 = (uw * u).transpose(1, 2) @ (u * u) / rows  # E[u_i^2 u_j^2]
+    m22 = (u2 * weight).transpose(1, 2) @ u2 / rows  # E[u_i^2 u_j^2]
     skew, c4 = m12.diagonal(dim1=1, dim2=2), m22.diagonal(dim1=1, dim2=2)  # E[u^3], E[u^4]
     eye = torch.eye(u.shape[2], dtype=torch.bool, device=u.device)
     rho = torch.where(eye, 0.0, rho.clamp(-1.0, 1.0))
@@ -63,8 +63,8 @@ def sample_lingam_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     residual = (x - (x * weight).sum(dim=1, keepdim=True) / rows) * weight
     # The columns still held (their variables), and which of them are placed. A placed variable's
     # residual is zero (it was regressed out of itself), so it reads as a constant: u = 0 gives it a
-    # measure of exactly 0 with every other one. Once half the columns held are placed they are
-    # dropped, so the products shrink with the variables left (at most twice their size).
+    # measure of exactly 0 with every other one. Past 32 columns held, once half of them are placed
+    # they are dropped, so the products shrink with the variables left (at most twice their size).
     columns = torch.arange(d, device=x.device).expand(batch, d)
     placed = torch.zeros(batch, d, dtype=torch.bool, device=x.device)
     for step in range(d - 1):

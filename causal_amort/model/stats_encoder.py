@@ -81,11 +81,8 @@ def _add_embedded(total: Tensor, encoder: nn.Module, added: list[tuple[str, int,
     of ``cues``, whose first ``base`` columns are the base cues and the groups' follow in order."""
     start = base
     for name, width, reads_base in added:
-        embedding = getattr(encoder, name)
-        if embedding is None:
-            continue
         own = cues[..., start : start + width]
-        total = total + embedding(torch.cat([cues[..., :base], own], dim=-1) if reads_base else own)
+        total = total + getattr(encoder, name)(torch.cat([cues[..., :base], own], dim=-1) if reads_base else own)
         start += width
     return total
 
@@ -163,15 +160,16 @@ class StatsEncoder(nn.Module):
         # (linear against additive R^2, the moments, the pairwise measures).
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
                  ("tails", "tail_in", "tail_pair_in", False), ("lingam", "lingam_in", "lingam_pair_in", True))
-        self.var_added, self.pair_added = [], []
+        self.var_added, self.pair_added = [], []  # (name, its columns, reads the base cues too), in column order
         for flag, var_name, pair_name, reads_base in added:
+            if not cfg.cue_flags[flag]:
+                continue
             var_own, pair_own = (with_group - base for with_group, base in
                                  zip(num_cues(cfg.score_cues, **{flag: True}), (var_cues, pair_cues)))
-            on = cfg.cue_flags[flag]
-            setattr(self, var_name, _added_embedding(var_own + reads_base * var_cues, cfg.dim) if on else None)
+            setattr(self, var_name, _added_embedding(var_own + reads_base * var_cues, cfg.dim))
             self.var_added.append((var_name, var_own, reads_base))
             if pair_name is not None:
-                setattr(self, pair_name, _added_embedding(pair_own + reads_base * pair_cues, cfg.pair_dim) if on else None)
+                setattr(self, pair_name, _added_embedding(pair_own + reads_base * pair_cues, cfg.pair_dim))
                 self.pair_added.append((pair_name, pair_own, reads_base))
         # Built after the optional embeddings, as before there was a loop: the same draws initialize each.
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
