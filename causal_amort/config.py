@@ -59,6 +59,9 @@ class ModelConfig:
     tail_cues: bool = False
     # stats encoder: rows sampled for DirectLiNGAM's search, whose order becomes cues (sample_lingam.py); 0: none
     lingam_rows: int = 0
+    # stats encoder with lingam_rows: its embeddings also read the base cues (so that they can tell linear
+    # data); false: only the order's own columns, so nothing new reads the base cues
+    lingam_reads_base: bool = True
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -285,6 +288,7 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_rows == 0 or m.lingam_rows >= MIN_ROWS,
          f"model.lingam_rows must be 0 (no sample LiNGAM cues) or at least {MIN_ROWS}"),
         (m.lingam_rows == 0 or m.encoder == "stats", "model.lingam_rows needs model.encoder = stats"),
+        (m.lingam_reads_base or m.lingam_rows > 0, "model.lingam_reads_base = false needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -1,11 +1,11 @@
-"""The external score of rule v54, from `amort eval` folders on a draw of other simulators' suites
+"""The external score of rules v54 and v55, from `amort eval` folders on a draw of other simulators' suites
 (`scripts/external_suites.py`, a seed of its own: never the card's report draw, 2026).
 
 Per model: the mean fraction of reversed edges on each suite, the external score (the mean of the
 suite means) and the mean of the linear non-Gaussian suites (NOTEARS's linear SEMs, Gumbel and
 exponential noise). With ``--paired A B``, each suite's count of datasets on which B reverses fewer /
 more edges than A, the mean difference, and the two-sided sign-flip p of the mean difference over
-every dataset (`selection_score.paired_rows`).
+every dataset and over the linear non-Gaussian suites' datasets (`selection_score.paired_rows`).
 
     python scripts/external_score.py runs/select-ext-v54 --models G L1 L2 --paired G L1
     python scripts/external_score.py runs/select-ext-v54 runs/probe-v54-l0-ext --models G L1 L0 --paired G L0
@@ -46,6 +46,8 @@ def main() -> None:
         by_suite, p = paired_rows(rows, *args.paired)
         print(by_suite.round(4).to_string())
         print(f"sign-flip p over all datasets: {p:.4f}")
+        _, p_linear = paired_rows(rows[rows.suite.isin(LINEAR_NON_GAUSSIAN)], *args.paired)
+        print(f"sign-flip p over the linear non-Gaussian datasets: {p_linear:.4f}")
 
 
 if __name__ == "__main__":

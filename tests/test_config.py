@@ -77,6 +77,7 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.encoder": "stats", "model.lingam_rows": 5}, "model.lingam_rows must be 0"),
         ({"model.encoder": "cells", "model.lingam_rows": 64}, "model.lingam_rows needs"),
         ({"model.encoder": "stats", "model.lingam_rows": 64, "model.kernel_rows": 64}, "read the same row sample"),
+        ({"model.encoder": "stats", "model.lingam_reads_base": False}, "model.lingam_reads_base = false needs"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
         ({"train.precede_loss": -0.1}, "train.precede_loss must be >= 0"),
         ({"model.decoder": "sort", "train.precede_loss": 0.5}, "train.precede_loss needs model.decoder = causal"),

@@ -1,6 +1,8 @@
 """DirectLiNGAM's search on the streamed row sample (`model.lingam_rows`, sample_lingam.py)."""
 import math
+from dataclasses import replace
 
+import pytest
 import torch
 
 from causal_amort.model.lingam_measure import negentropy
@@ -40,15 +42,16 @@ def test_the_search_finds_the_order_of_a_linear_non_gaussian_sem():
 
 def test_the_measure_is_the_entropy_difference_of_the_explicit_residuals():
     """`_measure`'s moments of every pair's residual (matrix products and a binomial expansion) against
-    the residual u_i - rho u_j formed row by row over the sampled rows; rows of weight 0 (empty slots
-    of the sample) hold garbage that must not count."""
+    the residual u_i - rho u_j formed row by row over the sampled rows; the rows outside the sample are
+    zero, as `sample_lingam_cues` forms them, and the standardization is `_measure`'s own."""
     x, _ = linear_sem(4, d=4, rows=300)
     kept = x[:, :250]
-    u = ((x - kept.mean(dim=1, keepdim=True)) / kept.std(dim=1, unbiased=False, keepdim=True)).double()
-    u[:, 250:] = 1e3
-    weight = torch.cat([torch.ones(1, 250, 1), torch.zeros(1, 50, 1)], dim=1).double()
-    got = _measure(u, weight, torch.full((1, 1, 1), 250.0, dtype=torch.float64))[0]
-    u = u[0, :250]
+    residual = (x - kept.mean(dim=1, keepdim=True)).double()
+    residual[:, 250:] = 0.0
+    sd = residual[:, :250].std(dim=1, unbiased=False, keepdim=True)
+    got = _measure(residual, sd, torch.full((1, 1, 1), 250.0, dtype=torch.float64),
+                   torch.empty(1, 300, 12, dtype=torch.float64))[0]
+    u = residual[0, :250] / sd[0]
 
     def neg(r):
         r = (r - r.mean()) / r.std(unbiased=False)
@@ -75,6 +78,18 @@ def test_a_batch_gives_each_task_what_it_gives_alone_and_permuting_variables_per
     torch.testing.assert_close(pair[0, ..., 0], together[1][0][perm][:, perm][..., 0])
 
 
+def test_rows_outside_the_sample_do_not_count():
+    """A sample slot that holds no row (priority inf) may hold anything: the cues are the same."""
+    x, _ = linear_sem(6, d=5, rows=500)
+    stats = sampled(x, 1024)  # 500 rows seen: 524 empty slots
+    empty = ~torch.isfinite(stats.priority)
+    assert empty.sum() == 524
+    garbage = stats.reservoir.clone()
+    garbage[empty] = 1e3
+    for got, want in zip(sample_lingam_cues(replace(stats, reservoir=garbage)), sample_lingam_cues(stats)):
+        assert torch.equal(got, want)
+
+
 def test_too_few_sampled_rows_give_zeros():
     x, _ = linear_sem(8, d=3, rows=MIN_ROWS - 1)
     stats = RunningStats.start(x, reservoir_rows=64).add(x)
@@ -95,15 +110,17 @@ def test_the_cost_model_prices_the_search():
     assert model_cost(with_search, 30, 100)[0] < model_cost(with_search, 30, 1000)[0]  # the sample holds n rows
 
 
-def test_the_embeddings_read_their_columns_and_the_base_cues():
-    """With the tails' cues before them, the sample LiNGAM embeddings read the base cues and their own
-    last columns, and the tails' embeddings only theirs."""
+@pytest.mark.parametrize("reads_base", [True, False])
+def test_the_embeddings_read_their_columns_and_the_base_cues(reads_base):
+    """With the tails' cues before them, the sample LiNGAM embeddings read their own last columns, after
+    the base cues unless `lingam_reads_base` is off, and the tails' embeddings only theirs."""
     from causal_amort.config import ModelConfig
     from causal_amort.model.cues import compute_cues, num_cues
     from causal_amort.model.order_model import OrderModel
 
     model = OrderModel(ModelConfig(dim=32, heads=4, enc_layers=1, dec_layers=1, encoder="stats", pair_dim=8,
-                                   state="none", score_cues=True, tail_cues=True, lingam_rows=64)).eval()
+                                   state="none", score_cues=True, tail_cues=True, lingam_rows=64,
+                                   lingam_reads_base=reads_base)).eval()
     x, _ = linear_sem(9, d=5, rows=500)
     stats = RunningStats.start(x[:, :250], True, reservoir_rows=64, tails=True)
     for chunk in x.split(250, dim=1):
@@ -115,7 +132,8 @@ def test_the_embeddings_read_their_columns_and_the_base_cues():
     with torch.no_grad():
         model.encoder(torch.zeros(1, 5, 32), var_cues, pair_cues)
     (base_var, base_pair), (tail_var, tail_pair) = num_cues(True), num_cues(True, tails=True)
-    torch.testing.assert_close(seen["lingam_in"], torch.cat([var_cues[..., :base_var], var_cues[..., -2:]], dim=-1))
-    torch.testing.assert_close(seen["lingam_pair_in"], torch.cat([pair_cues[..., :base_pair], pair_cues[..., -1:]], dim=-1))
+    read_var, read_pair = (base_var, base_pair) if reads_base else (0, 0)
+    torch.testing.assert_close(seen["lingam_in"], torch.cat([var_cues[..., :read_var], var_cues[..., -2:]], dim=-1))
+    torch.testing.assert_close(seen["lingam_pair_in"], torch.cat([pair_cues[..., :read_pair], pair_cues[..., -1:]], dim=-1))
     torch.testing.assert_close(seen["tail_in"], var_cues[..., base_var:tail_var])
     torch.testing.assert_close(seen["tail_pair_in"], pair_cues[..., base_pair:tail_pair])

@@ -33,17 +33,23 @@ from causal_amort.model.sufficient import RunningStats
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
 SAMPLE_LINGAM_PAIR_CUES = ("sample_lingam_precedes",)
 _TINY = 1e-12
+_KEEP_ALL = 32  # up to this many columns held, placed ones are kept (a gather costs more than it saves)
 
 
-def _measure(u: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
-    """(B, k, k) DirectLiNGAM's pairwise measure [i, j] of the standardized columns u (B, m, k), positive
-    when i causes j (rows weighted by ``weight`` (B, m, 1), ``rows`` (B, 1, 1) their sum)."""
-    u2 = u * u
-    first = (u * weight).transpose(1, 2) @ torch.cat([u, u2, u2 * u], dim=2) / rows  # E[u_i u_j^p], p = 1, 2, 3
+def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tensor:
+    """(B, k, k) DirectLiNGAM's pairwise measure [i, j] of the residual columns (B, m, k) standardized by
+    ``sd`` (B, 1, k), positive when i causes j. Rows outside the sample are zero in ``residual``, so they
+    add nothing; ``rows`` (B, 1, 1) counts the sampled ones; ``powers`` (B, m, 3k) is scratch space."""
+    k = residual.shape[2]
+    u, u2, u3 = powers[..., :k], powers[..., k : 2 * k], powers[..., 2 * k :]
+    torch.div(residual, sd, out=u)
+    torch.mul(u, u, out=u2)
+    torch.mul(u2, u, out=u3)
+    first = u.transpose(1, 2) @ powers / rows  # E[u_i u_j^p], p = 1, 2, 3
     rho, m12, m13 = first.chunk(3, dim=2)
-    m22 = (u2 * weight).transpose(1, 2) @ u2 / rows  # E[u_i^2 u_j^2]
+    m22 = u2.transpose(1, 2) @ u2 / rows  # E[u_i^2 u_j^2]
     skew, c4 = m12.diagonal(dim1=1, dim2=2), m22.diagonal(dim1=1, dim2=2)  # E[u^3], E[u^4]
-    eye = torch.eye(u.shape[2], dtype=torch.bool, device=u.device)
+    eye = torch.eye(k, dtype=torch.bool, device=u.device)
     rho = torch.where(eye, 0.0, rho.clamp(-1.0, 1.0))
     # m12[i, j] = E[u_i u_j^2], so E[u_i^2 u_j] = m12[j, i]; likewise m13.
     return direct_lingam_measure(rho, skew, c4, m12.transpose(1, 2), m12, m13.transpose(1, 2), m13, m22)[2]
@@ -69,8 +75,9 @@ def sample_lingam_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     placed = torch.zeros(batch, d, dtype=torch.bool, device=x.device)
     for step in range(d - 1):
         sd = (residual.square().sum(dim=1, keepdim=True) / rows).sqrt_()
-        u = residual / torch.where(sd > 1e-6, sd, torch.inf)
-        measure = torch.nan_to_num_(_measure(u, weight, rows), nan=0.0, posinf=0.0, neginf=0.0)
+        powers = x.new_empty(batch, x.shape[1], 3 * residual.shape[2])
+        measure = _measure(residual, torch.where(sd > 1e-6, sd, torch.inf), rows, powers)
+        measure = torch.nan_to_num_(measure, nan=0.0, posinf=0.0, neginf=0.0)
         score = measure.clamp_(max=0.0).square_().sum(dim=2).masked_fill_(placed, torch.inf)
         low = score.topk(2, dim=1, largest=False)  # lingam: the least evidence against i as a root
         held = low.indices[:, 0]
@@ -83,7 +90,7 @@ def sample_lingam_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left = d - step - 1
-        if residual.shape[2] > 32 and 2 * left <= residual.shape[2]:
+        if residual.shape[2] > _KEEP_ALL and 2 * left <= residual.shape[2]:
             keep = (~placed).nonzero()[:, 1].view(batch, left)
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)

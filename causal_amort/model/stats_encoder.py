@@ -157,9 +157,10 @@ class StatsEncoder(nn.Module):
         # as its source. Per group: (the flag, the variable embedding's name, the pair embedding's, whether
         # it reads the base cues too). The sample LiNGAM order is right where the data are linear with
         # non-Gaussian noise and says little elsewhere, so its embeddings also see the cues that tell
-        # (linear against additive R^2, the moments, the pairwise measures).
+        # (linear against additive R^2, the moments, the pairwise measures), unless lingam_reads_base is off.
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
-                 ("tails", "tail_in", "tail_pair_in", False), ("lingam", "lingam_in", "lingam_pair_in", True))
+                 ("tails", "tail_in", "tail_pair_in", False),
+                 ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base))
         self.var_added, self.pair_added = [], []  # (name, its columns, reads the base cues too), in column order
         for flag, var_name, pair_name, reads_base in added:
             if not cfg.cue_flags[flag]:
