@@ -129,3 +129,15 @@ def test_a_run_may_start_from_weights_without_the_kernel_cues_not_the_other_way_
         ckpt.load_weights(make_model(kernel_rows=128), tmp_path / "without" / "best.json")
     assert json.loads((tmp_path / "with" / "best.json").read_text())["config"]["model"]["kernel_rows"] == 64
     assert config_to_dict(RunConfig())["model"]["kernel_rows"] == 0
+
+
+def test_a_setting_that_shapes_an_added_block_is_free_only_where_the_source_lacks_the_block(tmp_path):
+    """`checkpoint.ADDED_SHAPES`: lingam_reads_base may differ from a source without the sample LiNGAM
+    embeddings, not from one whose embeddings it would reshape."""
+    for name, rows in (("without", 0), ("with", 64)):
+        model = make_model(kernel_rows=0, lingam_rows=rows)
+        ckpt.save_checkpoint(tmp_path / name, "best", model, RunConfig(model=model.cfg), 1)
+    narrow = make_model(kernel_rows=0, lingam_rows=64, lingam_reads_base=False).cfg
+    assert ckpt.init_checkpoint(tmp_path / "without", narrow).name == "best.json"
+    with pytest.raises(InputError, match="model.lingam_reads_base is True"):
+        ckpt.init_checkpoint(tmp_path / "with", narrow)

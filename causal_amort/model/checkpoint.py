@@ -186,11 +186,13 @@ NOT_WEIGHTS = ("basis", "drop_cues", "cue_dropout", "cue_dropout_keep", "dropout
 ADDED_WEIGHTS = {"kernel_rows": "encoder.kernel_in.", "leaf_cues": "encoder.leaf_in.", "edge_head": "edge_head.",
                  "intervention_head": "encoder.intervention.", "tail_cues": "encoder.tail_",
                  "conditional_head": "conditional.", "lingam_rows": "encoder.lingam_"}
+# Settings that shape only an `ADDED_WEIGHTS` block (-> its setting): free when the source lacks the block.
+ADDED_SHAPES = {"lingam_reads_base": "lingam_rows"}
 
 
 def init_checkpoint(source: str | Path, model_cfg: ModelConfig) -> Path:
     """The checkpoint JSON of ``source`` (what `load_model` accepts) for a run to start from: it must
-    hold weights of the same network, ``model_cfg`` (up to `NOT_WEIGHTS` and `ADDED_WEIGHTS`);
+    hold weights of the same network, ``model_cfg`` (up to `NOT_WEIGHTS`, `ADDED_WEIGHTS`, `ADDED_SHAPES`);
     InputError otherwise (load it with `load_weights`, ``missing_ok`` = the `ADDED_WEIGHTS` prefixes)."""
     ckpt = read_checkpoint(resolve_checkpoint(source))
 
@@ -198,6 +200,8 @@ def init_checkpoint(source: str | Path, model_cfg: ModelConfig) -> Path:
         theirs, ours = getattr(ckpt.config.model, name), getattr(model_cfg, name)
         if name in ADDED_WEIGHTS:
             return theirs == 0 or ours != 0
+        if name in ADDED_SHAPES and not getattr(ckpt.config.model, ADDED_SHAPES[name]):
+            return True
         return name in NOT_WEIGHTS or theirs == ours
 
     differ = [f.name for f in fields(ModelConfig) if not fits(f.name)]
