@@ -111,7 +111,7 @@ def test_the_cost_model_prices_the_search():
 
 
 @pytest.mark.parametrize("reads_base", [True, False])
-def test_the_embeddings_read_their_columns_and_the_base_cues(reads_base):
+def test_the_embeddings_read_their_columns_and_the_base_cues_where_set(reads_base):
     """With the tails' cues before them, the sample LiNGAM embeddings read their own last columns, after
     the base cues unless `lingam_reads_base` is off, and the tails' embeddings only theirs."""
     from causal_amort.config import ModelConfig

@@ -33,7 +33,7 @@ from causal_amort.model.sufficient import RunningStats
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
 SAMPLE_LINGAM_PAIR_CUES = ("sample_lingam_precedes",)
 _TINY = 1e-12
-_KEEP_ALL = 32  # up to this many columns held, placed ones are kept (a gather costs more than it saves)
+_KEEP_ALL = 32  # up to this many columns held, placed ones are kept (lower floors, 4-16, timed within the noise)
 
 
 def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tensor:
@@ -66,6 +66,8 @@ def sample_lingam_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     picked_rows = torch.arange(batch, device=x.device)
     position = torch.ones(batch, d, device=x.device)  # the last one left stays at 1
     margin = torch.zeros(batch, d, device=x.device)
+    # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
+    # residual column): `_measure` sums over all m rows.
     residual = (x - (x * weight).sum(dim=1, keepdim=True) / rows) * weight
     # The columns still held (their variables), and which of them are placed. A placed variable's
     # residual is zero (it was regressed out of itself), so it reads as a constant: u = 0 gives it a
