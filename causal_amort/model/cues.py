@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
-from causal_amort.model.lingam_measure import direct_lingam_measure
+from causal_amort.model.lingam_measure import direct_lingam_measure, residual_variance
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
 from causal_amort.model.sample_lingam import SAMPLE_LINGAM_PAIR_CUES, SAMPLE_LINGAM_VARIABLE_CUES, sample_lingam_cues
 from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse_
@@ -210,7 +210,7 @@ def _lingam_measures(m: PowerMoments) -> LingamMeasures:
     # The linear residual r_{i|j} = u_i - rho u_j: its negentropy, and DirectLiNGAM's pairwise measure.
     negentropy, residual_negentropy, direct = direct_lingam_measure(rho, skew, c4, u[2, 1], u[1, 2], u[3, 1],
                                                                     u[1, 3], u[2, 2])
-    v = (1.0 - rho**2).clamp_min(1e-3)
+    v = residual_variance(rho)
     skew_j, m4_j = skew[:, None, :], c4[:, None, :]
     # Heteroscedasticity (the variance of the residual changes with the regressor): an additive-noise
     # model in the true direction has none (RESIT, Peters et al. 2014; Var(r | x) is constant).

@@ -10,13 +10,19 @@ def negentropy(skew: Tensor, excess_kurtosis: Tensor) -> Tensor:
     return skew.square() / 12.0 + excess_kurtosis.square() / 48.0
 
 
+def residual_variance(rho: Tensor) -> Tensor:
+    """Var(r_{i|j}) = 1 - rho^2 of the standardized linear residual, floored at 1e-3 (the divisor of the
+    residual's standardized moments, here and in the streamed cues)."""
+    return (1.0 - rho**2).clamp_min(1e-3)
+
+
 def direct_lingam_measure(rho: Tensor, skew: Tensor, c4: Tensor, u21: Tensor, u12: Tensor, u31: Tensor,
                           u13: Tensor, u22: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(negentropy (B, d), residual negentropy [i, j] of r_{i|j} = u_i - rho u_j, the measure [i, j]) of
     standardized u: ``rho`` (B, d, d) correlations, ``skew`` and ``c4`` (B, d) E[u^3] and E[u^4], ``uab``
     (B, d, d) the joint E[u_i^a u_j^b]. The measure [H(u_j) + H(r_{i|j})] - [H(u_i) + H(r_{j|i})], with
     H ~ const - negentropy, is positive when i causes j."""
-    v = (1.0 - rho**2).clamp_min(1e-3)
+    v = residual_variance(rho)
     skew_i, skew_j = skew[:, :, None], skew[:, None, :]
     m4_i, m4_j = c4[:, :, None], c4[:, None, :]
     r3 = skew_i - 3 * rho * u21 + 3 * rho**2 * u12 - rho**3 * skew_j
