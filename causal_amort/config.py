@@ -62,6 +62,10 @@ class ModelConfig:
     # stats encoder with lingam_rows: its embeddings also read the base cues (so that they can tell linear
     # data); false: only the order's own columns, so nothing new reads the base cues
     lingam_reads_base: bool = True
+    # stats encoder with lingam_rows: run the search only where the data look linear, the largest gain of a
+    # variable's additive R^2 over its linear R^2 (the cues r2_additive_gain) at most this; elsewhere its cues
+    # are zeros and its embeddings add nothing (the network is its source there, bit for bit); 0: always run
+    lingam_gate: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -289,6 +293,8 @@ def _validate(cfg: RunConfig) -> None:
          f"model.lingam_rows must be 0 (no sample LiNGAM cues) or at least {MIN_ROWS}"),
         (m.lingam_rows == 0 or m.encoder == "stats", "model.lingam_rows needs model.encoder = stats"),
         (m.lingam_reads_base or m.lingam_rows > 0, "model.lingam_reads_base = false needs model.lingam_rows > 0"),
+        (m.lingam_gate >= 0.0, "model.lingam_gate must be >= 0 (0: the search always runs)"),
+        (m.lingam_gate == 0.0 or m.lingam_rows > 0, "model.lingam_gate needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -137,3 +137,69 @@ def test_the_embeddings_read_their_columns_and_the_base_cues_where_set(reads_bas
     torch.testing.assert_close(seen["lingam_pair_in"], torch.cat([pair_cues[..., :read_pair], pair_cues[..., -1:]], dim=-1))
     torch.testing.assert_close(seen["tail_in"], var_cues[..., base_var:tail_var])
     torch.testing.assert_close(seen["tail_pair_in"], pair_cues[..., base_pair:tail_pair])
+
+
+def nonlinear_chain(seed: int, rows: int = 1000) -> torch.Tensor:
+    """(1, rows, 6) a chain of quadratic and sine mechanisms with uniform noise: far from linear."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.rand(rows, 6, generator=gen, dtype=torch.float64) - 0.5
+    x = torch.zeros(rows, 6, dtype=torch.float64)
+    x[:, 0] = 2 * noise[:, 0]
+    for j in range(1, 6):
+        x[:, j] = (x[:, j - 1] ** 2 if j % 2 else torch.sin(3 * x[:, j - 1])) + 0.3 * noise[:, j]
+    return x[None].float()
+
+
+def gated_pair() -> tuple[RunningStats, float]:
+    """Sums (with a row sample) of a batch of two tasks, a linear SEM with exponential noise and a nonlinear
+    chain, and a gate between their `nonlinearity`."""
+    x = torch.cat([linear_sem(10, d=6, rows=1000)[0], nonlinear_chain(11)])
+    return RunningStats.start(x[:, :250], True, reservoir_rows=256).add(x), 0.06
+
+
+def test_the_gate_runs_the_search_only_where_the_data_look_linear():
+    """`model.lingam_gate`: the linear task's search cues are what they are without the gate, bit for bit;
+    the nonlinear task's are zeros; a gate of 0 runs the search on both."""
+    from causal_amort.model.cues import VARIABLE_CUES, compute_cues, nonlinearity
+
+    stats, gate = gated_pair()
+    var, _ = compute_cues(stats, True)
+    gain = var[..., VARIABLE_CUES.index("r2_additive_gain")]  # signed-log of the gain: the same sign and order
+    assert gain[0].max() < math.log1p(gate) < gain[1].max()
+    constant = torch.tensor([[False, True, False]])  # a constant column's gain does not count
+    got = nonlinearity(torch.tensor([[0.2, 0.1, 0.5]]), torch.tensor([[0.3, 0.9, 0.55]]), constant)
+    torch.testing.assert_close(got, torch.tensor([0.1]))
+    always = compute_cues(stats, True, lingam=True)
+    gated = compute_cues(stats, True, lingam=True, lingam_gate=gate)
+    for everywhere, where_linear, columns in zip(always, gated, (2, 1)):
+        assert torch.equal(where_linear[:1], everywhere[:1]) and everywhere[1, ..., -columns:].any()
+        assert (where_linear[1, ..., -columns:] == 0).all()
+        assert torch.equal(where_linear[1, ..., :-columns], everywhere[1, ..., :-columns])
+    alone = compute_cues(replace(stats, **{k: v[1:] for k, v in vars(stats).items()
+                                           if isinstance(v, torch.Tensor)}), True, lingam=True, lingam_gate=gate)
+    assert all((cues[..., -columns:] == 0).all() for cues, columns in zip(alone, (2, 1)))
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_a_closed_gate_leaves_the_network_its_source(grad):
+    """Where the gate is closed the sample LiNGAM embeddings add nothing, whatever their weights, in
+    inference and in training (where they run and are multiplied by zero); where it is open they count."""
+    from causal_amort.config import ModelConfig
+    from causal_amort.model.cues import compute_cues
+    from causal_amort.model.order_model import OrderModel
+
+    cfg = ModelConfig(dim=32, heads=4, enc_layers=1, dec_layers=1, encoder="stats", pair_dim=8, state="none",
+                      score_cues=True, lingam_rows=256, lingam_reads_base=False, lingam_gate=0.06)
+    torch.manual_seed(0)
+    model = OrderModel(cfg).eval()
+    stats, gate = gated_pair()
+    var_cues, pair_cues = compute_cues(stats, True, lingam=True, lingam_gate=gate)
+    outputs = []
+    for scale in (0.5, 2.0):  # two sets of nonzero embedding weights
+        for name in ("lingam_in", "lingam_pair_in"):
+            for p in getattr(model.encoder, name).parameters():
+                torch.nn.init.normal_(p, std=scale)
+        with torch.set_grad_enabled(grad):
+            outputs.append([t.detach() for t in model.encoder(torch.zeros(2, 6, 32), var_cues, pair_cues)])
+    for first, second in zip(*outputs):
+        assert torch.equal(first[1], second[1]) and not torch.equal(first[0], second[0])

@@ -282,13 +282,21 @@ def tail_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
     return per_variable, torch.cat([directed, directed.transpose(1, 2), plain], dim=-1)
 
 
+def nonlinearity(r2_linear: Tensor, r2_additive: Tensor, constant: Tensor) -> Tensor:
+    """(B,) the largest gain of a variable's additive R^2 over its linear R^2 (the cue r2_additive_gain; 0
+    for a constant column): near 0 when every variable is linear in the others, as in a linear SEM."""
+    return torch.where(constant, 0.0, r2_additive - r2_linear).amax(dim=1)
+
+
 def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
-                 leaf: bool = False, tails: bool = False, lingam: bool = False) -> tuple[Tensor, Tensor]:
+                 leaf: bool = False, tails: bool = False, lingam: bool = False,
+                 lingam_gate: float = 0.0) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
     refit the score cues' fit, so they need ``score``), ``tails`` the tails' moment cues (`tail_cues`),
-    ``lingam`` DirectLiNGAM's search on the row sample (sample_lingam.py)."""
+    ``lingam`` DirectLiNGAM's search on the row sample (sample_lingam.py), run only on the tasks whose
+    `nonlinearity` is at most ``lingam_gate`` when that is > 0 (the others get zeros)."""
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -397,7 +405,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
         per_variable.append(tail_var)
         pairs.append(tail_pairs)
     if lingam:
-        lingam_var, lingam_pairs = sample_lingam_cues(stats)
+        opened = nonlinearity(r2_linear, r2_additive, constant) <= lingam_gate if lingam_gate > 0 else None
+        lingam_var, lingam_pairs = sample_lingam_cues(stats, opened)
         per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
         pairs.append(lingam_pairs.to(mean.dtype))
     not_self = (~eye)[None, :, :, None]

@@ -200,7 +200,7 @@ class OrderModel(nn.Module):
 
     def _cues(self, stats: RunningStats) -> tuple[Tensor, Tensor]:
         """The cues the encoder reads (those of dropped groups zeroed); call without gradient."""
-        var_cues, pair_cues = compute_cues(stats, **self.cfg.cue_flags)
+        var_cues, pair_cues = compute_cues(stats, **self.cfg.cue_flags, lingam_gate=self.cfg.lingam_gate)
         if self.cfg.drop_cues:
             var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
         if self.training and self.cfg.cue_dropout > 0:

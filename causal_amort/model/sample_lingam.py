@@ -55,12 +55,25 @@ def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tens
     return direct_lingam_measure(rho, skew, c4, m12.transpose(1, 2), m12, m13.transpose(1, 2), m13, m22)[2]
 
 
-def sample_lingam_cues(stats: RunningStats) -> tuple[Tensor, Tensor]:
-    """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring)."""
+def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring);
+    with ``opened`` (B,) bool, the search runs on those tasks only and the others get zeros."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
-    x = stats.reservoir.float()
-    weight = torch.isfinite(stats.priority).float()[:, :, None]  # (B, m, 1): sampled rows
+    if opened is None or bool(opened.all()):
+        return _search_cues(stats.reservoir, stats.priority)
+    batch, _, d = stats.reservoir.shape
+    var = stats.reservoir.new_zeros(batch, d, len(SAMPLE_LINGAM_VARIABLE_CUES))
+    pair = stats.reservoir.new_zeros(batch, d, d, len(SAMPLE_LINGAM_PAIR_CUES))
+    if bool(opened.any()):
+        var[opened], pair[opened] = _search_cues(stats.reservoir[opened], stats.priority[opened])
+    return var, pair
+
+
+def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor]:
+    """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m)."""
+    x = reservoir.float()
+    weight = torch.isfinite(priority).float()[:, :, None]  # (B, m, 1): sampled rows
     batch, _, d = x.shape
     rows = weight.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
     picked_rows = torch.arange(batch, device=x.device)

@@ -75,15 +75,23 @@ def _split(cues: Tensor, columns: Tensor, keep: Tensor, embedding: nn.Sequential
     return cues * keep, embedding(head)
 
 
-def _add_embedded(total: Tensor, encoder: nn.Module, added: list[tuple[str, int, bool]], cues: Tensor,
+def _add_embedded(total: Tensor, encoder: nn.Module, added: list[tuple[str, int, bool, bool]], cues: Tensor,
                   base: int) -> Tensor:
-    """``total`` plus each optional group's embedding (each (name, its columns, reads the base cues too))
-    of ``cues``, whose first ``base`` columns are the base cues and the groups' follow in order."""
+    """``total`` plus each optional group's embedding (each (name, its columns, reads the base cues too,
+    gated)) of ``cues``, whose first ``base`` columns are the base cues and the groups' follow in order. A
+    gated group's embedding adds nothing to a task whose columns of the group are all zero (its cues were
+    not computed there), so such a task's ``total`` is what it would be without the group, bit for bit."""
     start = base
-    for name, width, reads_base in added:
+    for name, width, reads_base, gated in added:
         own = cues[..., start : start + width]
-        total = total + getattr(encoder, name)(torch.cat([cues[..., :base], own], dim=-1) if reads_base else own)
         start += width
+        present = own.flatten(1).any(dim=1) if gated else None
+        if present is not None and not torch.is_grad_enabled() and not bool(present.any()):
+            continue  # adds exactly zero; skipping it saves the embedding's time
+        term = getattr(encoder, name)(torch.cat([cues[..., :base], own], dim=-1) if reads_base else own)
+        if present is not None:
+            term = term * present.to(term.dtype).view(-1, *[1] * (term.ndim - 1))
+        total = total + term
     return total
 
 
@@ -157,21 +165,24 @@ class StatsEncoder(nn.Module):
         # as its source. Per group: (the flag, the variable embedding's name, the pair embedding's, whether
         # it reads the base cues too). The sample LiNGAM order is right where the data are linear with
         # non-Gaussian noise and says little elsewhere, so its embeddings also see the cues that tell
-        # (linear against additive R^2, the moments, the pairwise measures), unless lingam_reads_base is off.
+        # (linear against additive R^2, the moments, the pairwise measures), unless lingam_reads_base is off;
+        # with lingam_gate set they are gated (`_add_embedded`): silent where the search did not run.
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
                  ("tails", "tail_in", "tail_pair_in", False),
                  ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base))
-        self.var_added, self.pair_added = [], []  # (name, its columns, reads the base cues too), in column order
+        gated = {"lingam": cfg.lingam_gate > 0}
+        # (name, its columns, reads the base cues too, gated), in column order
+        self.var_added, self.pair_added = [], []
         for flag, var_name, pair_name, reads_base in added:
             if not cfg.cue_flags[flag]:
                 continue
             var_own, pair_own = (with_group - base for with_group, base in
                                  zip(num_cues(cfg.score_cues, **{flag: True}), (var_cues, pair_cues)))
             setattr(self, var_name, _added_embedding(var_own + reads_base * var_cues, cfg.dim))
-            self.var_added.append((var_name, var_own, reads_base))
+            self.var_added.append((var_name, var_own, reads_base, gated.get(flag, False)))
             if pair_name is not None:
                 setattr(self, pair_name, _added_embedding(pair_own + reads_base * pair_cues, cfg.pair_dim))
-                self.pair_added.append((pair_name, pair_own, reads_base))
+                self.pair_added.append((pair_name, pair_own, reads_base, gated.get(flag, False)))
         # Built after the optional embeddings, as before there was a loop: the same draws initialize each.
         self.pair_in = _mlp(pair_cues, 2 * cfg.pair_dim, cfg.pair_dim)
         self.intervention = (InterventionHead(cfg.cue_flags, cfg.dim, cfg.pair_dim) if cfg.intervention_head else None)
