@@ -66,6 +66,9 @@ class ModelConfig:
     # variable's additive R^2 over its linear R^2 (the cues r2_additive_gain) at most this; elsewhere its cues
     # are zeros and its embeddings add nothing (the network is its source there, bit for bit); 0: always run
     lingam_gate: float = 0.0
+    # stats encoder with lingam_rows: no search on data with more variables than this (its cost grows as d^3:
+    # about 10 s at d = 500 on one thread), the same zeros as a closed gate; 0: no cap
+    lingam_max_d: int = 0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -295,6 +298,8 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_reads_base or m.lingam_rows > 0, "model.lingam_reads_base = false needs model.lingam_rows > 0"),
         (m.lingam_gate >= 0.0, "model.lingam_gate must be >= 0 (0: the search always runs)"),
         (m.lingam_gate == 0.0 or m.lingam_rows > 0, "model.lingam_gate needs model.lingam_rows > 0"),
+        (m.lingam_max_d >= 0, "model.lingam_max_d must be >= 0 (0: no cap)"),
+        (m.lingam_max_d == 0 or m.lingam_rows > 0, "model.lingam_max_d needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -5,13 +5,17 @@ hide behind another's. Chunks of a random linear SCM are generated lazily, so th
 never sit in memory: any growth in the peak is the model's. Expect time linear in n and
 a flat memory delta.
 
-    .venv/bin/python scripts/bench_stream.py                  # n = 1e3 .. 1e6, d = 20, default-cpu
+    .venv/bin/python scripts/bench_stream.py                  # n = 1e3 .. 1e6, d = 20, the shipped default
+    .venv/bin/python scripts/bench_stream.py --config default-cpu   # a fresh network of that config instead
     .venv/bin/python scripts/bench_stream.py --max-n 100000   # quicker
     .venv/bin/python scripts/bench_stream.py --decode every   # an order after every chunk (curves)
     .venv/bin/python scripts/bench_stream.py --widths 500 1000 1500 2000   # n = 2000 rows at each d,
                                 # time and peak memory beside what causal_amort.model.cost estimates
 
-By default the order is decoded once, after the last chunk, as `amort predict` does. With
+The model is the shipped default's (`--model`: a checkpoint, a run folder or "default"; timing does not
+depend on the weights, but what the network reads does, e.g. its row sample and the LiNGAM gate), or with
+`--config` a network of that config with random weights. By default the order is decoded once, after the
+last chunk, as `amort predict` does. With
 `--widths` each run warms up at d = 20, so its peak counts everything the model holds at that d.
 """
 from __future__ import annotations
@@ -30,7 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from causal_amort.config import load_config  # noqa: E402
+from causal_amort.config import RunConfig, load_config  # noqa: E402
+from causal_amort.model.checkpoint import load_model  # noqa: E402
 from causal_amort.model.order_model import OrderModel  # noqa: E402
 from causal_amort.inference.stream import stream_orders  # noqa: E402
 from causal_amort.runtime.threads import apply_threads  # noqa: E402
@@ -51,12 +56,21 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int, every: bool, warm_d: int) -> dict:
+def timed(model: str, config: str) -> tuple[OrderModel, RunConfig]:
+    """The network timed and its run config: ``config``'s with random weights when set, else ``model``'s."""
+    if config:
+        torch.manual_seed(0)
+        cfg = load_config(config)
+        return OrderModel(cfg.model), cfg
+    return load_model(model)
+
+
+def worker(n: int, d: int, model_name: str, config: str, chunk_size: int, device: str, beam: int, every: bool,
+           warm_d: int) -> dict:
     """Stream n rows once; one warm-up chunk of ``warm_d`` variables first so one-off allocations count
     as baseline."""
     apply_threads(1)  # torch, BLAS and OpenMP together, as the CLI does
-    torch.manual_seed(0)
-    model = OrderModel(load_config(config).model).to(device)
+    model = timed(model_name, config)[0].to(device)
     for _ in stream_orders(model, lazy_chunks(chunk_size, warm_d, chunk_size, seed=1), device=device, beam=beam):
         pass
     base = peak_rss_mib()
@@ -73,7 +87,7 @@ def worker(n: int, d: int, config: str, chunk_size: int, device: str, beam: int,
 
 def run_worker(args: argparse.Namespace, n: int, d: int, chunk_size: int, warm_d: int = 0) -> dict:
     """`worker` in a fresh interpreter (its own peak resident set)."""
-    cmd = [sys.executable, __file__, "--worker", str(n), "--d", str(d), "--config", args.config,
+    cmd = [sys.executable, __file__, "--worker", str(n), "--d", str(d), "--model", args.model, "--config", args.config,
            "--chunk-size", str(chunk_size), "--device", args.device, "--beam", str(args.beam),
            "--decode", args.decode, "--warm-d", str(warm_d)]
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
@@ -83,8 +97,8 @@ def bench_widths(args: argparse.Namespace, chunk_size: int) -> None:
     """Seconds and peak memory of one stream of ``--width-n`` rows at each d, and the cost model's."""
     from causal_amort.model.cost import model_cost
 
-    cfg = load_config(args.config).model
-    print(f"streaming inference at width d: config={args.config} n={args.width_n} chunk_size={chunk_size} "
+    cfg = timed(args.model, args.config)[1].model
+    print(f"streaming inference at width d: {timed_name(args)} n={args.width_n} chunk_size={chunk_size} "
           f"device={args.device} beam={args.beam} torch threads=1; estimate = causal_amort.model.cost")
     print(f"{'d':>6} {'seconds':>9} {'estimate s':>11} {'ratio':>6} {'peak MiB':>9} {'estimate MiB':>13} {'ratio':>6}")
     for d in args.widths:
@@ -96,10 +110,15 @@ def bench_widths(args: argparse.Namespace, chunk_size: int) -> None:
               f"{peak / 2**20:>13.0f} {used / (peak / 2**20):>6.2f}", flush=True)
 
 
+def timed_name(args: argparse.Namespace) -> str:
+    return f"config={args.config} (random weights)" if args.config else f"model={args.model}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=20)
-    parser.add_argument("--config", default="default-cpu")
+    parser.add_argument("--model", default="default", help="checkpoint, run folder or 'default' (its config and weights)")
+    parser.add_argument("--config", default="", help="time a fresh network of this config (random weights) instead")
     parser.add_argument("--decode", choices=("last", "every"), default="last",
                         help="decode the order after the last chunk only (as predict) or after every chunk")
     parser.add_argument("--chunk-size", type=int, default=0, help="rows per chunk; 0 = the config's data.chunk_size")
@@ -112,9 +131,9 @@ def main() -> None:
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--warm-d", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    chunk_size = args.chunk_size or load_config(args.config).data.chunk_size
+    chunk_size = args.chunk_size or timed(args.model, args.config)[1].data.chunk_size
     if args.worker:
-        print(json.dumps(worker(args.worker, args.d, args.config, chunk_size, args.device, args.beam,
+        print(json.dumps(worker(args.worker, args.d, args.model, args.config, chunk_size, args.device, args.beam,
                                 args.decode == "every", args.warm_d or args.d)))
         return
     if args.widths:
@@ -122,7 +141,7 @@ def main() -> None:
         return
 
     ns = [n for n in (10**3, 10**4, 10**5, 10**6) if n <= args.max_n]
-    print(f"streaming inference: config={args.config} d={args.d} chunk_size={chunk_size} "
+    print(f"streaming inference: {timed_name(args)} d={args.d} chunk_size={chunk_size} "
           f"device={args.device} beam={args.beam} decode={args.decode} torch threads=1")
     print(f"{'n':>9} {'chunks':>7} {'seconds':>9} {'ms/chunk':>9} {'t ratio':>8} {'n ratio':>8} "
           f"{'rss base MiB':>13} {'rss peak MiB':>13} {'delta MiB':>10}")

@@ -80,6 +80,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.encoder": "stats", "model.lingam_reads_base": False}, "model.lingam_reads_base = false needs"),
         ({"model.encoder": "stats", "model.lingam_gate": 0.06}, "model.lingam_gate needs model.lingam_rows > 0"),
         ({"model.encoder": "stats", "model.lingam_rows": 64, "model.lingam_gate": -0.1}, "model.lingam_gate must be >= 0"),
+        ({"model.encoder": "stats", "model.lingam_max_d": 100}, "model.lingam_max_d needs model.lingam_rows > 0"),
+        ({"model.encoder": "stats", "model.lingam_rows": 64, "model.lingam_max_d": -1}, "model.lingam_max_d must be >= 0"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
         ({"train.precede_loss": -0.1}, "train.precede_loss must be >= 0"),
         ({"model.decoder": "sort", "train.precede_loss": 0.5}, "train.precede_loss needs model.decoder = causal"),

@@ -203,3 +203,22 @@ def test_a_closed_gate_leaves_the_network_its_source(grad):
             outputs.append([t.detach() for t in model.encoder(torch.zeros(2, 6, 32), var_cues, pair_cues)])
     for first, second in zip(*outputs):
         assert torch.equal(first[1], second[1]) and not torch.equal(first[0], second[0])
+
+
+def test_no_search_past_lingam_max_d():
+    """`model.lingam_max_d`: on more variables than the cap the search's columns are zeros (and the cost model
+    drops its time); up to the cap they are what they are without it."""
+    from causal_amort.config import ModelConfig
+    from causal_amort.model.cost import model_cost
+    from causal_amort.model.cues import compute_cues
+
+    stats = sampled(linear_sem(12, d=6, rows=500)[0], 256)
+    free = compute_cues(stats, True, lingam=True)
+    for cap, searched in ((6, True), (5, False)):
+        capped = compute_cues(stats, True, lingam=True, lingam_max_d=cap)
+        for got, want, columns in zip(capped, free, (2, 1)):
+            assert torch.equal(got, want) if searched else ((got[..., -columns:] == 0).all() and want[..., -columns:].any())
+    plain = ModelConfig(encoder="stats", score_cues=True, lingam_rows=1024)
+    capped = ModelConfig(encoder="stats", score_cues=True, lingam_rows=1024, lingam_max_d=100)
+    assert model_cost(capped, 100, 2000)[0] == model_cost(plain, 100, 2000)[0]
+    assert model_cost(capped, 101, 2000)[0] < model_cost(plain, 101, 2000)[0]

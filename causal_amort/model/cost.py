@@ -36,7 +36,7 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
         # (session 33: 2.1 s more at d = 300, one thread).
         seconds += decodes * widen * 1.6e-10 * dk**3
         per_entry = max(per_entry, 16 + 16 * beam)
-    if cfg.lingam_rows:
+    if cfg.lingam_rows and not 0 < cfg.lingam_max_d < d:
         # DirectLiNGAM's search on the row sample (sample_lingam.py): d steps of products over the m
         # sampled rows, ~1e-10 s per m d^3 plus 0.5 ms a step (session 34: 16-20 ms at d = 30, 0.15 s at
         # d = 100, one thread), and a few float32 copies of the (m, d) sample (below).

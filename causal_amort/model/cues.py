@@ -290,13 +290,14 @@ def nonlinearity(r2_linear: Tensor, r2_additive: Tensor, constant: Tensor) -> Te
 
 def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
                  leaf: bool = False, tails: bool = False, lingam: bool = False,
-                 lingam_gate: float = 0.0) -> tuple[Tensor, Tensor]:
+                 lingam_gate: float = 0.0, lingam_max_d: int = 0) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
     refit the score cues' fit, so they need ``score``), ``tails`` the tails' moment cues (`tail_cues`),
     ``lingam`` DirectLiNGAM's search on the row sample (sample_lingam.py), run only on the tasks whose
-    `nonlinearity` is at most ``lingam_gate`` when that is > 0 (the others get zeros)."""
+    `nonlinearity` is at most ``lingam_gate`` when that is > 0, and not at all on more than ``lingam_max_d``
+    variables when that is > 0 (where it does not run its cues are zeros)."""
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -406,6 +407,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
         pairs.append(tail_pairs)
     if lingam:
         opened = nonlinearity(r2_linear, r2_additive, constant) <= lingam_gate if lingam_gate > 0 else None
+        if 0 < lingam_max_d < d:
+            opened = torch.zeros(batch, dtype=torch.bool, device=mean.device)
         lingam_var, lingam_pairs = sample_lingam_cues(stats, opened)
         per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
         pairs.append(lingam_pairs.to(mean.dtype))
