@@ -39,7 +39,8 @@ def model_cost(cfg: ModelConfig, d: int, n: int, decodes: int = 1, beam: int = 1
     if cfg.lingam_rows and not 0 < cfg.lingam_max_d < d:
         # DirectLiNGAM's search on the row sample (sample_lingam.py): d steps of products over the m
         # sampled rows, ~1e-10 s per m d^3 plus 0.5 ms a step (session 34: 16-20 ms at d = 30, 0.15 s at
-        # d = 100, one thread), and a few float32 copies of the (m, d) sample (below).
+        # d = 100, one thread), and a few float32 copies of the (m, d) sample (below); with model.lingam_gate an
+        # upper bound (the search is skipped where the gate stays closed, which depends on the data).
         seconds += decodes * (1e-10 * min(cfg.lingam_rows, n) * d**3 + 5e-4 * d)
     return seconds, int(per_entry * dk**2 + 55_000 * dk + 16 * d * d * beam + (72 * d * d if cfg.tail_cues else 0)
                + (24 * min(cfg.lingam_rows, n) * d if cfg.lingam_rows else 0))
