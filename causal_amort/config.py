@@ -69,6 +69,10 @@ class ModelConfig:
     # stats encoder with lingam_rows: no search on data with more variables than this (its cost grows as d^3:
     # about 10 s at d = 500 on one thread), the same zeros as a closed gate; 0: no cap
     lingam_max_d: int = 0
+    # stats encoder with lingam_rows: run the search only where some variable of the row sample is this far from
+    # Gaussian (the largest moment negentropy, skew^2 / 12 + kurtosis^2 / 48; sample_lingam.sample_negentropy):
+    # with Gaussian noise DirectLiNGAM's order is arbitrary; elsewhere as a closed gate; 0: no test
+    lingam_min_negentropy: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -300,6 +304,8 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_gate == 0.0 or m.lingam_rows > 0, "model.lingam_gate needs model.lingam_rows > 0"),
         (m.lingam_max_d >= 0, "model.lingam_max_d must be >= 0 (0: no cap)"),
         (m.lingam_max_d == 0 or m.lingam_rows > 0, "model.lingam_max_d needs model.lingam_rows > 0"),
+        (m.lingam_min_negentropy >= 0.0, "model.lingam_min_negentropy must be >= 0 (0: no test)"),
+        (m.lingam_min_negentropy == 0.0 or m.lingam_rows > 0, "model.lingam_min_negentropy needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -222,3 +222,24 @@ def test_no_search_past_lingam_max_d():
     capped = ModelConfig(encoder="stats", score_cues=True, lingam_rows=1024, lingam_max_d=100)
     assert model_cost(capped, 100, 2000)[0] == model_cost(plain, 100, 2000)[0]
     assert model_cost(capped, 101, 2000)[0] < model_cost(plain, 101, 2000)[0]
+
+
+def test_no_search_where_the_sample_looks_gaussian():
+    """`model.lingam_min_negentropy`: a linear SEM with Gaussian noise gets zeros, one with exponential noise
+    what it gets without the test; a constant column reads as Gaussian, not as far from it."""
+    from causal_amort.model.cues import compute_cues
+    from causal_amort.model.sample_lingam import sample_negentropy
+
+    gen = torch.Generator().manual_seed(13)
+    gaussian = torch.randn(1, 1000, 6, generator=gen) @ (torch.eye(6) + torch.triu(torch.ones(6, 6), 1) * 0.8)
+    x = torch.cat([gaussian, linear_sem(14, d=6, rows=1000)[0]])
+    stats = sampled(x, 512)
+    measure = sample_negentropy(stats)
+    assert measure[0] < 0.01 < measure[1]
+    free = compute_cues(stats, True, lingam=True)
+    tested = compute_cues(stats, True, lingam=True, lingam_min_negentropy=0.01)
+    for got, want, columns in zip(tested, free, (2, 1)):
+        assert torch.equal(got[1:], want[1:]) and (got[0, ..., -columns:] == 0).all() and want[0, ..., -columns:].any()
+    constant = gaussian.clone()
+    constant[..., 2] = 1.0
+    assert sample_negentropy(sampled(constant, 512)) < 0.01

@@ -22,7 +22,8 @@ from torch import Tensor
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
 from causal_amort.model.lingam_measure import direct_lingam_measure, residual_variance
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
-from causal_amort.model.sample_lingam import SAMPLE_LINGAM_PAIR_CUES, SAMPLE_LINGAM_VARIABLE_CUES, sample_lingam_cues
+from causal_amort.model.sample_lingam import (SAMPLE_LINGAM_PAIR_CUES, SAMPLE_LINGAM_VARIABLE_CUES, sample_lingam_cues,
+                                             sample_negentropy)
 from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse_
 from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, TANH, RunningStats
 
@@ -290,14 +291,16 @@ def nonlinearity(r2_linear: Tensor, r2_additive: Tensor, constant: Tensor) -> Te
 
 def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
                  leaf: bool = False, tails: bool = False, lingam: bool = False,
-                 lingam_gate: float = 0.0, lingam_max_d: int = 0) -> tuple[Tensor, Tensor]:
+                 lingam_gate: float = 0.0, lingam_max_d: int = 0,
+                 lingam_min_negentropy: float = 0.0) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
     refit the score cues' fit, so they need ``score``), ``tails`` the tails' moment cues (`tail_cues`),
     ``lingam`` DirectLiNGAM's search on the row sample (sample_lingam.py), run only on the tasks whose
-    `nonlinearity` is at most ``lingam_gate`` when that is > 0, and not at all on more than ``lingam_max_d``
-    variables when that is > 0 (where it does not run its cues are zeros)."""
+    `nonlinearity` is at most ``lingam_gate`` when that is > 0 and whose sample's negentropy
+    (`sample_negentropy`) is above ``lingam_min_negentropy`` when that is > 0, and not at all on more than
+    ``lingam_max_d`` variables when that is > 0 (where it does not run its cues are zeros)."""
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -407,6 +410,9 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
         pairs.append(tail_pairs)
     if lingam:
         opened = nonlinearity(r2_linear, r2_additive, constant) <= lingam_gate if lingam_gate > 0 else None
+        if lingam_min_negentropy > 0:
+            non_gaussian = sample_negentropy(stats) > lingam_min_negentropy
+            opened = non_gaussian if opened is None else opened & non_gaussian
         if 0 < lingam_max_d < d:
             opened = torch.zeros(batch, dtype=torch.bool, device=mean.device)
         lingam_var, lingam_pairs = sample_lingam_cues(stats, opened)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from causal_amort.model.kernel_cues import MIN_ROWS  # the fewest sampled rows a cue of the sample reads
-from causal_amort.model.lingam_measure import direct_lingam_measure
+from causal_amort.model.lingam_measure import direct_lingam_measure, negentropy
 from causal_amort.model.sufficient import RunningStats
 
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
@@ -53,6 +53,23 @@ def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tens
     rho = torch.where(eye, 0.0, rho.clamp(-1.0, 1.0))
     # m12[i, j] = E[u_i u_j^2], so E[u_i^2 u_j] = m12[j, i]; likewise m13.
     return direct_lingam_measure(rho, skew, c4, m12.transpose(1, 2), m12, m13.transpose(1, 2), m13, m22)[2]
+
+
+def sample_negentropy(stats: RunningStats) -> Tensor:
+    """(B,) the largest moment negentropy (lingam_measure.negentropy) of a variable over the sampled rows,
+    0 for a constant column: near 0 when every variable is Gaussian, where DirectLiNGAM's order is arbitrary.
+    The sample keeps the tails (z clipped at 10) that the sums' soft clip flattens: there Laplace noise
+    reads as more Gaussian than Gaussian noise does."""
+    if stats.reservoir is None:
+        raise ValueError("the sample's negentropy needs statistics that keep a row sample (reservoir_rows > 0)")
+    weight = torch.isfinite(stats.priority).double()[:, :, None]  # (B, m, 1): sampled rows
+    rows = weight.sum(dim=1).clamp_min(1.0)  # (B, 1)
+    x = stats.reservoir.double() * weight
+    centred = (x - x.sum(dim=1, keepdim=True) / rows[:, None]) * weight
+    sd = (centred.square().sum(dim=1) / rows).sqrt()  # (B, d)
+    u = centred / torch.where(sd > 1e-6, sd, 1.0)[:, None]
+    measure = negentropy(u.pow(3).sum(dim=1) / rows, u.pow(4).sum(dim=1) / rows - 3.0)
+    return torch.where(sd > 1e-6, measure, 0.0).amax(dim=1)
 
 
 def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None) -> tuple[Tensor, Tensor]:

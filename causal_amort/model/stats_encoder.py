@@ -166,11 +166,11 @@ class StatsEncoder(nn.Module):
         # it reads the base cues too). The sample LiNGAM order is right where the data are linear with
         # non-Gaussian noise and says little elsewhere, so its embeddings also see the cues that tell
         # (linear against additive R^2, the moments, the pairwise measures), unless lingam_reads_base is off;
-        # with lingam_gate or lingam_max_d set they are gated (`_add_embedded`): silent where the search did not run.
+        # with lingam_gate, lingam_max_d or lingam_min_negentropy set they are gated (`_add_embedded`): silent where the search did not run.
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
                  ("tails", "tail_in", "tail_pair_in", False),
                  ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base))
-        gated = {"lingam": cfg.lingam_gate > 0 or cfg.lingam_max_d > 0}
+        gated = {"lingam": cfg.lingam_gate > 0 or cfg.lingam_max_d > 0 or cfg.lingam_min_negentropy > 0}
         # (name, its columns, reads the base cues too, gated), in column order
         self.var_added, self.pair_added = [], []
         for flag, var_name, pair_name, reads_base in added:
