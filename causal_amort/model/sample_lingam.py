@@ -58,8 +58,8 @@ def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tens
 def sample_negentropy(stats: RunningStats) -> Tensor:
     """(B,) the largest moment negentropy (lingam_measure.negentropy) of a variable over the sampled rows,
     0 for a constant column: near 0 when every variable is Gaussian, where DirectLiNGAM's order is arbitrary.
-    The sample keeps the tails (z clipped at 10) that the sums' soft clip flattens: there Laplace noise
-    reads as more Gaussian than Gaussian noise does."""
+    The sample keeps the tails (z clipped at 10) that the sums' soft clip flattens (on the soft-clipped
+    values Laplace noise reads as more Gaussian than Gaussian noise does)."""
     if stats.reservoir is None:
         raise ValueError("the sample's negentropy needs statistics that keep a row sample (reservoir_rows > 0)")
     weight = torch.isfinite(stats.priority).double()[:, :, None]  # (B, m, 1): sampled rows
