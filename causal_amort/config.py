@@ -99,6 +99,12 @@ class ModelConfig:
                 "tails": self.tail_cues, "lingam": self.lingam_rows > 0}
 
     @property
+    def lingam_gated(self) -> bool:
+        """Whether the sample LiNGAM search may be skipped on some data (its cues then zeros): a gate, a test
+        or a cap on d is set."""
+        return self.lingam_gate > 0 or self.lingam_max_d > 0 or self.lingam_min_negentropy > 0
+
+    @property
     def reservoir_rows(self) -> int:
         """Rows the running statistics sample for the cues that read rows (kernel or sample LiNGAM)."""
         return max(self.kernel_rows, self.lingam_rows)

@@ -409,12 +409,13 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
         per_variable.append(tail_var)
         pairs.append(tail_pairs)
     if lingam:
-        opened = nonlinearity(r2_linear, r2_additive, constant) <= lingam_gate if lingam_gate > 0 else None
-        if lingam_min_negentropy > 0:
-            non_gaussian = sample_negentropy(stats) > lingam_min_negentropy
-            opened = non_gaussian if opened is None else opened & non_gaussian
         if 0 < lingam_max_d < d:
             opened = torch.zeros(batch, dtype=torch.bool, device=mean.device)
+        else:
+            opened = nonlinearity(r2_linear, r2_additive, constant) <= lingam_gate if lingam_gate > 0 else None
+            if lingam_min_negentropy > 0:
+                non_gaussian = sample_negentropy(stats) > lingam_min_negentropy
+                opened = non_gaussian if opened is None else opened & non_gaussian
         lingam_var, lingam_pairs = sample_lingam_cues(stats, opened)
         per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
         pairs.append(lingam_pairs.to(mean.dtype))

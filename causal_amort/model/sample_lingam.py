@@ -55,6 +55,15 @@ def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tens
     return direct_lingam_measure(rho, skew, c4, m12.transpose(1, 2), m12, m13.transpose(1, 2), m13, m22)[2]
 
 
+def _centred_sample(reservoir: Tensor, priority: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """(the sampled rows (B, m, d) minus their mean, zero outside the sample; weight (B, m, 1), 1 on a sampled
+    row; rows (B, 1, 1), their count) of a row sample and its priorities, in ``dtype``."""
+    x = reservoir.to(dtype)
+    weight = torch.isfinite(priority).to(dtype)[:, :, None]
+    rows = weight.sum(dim=1, keepdim=True).clamp_min(1.0)
+    return (x - (x * weight).sum(dim=1, keepdim=True) / rows) * weight, weight, rows
+
+
 def sample_negentropy(stats: RunningStats) -> Tensor:
     """(B,) the largest moment negentropy (lingam_measure.negentropy) of a variable over the sampled rows,
     0 for a constant column: near 0 when every variable is Gaussian, where DirectLiNGAM's order is arbitrary.
@@ -62,10 +71,8 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
     values Laplace noise reads as more Gaussian than Gaussian noise does)."""
     if stats.reservoir is None:
         raise ValueError("the sample's negentropy needs statistics that keep a row sample (reservoir_rows > 0)")
-    weight = torch.isfinite(stats.priority).double()[:, :, None]  # (B, m, 1): sampled rows
-    rows = weight.sum(dim=1).clamp_min(1.0)  # (B, 1)
-    x = stats.reservoir.double() * weight
-    centred = (x - x.sum(dim=1, keepdim=True) / rows[:, None]) * weight
+    centred, _, rows = _centred_sample(stats.reservoir, stats.priority, torch.float64)
+    rows = rows[:, 0]  # (B, 1)
     sd = (centred.square().sum(dim=1) / rows).sqrt()  # (B, d)
     u = centred / torch.where(sd > 1e-6, sd, 1.0)[:, None]
     measure = negentropy(u.pow(3).sum(dim=1) / rows, u.pow(4).sum(dim=1) / rows - 3.0)
@@ -89,25 +96,22 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None) -> tup
 
 def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m)."""
-    x = reservoir.float()
-    weight = torch.isfinite(priority).float()[:, :, None]  # (B, m, 1): sampled rows
-    batch, _, d = x.shape
-    rows = weight.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
-    picked_rows = torch.arange(batch, device=x.device)
-    position = torch.ones(batch, d, device=x.device)  # the last one left stays at 1
-    margin = torch.zeros(batch, d, device=x.device)
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
-    residual = (x - (x * weight).sum(dim=1, keepdim=True) / rows) * weight
+    residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
+    batch, m, d = residual.shape
+    picked_rows = torch.arange(batch, device=residual.device)
+    position = torch.ones(batch, d, device=residual.device)  # the last one left stays at 1
+    margin = torch.zeros(batch, d, device=residual.device)
     # The columns still held (their variables), and which of them are placed. A placed variable's
     # residual is zero (it was regressed out of itself), so it reads as a constant: u = 0 gives it a
     # measure of exactly 0 with every other one. Past 32 columns held, once half of them are placed
     # they are dropped, so the products shrink with the variables left (at most twice their size).
-    columns = torch.arange(d, device=x.device).expand(batch, d)
-    placed = torch.zeros(batch, d, dtype=torch.bool, device=x.device)
+    columns = torch.arange(d, device=residual.device).expand(batch, d)
+    placed = torch.zeros(batch, d, dtype=torch.bool, device=residual.device)
     for step in range(d - 1):
         sd = (residual.square().sum(dim=1, keepdim=True) / rows).sqrt_()
-        powers = x.new_empty(batch, x.shape[1], 3 * residual.shape[2])
+        powers = residual.new_empty(batch, m, 3 * residual.shape[2])
         measure = _measure(residual, torch.where(sd > 1e-6, sd, torch.inf), rows, powers)
         measure = torch.nan_to_num_(measure, nan=0.0, posinf=0.0, neginf=0.0)
         score = measure.clamp_(max=0.0).square_().sum(dim=2).masked_fill_(placed, torch.inf)

@@ -170,7 +170,7 @@ class StatsEncoder(nn.Module):
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
                  ("tails", "tail_in", "tail_pair_in", False),
                  ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base))
-        gated = {"lingam": cfg.lingam_gate > 0 or cfg.lingam_max_d > 0 or cfg.lingam_min_negentropy > 0}
+        gated = {"lingam": cfg.lingam_gated}
         # (name, its columns, reads the base cues too, gated), in column order
         self.var_added, self.pair_added = [], []
         for flag, var_name, pair_name, reads_base in added:
