@@ -243,3 +243,31 @@ def test_no_search_where_the_sample_looks_gaussian():
     constant = gaussian.clone()
     constant[..., 2] = 1.0
     assert sample_negentropy(sampled(constant, 512)) < 0.01
+
+
+def test_the_gaussianity_test_reads_the_sample_only_where_the_gate_is_open(monkeypatch):
+    """With both a gate and `model.lingam_min_negentropy`, a batch whose gate is shut everywhere does not
+    pay for the sample's negentropy (it cannot open anything), and a batch with an open task gets the
+    cues it got when the test always ran."""
+    from causal_amort.model import cues as cues_module
+
+    stats, gate = gated_pair()
+    calls = []
+    measure = cues_module.sample_negentropy
+
+    def counted(s):
+        calls.append(s.count.shape[0])
+        return measure(s)
+
+    monkeypatch.setattr(cues_module, "sample_negentropy", counted)
+    both = cues_module.compute_cues(stats, True, lingam=True, lingam_gate=gate, lingam_min_negentropy=0.01)
+    assert calls == [2]
+    nonlinear = replace(stats, **{k: v[1:] for k, v in vars(stats).items() if isinstance(v, torch.Tensor)})
+    shut = cues_module.compute_cues(nonlinear, True, lingam=True, lingam_gate=gate, lingam_min_negentropy=0.01)
+    assert calls == [2]
+    for got, want in zip(shut, both):
+        assert torch.equal(got[0], want[1])
+    monkeypatch.setattr(cues_module, "sample_negentropy", measure)
+    alone = cues_module.compute_cues(stats, True, lingam=True, lingam_gate=gate)
+    for got, want, columns in zip(both, alone, (2, 1)):
+        assert torch.equal(got, want) and got[0, ..., -columns:].any()

@@ -413,7 +413,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
             opened = torch.zeros(batch, dtype=torch.bool, device=mean.device)
         else:
             opened = nonlinearity(r2_linear, r2_additive, constant) <= lingam_gate if lingam_gate > 0 else None
-            if lingam_min_negentropy > 0:
+            # The Gaussianity test reads the sample (a pass over its rows): not where the gate is already shut.
+            if lingam_min_negentropy > 0 and (opened is None or bool(opened.any())):
                 non_gaussian = sample_negentropy(stats) > lingam_min_negentropy
                 opened = non_gaussian if opened is None else opened & non_gaussian
         lingam_var, lingam_pairs = sample_lingam_cues(stats, opened)
