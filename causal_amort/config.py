@@ -73,6 +73,10 @@ class ModelConfig:
     # Gaussian (the largest moment negentropy, skew^2 / 12 + kurtosis^2 / 48; sample_lingam.sample_negentropy):
     # with Gaussian noise DirectLiNGAM's order is arbitrary; elsewhere as a closed gate; 0: no test
     lingam_min_negentropy: float = 0.0
+    # stats encoder with lingam_rows: drop the search's order where its residuals' spread grows with their linear
+    # fits (the mean of m * corr^2 of their sizes; sample_lingam.search_heteroscedasticity) above this: a monotone
+    # distortion after the sum, where the order misleads; elsewhere as a closed gate; 0: no test
+    lingam_max_heteroscedasticity: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -102,7 +106,8 @@ class ModelConfig:
     def lingam_gated(self) -> bool:
         """Whether the sample LiNGAM search may be skipped on some data (its cues then zeros): a gate, a test
         or a cap on d is set."""
-        return self.lingam_gate > 0 or self.lingam_max_d > 0 or self.lingam_min_negentropy > 0
+        return (self.lingam_gate > 0 or self.lingam_max_d > 0 or self.lingam_min_negentropy > 0
+                or self.lingam_max_heteroscedasticity > 0)
 
     @property
     def reservoir_rows(self) -> int:
@@ -312,6 +317,9 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_max_d == 0 or m.lingam_rows > 0, "model.lingam_max_d needs model.lingam_rows > 0"),
         (m.lingam_min_negentropy >= 0.0, "model.lingam_min_negentropy must be >= 0 (0: no test)"),
         (m.lingam_min_negentropy == 0.0 or m.lingam_rows > 0, "model.lingam_min_negentropy needs model.lingam_rows > 0"),
+        (m.lingam_max_heteroscedasticity >= 0.0, "model.lingam_max_heteroscedasticity must be >= 0 (0: no test)"),
+        (m.lingam_max_heteroscedasticity == 0.0 or m.lingam_rows > 0,
+         "model.lingam_max_heteroscedasticity needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -271,3 +271,38 @@ def test_the_gaussianity_test_reads_the_sample_only_where_the_gate_is_open(monke
     alone = cues_module.compute_cues(stats, True, lingam=True, lingam_gate=gate)
     for got, want, columns in zip(both, alone, (2, 1)):
         assert torch.equal(got, want) and got[0, ..., -columns:].any()
+
+
+def post_nonlinear_chain(seed: int, rows: int = 2000) -> torch.Tensor:
+    """(1, rows, 6) each variable the cube of a linear function of the one before plus uniform noise
+    (x = g(w x_prev + e), a post-nonlinear chain; DirectLiNGAM's premise fails)."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.rand(rows, 6, generator=gen, dtype=torch.float64) - 0.5
+    x = torch.zeros(rows, 6, dtype=torch.float64)
+    x[:, 0] = noise[:, 0]
+    for j in range(1, 6):
+        inner = x[:, j - 1] / x[:, j - 1].std() + noise[:, j]
+        x[:, j] = (inner / inner.std()) ** 3
+    return x[None].float()
+
+
+def test_the_search_heteroscedasticity_tells_a_distortion_after_the_sum():
+    """`search_heteroscedasticity`: about 1 on a linear SEM searched in its order (the residuals are its
+    noises), far above on a post-nonlinear chain (the spread of a residual grows with its fit); a batch
+    gives each task what it gives alone; and `lingam_max_heteroscedasticity` drops the search's order
+    (zeros) only where the statistic is above it, leaving the other task's cues bit for bit."""
+    from causal_amort.model.cues import compute_cues
+    from causal_amort.model.sample_lingam import _search_cues
+
+    x = torch.cat([linear_sem(21, d=6, rows=2000)[0], post_nonlinear_chain(22)])
+    stats = sampled(x, 1024)
+    _, _, spread = _search_cues(stats.reservoir, stats.priority)
+    assert spread[0] < 4.0 and spread[1] > 20.0
+    alone = _search_cues(stats.reservoir[1:], stats.priority[1:])[2]
+    torch.testing.assert_close(alone, spread[1:])
+    free = compute_cues(stats, True, lingam=True)
+    limit = float(spread.mean())
+    tested = compute_cues(stats, True, lingam=True, lingam_max_heteroscedasticity=limit)
+    for got, want, columns in zip(tested, free, (2, 1)):
+        assert torch.equal(got[0], want[0]) and want[1, ..., -columns:].any()
+        assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])

@@ -79,27 +79,68 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
     return torch.where(sd > 1e-6, measure, 0.0).amax(dim=1)
 
 
-def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None,
+                       max_heteroscedasticity: float = 0.0) -> tuple[Tensor, Tensor]:
     """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring);
-    with ``opened`` (B,) bool, the search runs on those tasks only and the others get zeros."""
+    with ``opened`` (B,) bool, the search runs on those tasks only and the others get zeros. With
+    ``max_heteroscedasticity`` > 0, a task whose `search_heteroscedasticity` is above it gets zeros too."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
-    if opened is None or bool(opened.all()):
-        return _search_cues(stats.reservoir, stats.priority)
     batch, _, d = stats.reservoir.shape
+    if opened is None:
+        opened = torch.ones(batch, dtype=torch.bool, device=stats.reservoir.device)
     var = stats.reservoir.new_zeros(batch, d, len(SAMPLE_LINGAM_VARIABLE_CUES))
     pair = stats.reservoir.new_zeros(batch, d, d, len(SAMPLE_LINGAM_PAIR_CUES))
-    if bool(opened.any()):
-        var[opened], pair[opened] = _search_cues(stats.reservoir[opened], stats.priority[opened])
+    if not bool(opened.any()):
+        return var, pair
+    everywhere = bool(opened.all())
+    reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
+    found_var, found_pair, spread = _search_cues(reservoir, priority)
+    if max_heteroscedasticity > 0:
+        trusted = (spread <= max_heteroscedasticity)[:, None, None]
+        found_var, found_pair = found_var * trusted, found_pair * trusted[..., None]
+    if everywhere:
+        return found_var, found_pair
+    var[opened], pair[opened] = found_var, found_pair
     return var, pair
 
 
-def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor]:
-    """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m)."""
+def search_heteroscedasticity(residual: Tensor, fit: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
+    """(B, k) m times the mean square of two correlations between a residual's and its linear fit's
+    sizes over the sampled rows: of |r| with |f|, and of tanh(r / sd)^2 with tanh(f / sd)^2, for columns
+    ``residual`` and ``fit`` (B, m, k) (zero outside the sample; ``weight`` (B, m, 1) 1 on a sampled row,
+    ``rows`` (B, 1, 1) their count). About 1 where the residual is independent of what it was regressed
+    on, as in a linear SEM in its causal order; far above where its spread grows with the fit, as when a
+    monotone distortion acts after the sum (a post-nonlinear model, where DirectLiNGAM's order misleads).
+    0 where the fit is (nearly) constant: a root, or a variable its predecessors do not explain."""
+    def corr(a: Tensor, b: Tensor) -> Tensor:
+        mean_a, mean_b = (a * weight).sum(1) / rows[:, 0], (b * weight).sum(1) / rows[:, 0]
+        cov = (a * b * weight).sum(1) / rows[:, 0] - mean_a * mean_b
+        var_a = ((a * a * weight).sum(1) / rows[:, 0] - mean_a**2).clamp_min(0.0)
+        var_b = ((b * b * weight).sum(1) / rows[:, 0] - mean_b**2).clamp_min(0.0)
+        return cov / (var_a * var_b).sqrt().clamp_min(_TINY)
+
+    def sd(a: Tensor) -> Tensor:
+        return (a.square().sum(1, keepdim=True) / rows).sqrt()
+
+    sd_r, sd_f = sd(residual), sd(fit)
+    explained = (sd_f > 1e-3 * (sd_r + sd_f))[:, 0]  # (B, k)
+    z_r, z_f = residual / sd_r.clamp_min(_TINY), fit / sd_f.clamp_min(_TINY)
+    square = corr(residual.abs(), fit.abs()).square() + corr(torch.tanh(z_r).square(), torch.tanh(z_f).square()).square()
+    return torch.where(explained, square / 2, 0.0) * rows[:, 0]
+
+
+def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
+    and (B,) the mean `search_heteroscedasticity` of the residuals the search leaves (each variable
+    regressed on all those placed before it) over the variables with a non-constant fit."""
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
+    original = residual  # each variable's centred column; a residual's fit is the difference
     batch, m, d = residual.shape
+    spread_sum = residual.new_zeros(batch)
+    spread_count = residual.new_zeros(batch)
     picked_rows = torch.arange(batch, device=residual.device)
     position = torch.ones(batch, d, device=residual.device)  # the last one left stays at 1
     margin = torch.zeros(batch, d, device=residual.device)
@@ -123,6 +164,10 @@ def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor]:
         placed[picked_rows, held] = True
         # Regress the root out of every variable, itself included.
         root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
+        # Its residual now is what is left of it given every variable placed before it (sequential
+        # regressions on orthogonal residuals are one regression on all of them).
+        spread = search_heteroscedasticity(root_col, original[picked_rows, :, root][:, :, None] - root_col, weight, rows)[:, 0]
+        spread_sum, spread_count = spread_sum + spread, spread_count + (spread > 0)
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left = d - step - 1
@@ -130,7 +175,13 @@ def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor]:
             keep = (~placed).nonzero()[:, 1].view(batch, left)
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)
+    # The last variable left: its residual given all the others.
+    last_held = (~placed).float().argmax(dim=1)
+    last = residual[picked_rows, :, last_held][:, :, None]
+    spread = search_heteroscedasticity(last, original[picked_rows, :, columns[picked_rows, last_held]][:, :, None] - last,
+                                       weight, rows)[:, 0]
+    spread_sum, spread_count = spread_sum + spread, spread_count + (spread > 0)
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
-            torch.where(enough[..., None], precedes, 0.0))
+            torch.where(enough[..., None], precedes, 0.0), spread_sum / spread_count.clamp_min(1.0))

@@ -166,7 +166,7 @@ class StatsEncoder(nn.Module):
         # it reads the base cues too). The sample LiNGAM order is right where the data are linear with
         # non-Gaussian noise and says little elsewhere, so its embeddings also see the cues that tell
         # (linear against additive R^2, the moments, the pairwise measures), unless lingam_reads_base is off;
-        # with lingam_gate, lingam_max_d or lingam_min_negentropy set they are gated (`_add_embedded`): silent where the search did not run.
+        # with any of the search's gates set (`ModelConfig.lingam_gated`) they are gated (`_add_embedded`): silent where it did not run.
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
                  ("tails", "tail_in", "tail_pair_in", False),
                  ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base))
