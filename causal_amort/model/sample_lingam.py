@@ -95,7 +95,7 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None,
         return var, pair
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
-    found_var, found_pair, spread = _search_cues(reservoir, priority)
+    found_var, found_pair, spread = _search_cues(reservoir, priority, spread=max_heteroscedasticity > 0)
     if max_heteroscedasticity > 0:
         trusted = (spread <= max_heteroscedasticity)[:, None, None]
         found_var, found_pair = found_var * trusted, found_pair * trusted[..., None]
@@ -130,10 +130,11 @@ def search_heteroscedasticity(residual: Tensor, fit: Tensor, weight: Tensor, row
     return torch.where(explained, square / 2, 0.0) * rows[:, 0]
 
 
-def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
     and (B,) the mean `search_heteroscedasticity` of the residuals the search leaves (each variable
-    regressed on all those placed before it) over the variables with a non-constant fit."""
+    regressed on all those placed before it) over the variables with a non-constant fit (zeros, not
+    computed, with ``spread`` false: only `lingam_max_heteroscedasticity` reads it)."""
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
@@ -166,8 +167,10 @@ def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor, T
         root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
         # Its residual now is what is left of it given every variable placed before it (sequential
         # regressions on orthogonal residuals are one regression on all of them).
-        spread = search_heteroscedasticity(root_col, original[picked_rows, :, root][:, :, None] - root_col, weight, rows)[:, 0]
-        spread_sum, spread_count = spread_sum + spread, spread_count + (spread > 0)
+        if spread:
+            found = search_heteroscedasticity(root_col, original[picked_rows, :, root][:, :, None] - root_col, weight,
+                                              rows)[:, 0]
+            spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left = d - step - 1
@@ -176,11 +179,12 @@ def _search_cues(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor, T
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)
     # The last variable left: its residual given all the others.
-    last_held = (~placed).float().argmax(dim=1)
-    last = residual[picked_rows, :, last_held][:, :, None]
-    spread = search_heteroscedasticity(last, original[picked_rows, :, columns[picked_rows, last_held]][:, :, None] - last,
-                                       weight, rows)[:, 0]
-    spread_sum, spread_count = spread_sum + spread, spread_count + (spread > 0)
+    if spread:
+        last_held = (~placed).float().argmax(dim=1)
+        last = residual[picked_rows, :, last_held][:, :, None]
+        found = search_heteroscedasticity(last, original[picked_rows, :, columns[picked_rows, last_held]][:, :, None] - last,
+                                          weight, rows)[:, 0]
+        spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
