@@ -77,6 +77,10 @@ class ModelConfig:
     # fits (the mean of m * corr^2 of their sizes; sample_lingam.search_heteroscedasticity) above this: a monotone
     # distortion after the sum, where the order misleads; elsewhere as a closed gate; 0: no test
     lingam_max_heteroscedasticity: float = 0.0
+    # stats encoder with lingam_rows: drop the search's order where the residuals it leaves look Gaussian (the median
+    # over the variables of m times their moment negentropy; sample_lingam.residual_negentropy) below this: with
+    # Gaussian noise its order is arbitrary even where a non-Gaussian root passes the test above; 0: no test
+    lingam_min_residual_negentropy: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -107,7 +111,7 @@ class ModelConfig:
         """Whether the sample LiNGAM search may be skipped on some data (its cues then zeros): a gate, a test
         or a cap on d is set."""
         return (self.lingam_gate > 0 or self.lingam_max_d > 0 or self.lingam_min_negentropy > 0
-                or self.lingam_max_heteroscedasticity > 0)
+                or self.lingam_max_heteroscedasticity > 0 or self.lingam_min_residual_negentropy > 0)
 
     @property
     def reservoir_rows(self) -> int:
@@ -320,6 +324,9 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_max_heteroscedasticity >= 0.0, "model.lingam_max_heteroscedasticity must be >= 0 (0: no test)"),
         (m.lingam_max_heteroscedasticity == 0.0 or m.lingam_rows > 0,
          "model.lingam_max_heteroscedasticity needs model.lingam_rows > 0"),
+        (m.lingam_min_residual_negentropy >= 0.0, "model.lingam_min_residual_negentropy must be >= 0 (0: no test)"),
+        (m.lingam_min_residual_negentropy == 0.0 or m.lingam_rows > 0,
+         "model.lingam_min_residual_negentropy needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

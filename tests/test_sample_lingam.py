@@ -296,13 +296,50 @@ def test_the_search_heteroscedasticity_tells_a_distortion_after_the_sum():
 
     x = torch.cat([linear_sem(21, d=6, rows=2000)[0], post_nonlinear_chain(22)])
     stats = sampled(x, 1024)
-    _, _, spread = _search_cues(stats.reservoir, stats.priority)
+    spread = _search_cues(stats.reservoir, stats.priority)[2]
     assert spread[0] < 4.0 and spread[1] > 20.0
     alone = _search_cues(stats.reservoir[1:], stats.priority[1:])[2]
     torch.testing.assert_close(alone, spread[1:])
     free = compute_cues(stats, True, lingam=True)
     limit = float(spread.mean())
     tested = compute_cues(stats, True, lingam=True, lingam_max_heteroscedasticity=limit)
+    for got, want, columns in zip(tested, free, (2, 1)):
+        assert torch.equal(got[0], want[0]) and want[1, ..., -columns:].any()
+        assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])
+
+
+def gaussian_noise_sem(seed: int, d: int = 6, rows: int = 2000) -> torch.Tensor:
+    """(1, rows, d) a linear SEM, dense in its order, whose root is exponential and every other noise
+    Gaussian (the root passes a marginal Gaussianity test; the order below it is not identifiable)."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(rows, d, generator=gen, dtype=torch.float64)
+    noise[:, 0] = -torch.log(torch.rand(rows, generator=gen, dtype=torch.float64))
+    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 0.5) * torch.sign(torch.randn(d, d, generator=gen))
+    x = torch.zeros(rows, d, dtype=torch.float64)
+    for j in range(d):
+        x[:, j] = x[:, :j] @ weights[:j, j] + noise[:, j]
+    return x[:, torch.randperm(d, generator=gen)][None].float()
+
+
+def test_the_residual_negentropy_tells_gaussian_noise_below_a_non_gaussian_root():
+    """`residual_negentropy`: the median over the search's residuals is far above on a linear SEM with
+    exponential noise, near 1 where every noise but the root's is Gaussian; NaN where the fit is constant
+    (a root); a batch gives each task what it gives alone; and `lingam_min_residual_negentropy` drops
+    the search's order (zeros) only where the median is below it, keeping the rest bit for bit."""
+    from causal_amort.model.cues import compute_cues
+    from causal_amort.model.sample_lingam import _search_cues, residual_negentropy
+
+    x = torch.cat([linear_sem(23, d=6, rows=2000)[0], gaussian_noise_sem(24)])
+    stats = sampled(x, 1024)
+    found = _search_cues(stats.reservoir, stats.priority, gaussianity=True)[3]
+    assert found[0] > 50.0 and found[1] < 4.0
+    root = x[:1, :1024, :1] - x[:1, :1024, :1].mean(dim=1, keepdim=True)
+    assert torch.isnan(residual_negentropy(root, torch.zeros_like(root), torch.full((1, 1, 1), 1024.0))).all()
+    assert torch.isnan(_search_cues(stats.reservoir, stats.priority)[3]).all()  # not computed unless asked
+    alone = _search_cues(stats.reservoir[1:2], stats.priority[1:2], gaussianity=True)[3]
+    torch.testing.assert_close(alone, found[1:2])
+    free = compute_cues(stats, True, lingam=True)
+    tested = compute_cues(stats, True, lingam=True, lingam_min_residual_negentropy=10.0)
     for got, want, columns in zip(tested, free, (2, 1)):
         assert torch.equal(got[0], want[0]) and want[1, ..., -columns:].any()
         assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])

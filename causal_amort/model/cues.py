@@ -293,7 +293,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
                  leaf: bool = False, tails: bool = False, lingam: bool = False,
                  lingam_gate: float = 0.0, lingam_max_d: int = 0,
                  lingam_min_negentropy: float = 0.0,
-                 lingam_max_heteroscedasticity: float = 0.0) -> tuple[Tensor, Tensor]:
+                 lingam_max_heteroscedasticity: float = 0.0,
+                 lingam_min_residual_negentropy: float = 0.0) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
@@ -303,7 +304,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     (`sample_negentropy`) is above ``lingam_min_negentropy`` when that is > 0, and not at all on more than
     ``lingam_max_d`` variables when that is > 0 (where it does not run its cues are zeros); with
     ``lingam_max_heteroscedasticity`` > 0, its order is also dropped (zeros) where the residuals it leaves
-    are above that (`sample_lingam.search_heteroscedasticity`)."""
+    are above that (`sample_lingam.search_heteroscedasticity`), and with ``lingam_min_residual_negentropy`` > 0
+    where the median non-Gaussianity of those residuals is below that (`sample_lingam.residual_negentropy`)."""
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -420,7 +422,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
             if lingam_min_negentropy > 0 and (opened is None or bool(opened.any())):
                 non_gaussian = sample_negentropy(stats) > lingam_min_negentropy
                 opened = non_gaussian if opened is None else opened & non_gaussian
-        lingam_var, lingam_pairs = sample_lingam_cues(stats, opened, lingam_max_heteroscedasticity)
+        lingam_var, lingam_pairs = sample_lingam_cues(stats, opened, lingam_max_heteroscedasticity,
+                                                      lingam_min_residual_negentropy)
         per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
         pairs.append(lingam_pairs.to(mean.dtype))
     not_self = (~eye)[None, :, :, None]

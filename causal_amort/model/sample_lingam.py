@@ -79,11 +79,12 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
     return torch.where(sd > 1e-6, measure, 0.0).amax(dim=1)
 
 
-def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None,
-                       max_heteroscedasticity: float = 0.0) -> tuple[Tensor, Tensor]:
+def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_heteroscedasticity: float = 0.0,
+                       min_residual_negentropy: float = 0.0) -> tuple[Tensor, Tensor]:
     """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring);
     with ``opened`` (B,) bool, the search runs on those tasks only and the others get zeros. With
-    ``max_heteroscedasticity`` > 0, a task whose `search_heteroscedasticity` is above it gets zeros too."""
+    ``max_heteroscedasticity`` > 0, a task whose `search_heteroscedasticity` is above it gets zeros too;
+    with ``min_residual_negentropy`` > 0, so does a task whose median `residual_negentropy` is below it."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
     batch, _, d = stats.reservoir.shape
@@ -95,9 +96,15 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None,
         return var, pair
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
-    found_var, found_pair, spread = _search_cues(reservoir, priority, spread=max_heteroscedasticity > 0)
-    if max_heteroscedasticity > 0:
-        trusted = (spread <= max_heteroscedasticity)[:, None, None]
+    found_var, found_pair, spread, gaussianity = _search_cues(
+        reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0)
+    if max_heteroscedasticity > 0 or min_residual_negentropy > 0:
+        trusted = torch.ones_like(spread, dtype=torch.bool)
+        if max_heteroscedasticity > 0:
+            trusted &= spread <= max_heteroscedasticity
+        if min_residual_negentropy > 0:
+            trusted &= ~(gaussianity < min_residual_negentropy)  # NaN (nothing explained): no evidence, kept
+        trusted = trusted[:, None, None]
         found_var, found_pair = found_var * trusted, found_pair * trusted[..., None]
     if everywhere:
         return found_var, found_pair
@@ -120,21 +127,44 @@ def search_heteroscedasticity(residual: Tensor, fit: Tensor, weight: Tensor, row
         var_b = ((b * b * weight).sum(1) / rows[:, 0] - mean_b**2).clamp_min(0.0)
         return cov / (var_a * var_b).sqrt().clamp_min(_TINY)
 
-    def sd(a: Tensor) -> Tensor:
-        return (a.square().sum(1, keepdim=True) / rows).sqrt()
-
-    sd_r, sd_f = sd(residual), sd(fit)
-    explained = (sd_f > 1e-3 * (sd_r + sd_f))[:, 0]  # (B, k)
+    sd_r, sd_f = _sd(residual, rows), _sd(fit, rows)
     z_r, z_f = residual / sd_r.clamp_min(_TINY), fit / sd_f.clamp_min(_TINY)
     square = corr(residual.abs(), fit.abs()).square() + corr(torch.tanh(z_r).square(), torch.tanh(z_f).square()).square()
-    return torch.where(explained, square / 2, 0.0) * rows[:, 0]
+    return torch.where(_explained(sd_r, sd_f), square / 2, 0.0) * rows[:, 0]
 
 
-def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+def residual_negentropy(residual: Tensor, fit: Tensor, rows: Tensor) -> Tensor:
+    """(B, k) m times the moment negentropy (lingam_measure.negentropy) of residual columns (B, m, k), centred and
+    zero outside the sample (``rows`` (B, 1, 1) sampled rows), NaN where the linear ``fit`` is (nearly) constant.
+    About Exp(1) where the residual is Gaussian (m skew^2 / 6 and m kurtosis^2 / 24 are each about chi-square(1)),
+    far above for the non-Gaussian noise that DirectLiNGAM's order needs: where most residuals the search leaves
+    are Gaussian, as in a linear SEM with Gaussian noise and non-Gaussian roots, its order is arbitrary."""
+    sd_r = _sd(residual, rows)
+    u = residual / sd_r.clamp_min(_TINY)
+    skew = u.pow(3).sum(1) / rows[:, 0]
+    kurtosis = u.pow(4).sum(1) / rows[:, 0] - 3.0
+    return torch.where(_explained(sd_r, _sd(fit, rows)), negentropy(skew, kurtosis) * rows[:, 0], torch.nan)
+
+
+def _sd(columns: Tensor, rows: Tensor) -> Tensor:
+    """(B, 1, k) root mean square over the sampled rows of columns (B, m, k), zero outside the sample."""
+    return (columns.square().sum(1, keepdim=True) / rows).sqrt()
+
+
+def _explained(sd_residual: Tensor, sd_fit: Tensor) -> Tensor:
+    """(B, k) whether a linear fit explains any of its variable: its spread (B, 1, k) is not negligible beside the
+    residual's; false for a root and for a variable its predecessors do not explain."""
+    return (sd_fit > 1e-3 * (sd_residual + sd_fit))[:, 0]
+
+
+def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True,
+                 gaussianity: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
-    and (B,) the mean `search_heteroscedasticity` of the residuals the search leaves (each variable
-    regressed on all those placed before it) over the variables with a non-constant fit (zeros, not
-    computed, with ``spread`` false: only `lingam_max_heteroscedasticity` reads it)."""
+    and two (B,) tests of the residuals the search leaves (each variable regressed on all those placed
+    before it), over the variables with a non-constant fit: the mean `search_heteroscedasticity` (zeros,
+    not computed, with ``spread`` false: only `lingam_max_heteroscedasticity` reads it) and the median
+    (the lower one of an even count) `residual_negentropy` (NaN where no fit is non-constant; NaN, not
+    computed, with ``gaussianity`` false: only `lingam_min_residual_negentropy` reads it)."""
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
@@ -142,6 +172,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True) -> tu
     batch, m, d = residual.shape
     spread_sum = residual.new_zeros(batch)
     spread_count = residual.new_zeros(batch)
+    residual_gaussianity = residual.new_full((batch, d), torch.nan)  # per variable, NaN until placed and explained
     picked_rows = torch.arange(batch, device=residual.device)
     position = torch.ones(batch, d, device=residual.device)  # the last one left stays at 1
     margin = torch.zeros(batch, d, device=residual.device)
@@ -167,10 +198,13 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True) -> tu
         root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
         # Its residual now is what is left of it given every variable placed before it (sequential
         # regressions on orthogonal residuals are one regression on all of them).
+        if spread or gaussianity:
+            fit = original[picked_rows, :, root][:, :, None] - root_col
         if spread:
-            found = search_heteroscedasticity(root_col, original[picked_rows, :, root][:, :, None] - root_col, weight,
-                                              rows)[:, 0]
+            found = search_heteroscedasticity(root_col, fit, weight, rows)[:, 0]
             spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
+        if gaussianity:
+            residual_gaussianity[picked_rows, root] = residual_negentropy(root_col, fit, rows)[:, 0]
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left = d - step - 1
@@ -179,13 +213,18 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True) -> tu
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)
     # The last variable left: its residual given all the others.
-    if spread:
+    if spread or gaussianity:
         last_held = (~placed).float().argmax(dim=1)
+        last_var = columns[picked_rows, last_held]
         last = residual[picked_rows, :, last_held][:, :, None]
-        found = search_heteroscedasticity(last, original[picked_rows, :, columns[picked_rows, last_held]][:, :, None] - last,
-                                          weight, rows)[:, 0]
+        fit = original[picked_rows, :, last_var][:, :, None] - last
+    if spread:
+        found = search_heteroscedasticity(last, fit, weight, rows)[:, 0]
         spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
+    if gaussianity:
+        residual_gaussianity[picked_rows, last_var] = residual_negentropy(last, fit, rows)[:, 0]
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
-            torch.where(enough[..., None], precedes, 0.0), spread_sum / spread_count.clamp_min(1.0))
+            torch.where(enough[..., None], precedes, 0.0), spread_sum / spread_count.clamp_min(1.0),
+            residual_gaussianity.nanmedian(dim=1).values)
