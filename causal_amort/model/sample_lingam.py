@@ -20,6 +20,11 @@ Per variable (``SAMPLE_LINGAM_VARIABLE_CUES``): its position in the order found 
 1 = last) and the margin by which it was picked (log of the runner-up's score over its own, 0 for
 the last one). Per pair (``SAMPLE_LINGAM_PAIR_CUES``, antisymmetric): +1 when i comes before j in
 that order, -1 after. Zeros where the sample holds fewer than `MIN_ROWS` rows.
+
+Two tests of the residuals the search leaves (each variable's residual given those placed before it)
+can drop the order (zeros) where DirectLiNGAM's premise fails: `search_heteroscedasticity`, their
+spread growing with their fits (a distortion after the sum), and `residual_negentropy`, most of
+them Gaussian (then the order below the non-Gaussian roots is arbitrary).
 """
 from __future__ import annotations
 
