@@ -10,16 +10,21 @@ from causal_amort.model.sample_lingam import MIN_ROWS, _measure, sample_lingam_c
 from causal_amort.model.sufficient import RunningStats
 
 
-def linear_sem(seed: int, d: int = 6, rows: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+def linear_sem(seed: int, d: int = 6, rows: int = 2000,
+               gaussian_below_root: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(x (1, rows, d), true order) of a linear SEM, dense in its order, with exponential noise and
-    weights +-[0.5, 1.5], columns shuffled: DirectLiNGAM's premise."""
+    weights +-[0.5, 1.5], columns shuffled: DirectLiNGAM's premise. With ``gaussian_below_root`` every
+    noise but the root's is Gaussian: the root passes a marginal Gaussianity test, but the order below
+    it is not identifiable."""
     gen = torch.Generator().manual_seed(seed)
     noise = -torch.log(torch.rand(rows, d, generator=gen, dtype=torch.float64))
     weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 0.5) * torch.sign(torch.randn(d, d, generator=gen))
+    perm = torch.randperm(d, generator=gen)  # column c holds variable perm[c]
+    if gaussian_below_root:
+        noise[:, 1:] = torch.randn(rows, d - 1, generator=gen, dtype=torch.float64)
     x = torch.zeros(rows, d, dtype=torch.float64)
     for j in range(d):  # variable j is the j-th of the order; each has every earlier one as a parent
         x[:, j] = x[:, :j] @ weights[:j, j] + noise[:, j]
-    perm = torch.randperm(d, generator=gen)  # column c holds variable perm[c]
     return x[:, perm][None].float(), perm.argsort()
 
 
@@ -308,19 +313,6 @@ def test_the_search_heteroscedasticity_tells_a_distortion_after_the_sum():
         assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])
 
 
-def gaussian_noise_sem(seed: int, d: int = 6, rows: int = 2000) -> torch.Tensor:
-    """(1, rows, d) a linear SEM, dense in its order, whose root is exponential and every other noise
-    Gaussian (the root passes a marginal Gaussianity test; the order below it is not identifiable)."""
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(rows, d, generator=gen, dtype=torch.float64)
-    noise[:, 0] = -torch.log(torch.rand(rows, generator=gen, dtype=torch.float64))
-    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 0.5) * torch.sign(torch.randn(d, d, generator=gen))
-    x = torch.zeros(rows, d, dtype=torch.float64)
-    for j in range(d):
-        x[:, j] = x[:, :j] @ weights[:j, j] + noise[:, j]
-    return x[:, torch.randperm(d, generator=gen)][None].float()
-
-
 def test_the_residual_negentropy_tells_gaussian_noise_below_a_non_gaussian_root():
     """`residual_negentropy`: the median over the search's residuals is far above on a linear SEM with
     exponential noise, near 1 where every noise but the root's is Gaussian; NaN where the fit is constant
@@ -329,7 +321,7 @@ def test_the_residual_negentropy_tells_gaussian_noise_below_a_non_gaussian_root(
     from causal_amort.model.cues import compute_cues
     from causal_amort.model.sample_lingam import _search_cues, residual_negentropy
 
-    x = torch.cat([linear_sem(23, d=6, rows=2000)[0], gaussian_noise_sem(24)])
+    x = torch.cat([linear_sem(23)[0], linear_sem(24, gaussian_below_root=True)[0]])
     stats = sampled(x, 1024)
     found = _search_cues(stats.reservoir, stats.priority, gaussianity=True)[3]
     assert found[0] > 50.0 and found[1] < 4.0
