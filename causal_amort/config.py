@@ -81,6 +81,10 @@ class ModelConfig:
     # over the variables of m times their moment negentropy; sample_lingam.residual_negentropy) below this: with
     # Gaussian noise its order is arbitrary even where a non-Gaussian root passes the test above; 0: no test
     lingam_min_residual_negentropy: float = 0.0
+    # stats encoder with lingam_rows: the search's embeddings also read the skew and kurtosis of each variable's
+    # residual given those placed before it (sample_lingam.SAMPLE_LINGAM_MOMENT_CUES), by their own embedding
+    # that starts at zero: what noise the search faced, which decides how far its order is right
+    lingam_residual_moments: bool = False
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -104,7 +108,7 @@ class ModelConfig:
     def cue_flags(self) -> dict[str, bool]:
         """Which optional cue groups the stats encoder reads, as `cues.compute_cues` takes them."""
         return {"score": self.score_cues, "kernel": self.kernel_rows > 0, "leaf": self.leaf_cues,
-                "tails": self.tail_cues, "lingam": self.lingam_rows > 0}
+                "tails": self.tail_cues, "lingam": self.lingam_rows > 0, "lingam_moments": self.lingam_residual_moments}
 
     @property
     def lingam_gated(self) -> bool:
@@ -327,6 +331,7 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_min_residual_negentropy >= 0.0, "model.lingam_min_residual_negentropy must be >= 0 (0: no test)"),
         (m.lingam_min_residual_negentropy == 0.0 or m.lingam_rows > 0,
          "model.lingam_min_residual_negentropy needs model.lingam_rows > 0"),
+        (not m.lingam_residual_moments or m.lingam_rows > 0, "model.lingam_residual_moments needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

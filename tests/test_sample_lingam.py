@@ -335,3 +335,54 @@ def test_the_residual_negentropy_tells_gaussian_noise_below_a_non_gaussian_root(
     for got, want, columns in zip(tested, free, (2, 1)):
         assert torch.equal(got[0], want[0]) and want[1, ..., -columns:].any()
         assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])
+
+
+def test_the_residual_moments_are_the_noises_and_follow_the_search_cues():
+    """`lingam_moments`: two more columns after the search's own, which stay bit for bit; each variable's
+    residual skew (the true root's is its exponential noise's, about 2; below a non-Gaussian root with
+    Gaussian noise the others' are near 0); and zeros wherever a test drops the search's order."""
+    from causal_amort.model.cues import compute_cues, cue_columns
+    from causal_amort.model.sample_lingam import SAMPLE_LINGAM_MOMENT_CUES
+
+    (x, order), (y, y_order) = linear_sem(23), linear_sem(24, gaussian_below_root=True)
+    stats = sampled(torch.cat([x, y]), 1024)
+    plain = sample_lingam_cues(stats)
+    var, pair = sample_lingam_cues(stats, moments=True)
+    assert var.shape[-1] == 4 and torch.equal(var[..., :2], plain[0]) and torch.equal(pair, plain[1])
+    skew = var[..., 2]
+    assert abs(float(skew[0, order[0]]) - 2.0) < 0.5 and abs(float(skew[1, y_order[0]]) - 2.0) < 0.5
+    below = [int(v) for v in y_order[1:]]
+    assert skew[1, below].abs().max() < 0.3
+    names = cue_columns(True, lingam=True, lingam_moments=True)[0]
+    assert names[-2:] == list(SAMPLE_LINGAM_MOMENT_CUES)
+    free = compute_cues(stats, True, lingam=True, lingam_moments=True)
+    tested = compute_cues(stats, True, lingam=True, lingam_moments=True, lingam_min_residual_negentropy=10.0)
+    assert torch.equal(tested[0][0], free[0][0]) and free[0][1, :, -4:].any() and (tested[0][1, :, -4:] == 0).all()
+    with pytest.raises(ValueError, match="need the search"):
+        compute_cues(stats, True, lingam_moments=True)
+
+
+def test_the_residual_moments_block_starts_silent():
+    """A network given `lingam_residual_moments` starts as its source (the block's output layer is zero)
+    and reads exactly the moments' two columns."""
+    from causal_amort.config import ModelConfig
+    from causal_amort.model.cues import compute_cues
+    from causal_amort.model.order_model import OrderModel
+
+    common = dict(dim=32, heads=4, enc_layers=1, dec_layers=1, encoder="stats", pair_dim=8, state="none",
+                  score_cues=True, lingam_rows=256, lingam_reads_base=False)
+    torch.manual_seed(0)
+    source = OrderModel(ModelConfig(**common)).eval()
+    model = OrderModel(ModelConfig(**common, lingam_residual_moments=True)).eval()
+    missing = model.load_state_dict(source.state_dict(), strict=False).missing_keys
+    assert missing and all(key.startswith("encoder.lingam_moments_in.") for key in missing)
+    stats = sampled(linear_sem(9, d=5, rows=1000)[0], 256)
+    var_cues, pair_cues = compute_cues(stats, True, lingam=True)
+    with_moments = compute_cues(stats, True, lingam=True, lingam_moments=True)
+    seen = {}
+    model.encoder.lingam_moments_in.register_forward_hook(lambda mod, args, out: seen.update(read=args[0]))
+    with torch.no_grad():
+        want = source.encoder(torch.zeros(1, 5, 32), var_cues, pair_cues)
+        got = model.encoder(torch.zeros(1, 5, 32), *with_moments)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    torch.testing.assert_close(seen["read"], with_moments[0][..., -2:])

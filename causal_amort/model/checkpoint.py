@@ -186,7 +186,8 @@ NOT_WEIGHTS = ("basis", "drop_cues", "cue_dropout", "cue_dropout_keep", "dropout
 # never reads: the network starts as its source). Between two non-zero values the weights are the same.
 ADDED_WEIGHTS = {"kernel_rows": "encoder.kernel_in.", "leaf_cues": "encoder.leaf_in.", "edge_head": "edge_head.",
                  "intervention_head": "encoder.intervention.", "tail_cues": "encoder.tail_",
-                 "conditional_head": "conditional.", "lingam_rows": "encoder.lingam_"}
+                 "conditional_head": "conditional.", "lingam_rows": "encoder.lingam_",
+                 "lingam_residual_moments": "encoder.lingam_moments_in."}
 # Settings that shape only an `ADDED_WEIGHTS` block (-> its setting): free when the source lacks the block.
 ADDED_SHAPES = {"lingam_reads_base": "lingam_rows"}
 

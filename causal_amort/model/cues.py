@@ -22,8 +22,8 @@ from torch import Tensor
 from causal_amort.model.kernel_cues import KERNEL_VARIABLE_CUES, kernel_score_cues
 from causal_amort.model.lingam_measure import direct_lingam_measure, residual_variance
 from causal_amort.model.leaf_cues import LEAF_VARIABLE_CUES, leaf_removal_cues
-from causal_amort.model.sample_lingam import (SAMPLE_LINGAM_PAIR_CUES, SAMPLE_LINGAM_VARIABLE_CUES, sample_lingam_cues,
-                                             sample_negentropy)
+from causal_amort.model.sample_lingam import (SAMPLE_LINGAM_MOMENT_CUES, SAMPLE_LINGAM_PAIR_CUES,
+                                             SAMPLE_LINGAM_VARIABLE_CUES, sample_lingam_cues, sample_negentropy)
 from causal_amort.model.score_fit import ScoreFit, fit_score, hessian_spread, ridge_inverse_
 from causal_amort.model.sufficient import GAUSS1, LOGCOSH, S, S2, TANH, RunningStats
 
@@ -59,6 +59,7 @@ CUE_GROUPS = {
     "leaf_removal": LEAF_VARIABLE_CUES,
     "tails": TAIL_VARIABLE_CUES + TAIL_DIRECTED_PAIR_CUES + TAIL_PLAIN_PAIR_CUES,
     "sample_lingam": SAMPLE_LINGAM_VARIABLE_CUES + SAMPLE_LINGAM_PAIR_CUES,
+    "sample_lingam_moments": SAMPLE_LINGAM_MOMENT_CUES,
 }
 
 
@@ -67,16 +68,18 @@ def _directed(names: tuple[str, ...]) -> list[str]:
     return [f"{c}[i,j]" for c in names] + [f"{c}[j,i]" for c in names]
 
 
-def cue_columns(score: bool, kernel: bool = False, leaf: bool = False,
-                tails: bool = False, lingam: bool = False) -> tuple[list[str], list[str]]:
+def cue_columns(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False, lingam: bool = False,
+                lingam_moments: bool = False) -> tuple[list[str], list[str]]:
     """The cue of each column of the per-variable and the pair cues (directed ones as name[i,j], name[j,i]);
-    ``score`` / ``kernel`` / ``leaf`` / ``tails`` / ``lingam``: with the streamed score-matching / the kernel
-    score / the leaf-removal / the tails' / the sample LiNGAM cues (columns in that order, after the others)."""
+    ``score`` / ``kernel`` / ``leaf`` / ``tails`` / ``lingam`` / ``lingam_moments``: with the streamed
+    score-matching / the kernel score / the leaf-removal / the tails' / the sample LiNGAM cues / the moments
+    of the sample search's residuals (columns in that order, after the others)."""
     variable = list(VARIABLE_CUES) + (list(SCORE_VARIABLE_CUES) if score else [])
     variable += list(KERNEL_VARIABLE_CUES) if kernel else []
     variable += list(LEAF_VARIABLE_CUES) if leaf else []
     variable += list(TAIL_VARIABLE_CUES) if tails else []
     variable += list(SAMPLE_LINGAM_VARIABLE_CUES) if lingam else []
+    variable += list(SAMPLE_LINGAM_MOMENT_CUES) if lingam_moments else []
     pair = _directed(DIRECTED_PAIR_CUES) + list(PLAIN_PAIR_CUES)
     pair += _directed(SCORE_PAIR_CUES) if score else []
     pair += _directed(TAIL_DIRECTED_PAIR_CUES) + list(TAIL_PLAIN_PAIR_CUES) if tails else []
@@ -85,26 +88,27 @@ def cue_columns(score: bool, kernel: bool = False, leaf: bool = False,
 
 
 def group_columns(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False,
-                  lingam: bool = False) -> tuple[Tensor, Tensor]:
+                  lingam: bool = False, lingam_moments: bool = False) -> tuple[Tensor, Tensor]:
     """Float memberships (G, F_v) and (G, F_p): 1 where a column's cue is in group g of CUE_GROUPS
     (in that order); the bookkeeping columns belong to none."""
     return tuple(torch.tensor([[float(name.split("[")[0] in CUE_GROUPS[group]) for name in names]
                                for group in CUE_GROUPS])
-                 for names in cue_columns(score, kernel, leaf, tails, lingam))
+                 for names in cue_columns(score, kernel, leaf, tails, lingam, lingam_moments))
 
 
-def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False,
-                 leaf: bool = False, tails: bool = False, lingam: bool = False) -> tuple[Tensor, Tensor]:
+def kept_columns(dropped_groups: tuple[str, ...], score: bool, kernel: bool = False, leaf: bool = False,
+                 tails: bool = False, lingam: bool = False, lingam_moments: bool = False) -> tuple[Tensor, Tensor]:
     """Float masks (F_v,) and (F_p,): 0 on the columns of the cue groups dropped, 1 elsewhere."""
     dropped = torch.tensor([float(group in dropped_groups) for group in CUE_GROUPS])
-    return tuple(1.0 - (dropped @ members).clamp(max=1.0) for members in group_columns(score, kernel, leaf, tails, lingam))
+    return tuple(1.0 - (dropped @ members).clamp(max=1.0)
+                 for members in group_columns(score, kernel, leaf, tails, lingam, lingam_moments))
 
 
 def num_cues(score: bool, kernel: bool = False, leaf: bool = False, tails: bool = False,
-             lingam: bool = False) -> tuple[int, int]:
+             lingam: bool = False, lingam_moments: bool = False) -> tuple[int, int]:
     """(per-variable, pair) cue counts the encoder reads, with or without the score-matching, the
-    kernel score, the leaf-removal, the tails' and the sample LiNGAM cues."""
-    variable, pair = cue_columns(score, kernel, leaf, tails, lingam)
+    kernel score, the leaf-removal, the tails' and the sample LiNGAM cues and its residuals' moments."""
+    variable, pair = cue_columns(score, kernel, leaf, tails, lingam, lingam_moments)
     return len(variable), len(pair)
 
 
@@ -290,7 +294,7 @@ def nonlinearity(r2_linear: Tensor, r2_additive: Tensor, constant: Tensor) -> Te
 
 
 def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
-                 leaf: bool = False, tails: bool = False, lingam: bool = False,
+                 leaf: bool = False, tails: bool = False, lingam: bool = False, lingam_moments: bool = False,
                  lingam_gate: float = 0.0, lingam_max_d: int = 0,
                  lingam_min_negentropy: float = 0.0,
                  lingam_max_heteroscedasticity: float = 0.0,
@@ -305,7 +309,10 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     ``lingam_max_d`` variables when that is > 0 (where it does not run its cues are zeros); with
     ``lingam_max_heteroscedasticity`` > 0, its order is also dropped (zeros) where the residuals it leaves
     are above that (`sample_lingam.search_heteroscedasticity`), and with ``lingam_min_residual_negentropy`` > 0
-    where the median non-Gaussianity of those residuals is below that (`sample_lingam.residual_negentropy`)."""
+    where the median non-Gaussianity of those residuals is below that (`sample_lingam.residual_negentropy`);
+    ``lingam_moments`` (needs ``lingam``) appends the search's residuals' moments, zeros wherever its order is."""
+    if lingam_moments and not lingam:
+        raise ValueError("the moments of the search's residuals need the search: lingam = True")
     if leaf and not score:
         raise ValueError("the leaf-removal cues refit the score cues' fit: they need score = True")
     # The score fit's cues first, while no other cue's intermediates are held: the fit's correlation,
@@ -423,7 +430,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
                 non_gaussian = sample_negentropy(stats) > lingam_min_negentropy
                 opened = non_gaussian if opened is None else opened & non_gaussian
         lingam_var, lingam_pairs = sample_lingam_cues(stats, opened, lingam_max_heteroscedasticity,
-                                                      lingam_min_residual_negentropy)
+                                                      lingam_min_residual_negentropy, moments=lingam_moments)
         per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
         pairs.append(lingam_pairs.to(mean.dtype))
     not_self = (~eye)[None, :, :, None]

@@ -37,6 +37,9 @@ from causal_amort.model.sufficient import RunningStats
 
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
 SAMPLE_LINGAM_PAIR_CUES = ("sample_lingam_precedes",)
+# With ``model.lingam_residual_moments``: the skew and excess kurtosis of each variable's residual given those
+# placed before it (its noise, if the order is right), which tell the embeddings what noise the search faced.
+SAMPLE_LINGAM_MOMENT_CUES = ("sample_lingam_residual_skew", "sample_lingam_residual_kurtosis")
 _TINY = 1e-12
 _KEEP_ALL = 32  # up to this many columns held, placed ones are kept (lower floors, 4-16, timed within the noise)
 
@@ -85,24 +88,27 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
 
 
 def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_heteroscedasticity: float = 0.0,
-                       min_residual_negentropy: float = 0.0) -> tuple[Tensor, Tensor]:
-    """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring);
-    with ``opened`` (B,) bool, the search runs on those tasks only and the others get zeros. With
-    ``max_heteroscedasticity`` > 0, a task whose `search_heteroscedasticity` is above it gets zeros too;
-    with ``min_residual_negentropy`` > 0, so does a task whose median `residual_negentropy` is below it."""
+                       min_residual_negentropy: float = 0.0, moments: bool = False) -> tuple[Tensor, Tensor]:
+    """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring), with
+    ``moments`` (B, d, 4): the `SAMPLE_LINGAM_MOMENT_CUES` after them; with ``opened`` (B,) bool, the search
+    runs on those tasks only and the others get zeros. With ``max_heteroscedasticity`` > 0, a task whose
+    `search_heteroscedasticity` is above it gets zeros too; with ``min_residual_negentropy`` > 0, so does a
+    task whose median `residual_negentropy` is below it."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
     batch, _, d = stats.reservoir.shape
     if opened is None:
         opened = torch.ones(batch, dtype=torch.bool, device=stats.reservoir.device)
-    var = stats.reservoir.new_zeros(batch, d, len(SAMPLE_LINGAM_VARIABLE_CUES))
+    var = stats.reservoir.new_zeros(batch, d, len(SAMPLE_LINGAM_VARIABLE_CUES) + moments * len(SAMPLE_LINGAM_MOMENT_CUES))
     pair = stats.reservoir.new_zeros(batch, d, d, len(SAMPLE_LINGAM_PAIR_CUES))
     if not bool(opened.any()):
         return var, pair
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
-    found_var, found_pair, spread, gaussianity = _search_cues(
-        reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0)
+    found_var, found_pair, spread, gaussianity, found_moments = _search_cues(
+        reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments)
+    if moments:
+        found_var = torch.cat([found_var, found_moments], dim=-1)
     if max_heteroscedasticity > 0 or min_residual_negentropy > 0:
         trusted = torch.ones_like(spread, dtype=torch.bool)
         if max_heteroscedasticity > 0:
@@ -145,10 +151,15 @@ def residual_negentropy(residual: Tensor, fit: Tensor, rows: Tensor) -> Tensor:
     far above for the non-Gaussian noise that DirectLiNGAM's order needs: where most residuals the search leaves
     are Gaussian, as in a linear SEM with Gaussian noise and non-Gaussian roots, its order is arbitrary."""
     sd_r = _sd(residual, rows)
-    u = residual / sd_r.clamp_min(_TINY)
-    skew = u.pow(3).sum(1) / rows[:, 0]
-    kurtosis = u.pow(4).sum(1) / rows[:, 0] - 3.0
+    skew, kurtosis = _skew_kurtosis(residual, sd_r, rows)
     return torch.where(_explained(sd_r, _sd(fit, rows)), negentropy(skew, kurtosis) * rows[:, 0], torch.nan)
+
+
+def _skew_kurtosis(residual: Tensor, sd: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, k) skew and excess kurtosis over the sampled rows of centred columns (B, m, k), zero outside the
+    sample, with root mean squares ``sd`` (B, 1, k); 0 and -3 for a constant column."""
+    u = residual / sd.clamp_min(_TINY)
+    return u.pow(3).sum(1) / rows[:, 0], u.pow(4).sum(1) / rows[:, 0] - 3.0
 
 
 def _sd(columns: Tensor, rows: Tensor) -> Tensor:
@@ -162,14 +173,16 @@ def _explained(sd_residual: Tensor, sd_fit: Tensor) -> Tensor:
     return (sd_fit > 1e-3 * (sd_residual + sd_fit))[:, 0]
 
 
-def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True,
-                 gaussianity: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gaussianity: bool = False,
+                 moments: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
     and two (B,) tests of the residuals the search leaves (each variable regressed on all those placed
     before it), over the variables with a non-constant fit: the mean `search_heteroscedasticity` (zeros,
     not computed, with ``spread`` false: only `lingam_max_heteroscedasticity` reads it) and the median
     (the lower one of an even count) `residual_negentropy` (NaN where no fit is non-constant; NaN, not
-    computed, with ``gaussianity`` false: only `lingam_min_residual_negentropy` reads it)."""
+    computed, with ``gaussianity`` false: only `lingam_min_residual_negentropy` reads it); and (B, d, 2) the
+    skew and excess kurtosis of every variable's residual, roots included (`SAMPLE_LINGAM_MOMENT_CUES`;
+    zeros, not computed, with ``moments`` false)."""
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
@@ -178,6 +191,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True,
     spread_sum = residual.new_zeros(batch)
     spread_count = residual.new_zeros(batch)
     residual_gaussianity = residual.new_full((batch, d), torch.nan)  # per variable, NaN until placed and explained
+    residual_moments = residual.new_zeros(batch, d, len(SAMPLE_LINGAM_MOMENT_CUES))
     picked_rows = torch.arange(batch, device=residual.device)
     position = torch.ones(batch, d, device=residual.device)  # the last one left stays at 1
     margin = torch.zeros(batch, d, device=residual.device)
@@ -210,6 +224,8 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True,
             spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
         if gaussianity:
             residual_gaussianity[picked_rows, root] = residual_negentropy(root_col, fit, rows)[:, 0]
+        if moments:
+            residual_moments[picked_rows, root] = torch.cat(_skew_kurtosis(root_col, _sd(root_col, rows), rows), dim=1)
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left = d - step - 1
@@ -218,7 +234,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True,
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)
     # The last variable left: its residual given all the others.
-    if spread or gaussianity:
+    if spread or gaussianity or moments:
         last_held = (~placed).float().argmax(dim=1)
         last_var = columns[picked_rows, last_held]
         last = residual[picked_rows, :, last_held][:, :, None]
@@ -228,8 +244,10 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True,
         spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
     if gaussianity:
         residual_gaussianity[picked_rows, last_var] = residual_negentropy(last, fit, rows)[:, 0]
+    if moments:
+        residual_moments[picked_rows, last_var] = torch.cat(_skew_kurtosis(last, _sd(last, rows), rows), dim=1)
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
             torch.where(enough[..., None], precedes, 0.0), spread_sum / spread_count.clamp_min(1.0),
-            residual_gaussianity.nanmedian(dim=1).values)
+            residual_gaussianity.nanmedian(dim=1).values, torch.where(enough, residual_moments, 0.0))

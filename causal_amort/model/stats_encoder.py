@@ -169,8 +169,9 @@ class StatsEncoder(nn.Module):
         # with any of the search's gates set (`ModelConfig.lingam_gated`) they are gated (`_add_embedded`): silent where it did not run.
         added = (("kernel", "kernel_in", None, False), ("leaf", "leaf_in", None, False),
                  ("tails", "tail_in", "tail_pair_in", False),
-                 ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base))
-        gated = {"lingam": cfg.lingam_gated}
+                 ("lingam", "lingam_in", "lingam_pair_in", cfg.lingam_reads_base),
+                 ("lingam_moments", "lingam_moments_in", None, False))
+        gated = {"lingam": cfg.lingam_gated, "lingam_moments": cfg.lingam_gated}
         # (name, its columns, reads the base cues too, gated), in column order
         self.var_added, self.pair_added = [], []
         for flag, var_name, pair_name, reads_base in added:
