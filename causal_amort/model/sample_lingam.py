@@ -201,6 +201,20 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     # they are dropped, so the products shrink with the variables left (at most twice their size).
     columns = torch.arange(d, device=residual.device).expand(batch, d)
     placed = torch.zeros(batch, d, dtype=torch.bool, device=residual.device)
+
+    def test_residual(column: Tensor, variable: Tensor) -> None:
+        """Records the asked tests of the residual ``column`` (B, m, 1) the search leaves of ``variable`` (B,)."""
+        if spread or gaussianity:
+            fit = original[picked_rows, :, variable][:, :, None] - column
+        if spread:
+            found = search_heteroscedasticity(column, fit, weight, rows)[:, 0]
+            spread_sum.add_(found)
+            spread_count.add_(found > 0)
+        if gaussianity:
+            residual_gaussianity[picked_rows, variable] = residual_negentropy(column, fit, rows)[:, 0]
+        if moments:
+            residual_moments[picked_rows, variable] = torch.cat(_skew_kurtosis(column, _sd(column, rows), rows), dim=1)
+
     for step in range(d - 1):
         sd = (residual.square().sum(dim=1, keepdim=True) / rows).sqrt_()
         powers = residual.new_empty(batch, m, 3 * residual.shape[2])
@@ -217,15 +231,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
         root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
         # Its residual now is what is left of it given every variable placed before it (sequential
         # regressions on orthogonal residuals are one regression on all of them).
-        if spread or gaussianity:
-            fit = original[picked_rows, :, root][:, :, None] - root_col
-        if spread:
-            found = search_heteroscedasticity(root_col, fit, weight, rows)[:, 0]
-            spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
-        if gaussianity:
-            residual_gaussianity[picked_rows, root] = residual_negentropy(root_col, fit, rows)[:, 0]
-        if moments:
-            residual_moments[picked_rows, root] = torch.cat(_skew_kurtosis(root_col, _sd(root_col, rows), rows), dim=1)
+        test_residual(root_col, root)
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left = d - step - 1
@@ -236,16 +242,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     # The last variable left: its residual given all the others.
     if spread or gaussianity or moments:
         last_held = (~placed).float().argmax(dim=1)
-        last_var = columns[picked_rows, last_held]
-        last = residual[picked_rows, :, last_held][:, :, None]
-        fit = original[picked_rows, :, last_var][:, :, None] - last
-    if spread:
-        found = search_heteroscedasticity(last, fit, weight, rows)[:, 0]
-        spread_sum, spread_count = spread_sum + found, spread_count + (found > 0)
-    if gaussianity:
-        residual_gaussianity[picked_rows, last_var] = residual_negentropy(last, fit, rows)[:, 0]
-    if moments:
-        residual_moments[picked_rows, last_var] = torch.cat(_skew_kurtosis(last, _sd(last, rows), rows), dim=1)
+        test_residual(residual[picked_rows, :, last_held][:, :, None], columns[picked_rows, last_held])
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
