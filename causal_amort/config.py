@@ -85,6 +85,10 @@ class ModelConfig:
     # residual given those placed before it (sample_lingam.SAMPLE_LINGAM_MOMENT_CUES), by their own embedding
     # that starts at zero: what noise the search faced, which decides how far its order is right
     lingam_residual_moments: bool = False
+    # stats encoder with lingam_rows: at each step of the search, its this many likeliest roots by the moment
+    # measure are scored again with Hyvarinen's maximum-entropy approximation (sample_lingam._rerank), which heavy tails sway
+    # less; 0: no re-ranking
+    lingam_rerank: int = 0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -332,6 +336,8 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_min_residual_negentropy == 0.0 or m.lingam_rows > 0,
          "model.lingam_min_residual_negentropy needs model.lingam_rows > 0"),
         (not m.lingam_residual_moments or m.lingam_rows > 0, "model.lingam_residual_moments needs model.lingam_rows > 0"),
+        (m.lingam_rerank == 0 or m.lingam_rerank >= 2, "model.lingam_rerank must be 0 (no re-ranking) or at least 2"),
+        (m.lingam_rerank == 0 or m.lingam_rows > 0, "model.lingam_rerank needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

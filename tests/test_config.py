@@ -94,6 +94,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.encoder": "stats", "model.lingam_rows": 64, "model.lingam_min_residual_negentropy": -1.0},
          "model.lingam_min_residual_negentropy must be >= 0"),
         ({"model.encoder": "stats", "model.lingam_residual_moments": True}, "model.lingam_residual_moments needs"),
+        ({"model.encoder": "stats", "model.lingam_rerank": 3}, "model.lingam_rerank needs"),
+        ({"model.encoder": "stats", "model.lingam_rows": 64, "model.lingam_rerank": 1}, "model.lingam_rerank must be 0"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
         ({"train.precede_loss": -0.1}, "train.precede_loss must be >= 0"),
         ({"model.decoder": "sort", "train.precede_loss": 0.5}, "train.precede_loss needs model.decoder = causal"),

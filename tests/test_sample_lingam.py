@@ -5,8 +5,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from causal_amort.model.lingam_measure import negentropy
-from causal_amort.model.sample_lingam import MIN_ROWS, _measure, sample_lingam_cues
+from causal_amort.model.lingam_measure import max_entropy, negentropy
+from causal_amort.model.sample_lingam import MIN_ROWS, _measure, _rerank, sample_lingam_cues
 from causal_amort.model.sufficient import RunningStats
 
 
@@ -386,3 +386,66 @@ def test_the_residual_moments_block_starts_silent():
         got = model.encoder(torch.zeros(1, 5, 32), *with_moments)
     assert all(torch.equal(a, b) for a, b in zip(got, want))
     torch.testing.assert_close(seen["read"], with_moments[0][..., -2:])
+
+
+def test_the_maximum_entropy_approximation_ranks_known_laws_and_ignores_zero_padding():
+    """Standardized samples: Gaussian near its entropy (1 + log 2 pi) / 2, Laplace and uniform below it (true
+    gaps 0.072 and 0.177; the approximation gives 0.08 and 0.06); zero rows declared as padding change nothing."""
+    gen = torch.Generator().manual_seed(0)
+    rows = 200_000
+    gaussian = torch.randn(rows, generator=gen, dtype=torch.float64)
+    half = torch.rand(rows, generator=gen, dtype=torch.float64) - 0.5
+    laplace = -torch.sign(half) * torch.log1p(-2 * half.abs()) / math.sqrt(2.0)  # inverse CDF, variance 1
+    uniform = (torch.rand(rows, generator=gen, dtype=torch.float64) - 0.5) * math.sqrt(12.0)
+    h = [float(max_entropy(x, torch.tensor(float(rows)))) for x in (gaussian, laplace, uniform)]
+    assert abs(h[0] - (1 + math.log(2 * math.pi)) / 2) < 0.005
+    assert h[0] - 0.12 < h[1] < h[0] - 0.05 and h[0] - 0.10 < h[2] < h[0] - 0.03
+    padded = torch.cat([laplace[:1000], torch.zeros(300, dtype=torch.float64)])
+    assert torch.allclose(max_entropy(padded, torch.tensor(1000.0), 300.0), max_entropy(laplace[:1000], torch.tensor(1000.0)))
+
+
+def test_the_reranking_picks_the_candidate_an_explicit_pairwise_loop_picks():
+    """`_rerank` (batched over candidates and pairs) against DirectLiNGAM's score written pair by pair:
+    for each candidate i, the sum over the other columns j of min(0, H(u_j) + H(r_i|j) - H(u_i) - H(r_j|i))^2."""
+    x, _ = linear_sem(11, d=5, rows=600)
+    u = x[0].double() - x[0].double().mean(0)
+    u = u / u.square().mean(0).sqrt()
+    rows = torch.tensor(600.0)
+
+    def entropy(v):
+        return float(max_entropy(v / v.square().mean().sqrt(), rows))
+
+    loop = []
+    for i in range(5):
+        total = 0.0
+        for j in range(5):
+            if j != i:
+                rho = float((u[:, i] * u[:, j]).mean())
+                m = entropy(u[:, j]) + entropy(u[:, i] - rho * u[:, j]) - entropy(u[:, i]) - entropy(u[:, j] - rho * u[:, i])
+                total += min(0.0, m) ** 2
+        loop.append(total)
+    loop = torch.tensor(loop)
+    score = torch.tensor([[0.3, 0.1, 0.2, 0.5, 0.4]], dtype=torch.float64)  # candidates 1, 2, 0 with c = 3
+    held, margin = _rerank(u[None], score, rows.view(1, 1, 1), 3)
+    lowest = loop[[1, 2, 0]].sort()
+    assert int(held) == [1, 2, 0][int(lowest.indices[0])]
+    assert math.isclose(float(margin), math.log((lowest.values[1] + 1e-12) / (lowest.values[0] + 1e-12)), rel_tol=1e-6)
+
+
+def test_the_reranked_search_orders_a_heavy_tailed_sem_and_padding_changes_nothing():
+    """With every candidate re-ranked the search is DirectLiNGAM with the maximum-entropy approximation: it
+    finds the order of linear SEMs with exponential noise; a sample with empty slots gives what the
+    same rows give in a sample without any; a batch gives each task what it gives alone."""
+    for seed in range(3):
+        x, order = linear_sem(seed)
+        var, _ = sample_lingam_cues(sampled(x, 2048), rerank=6)
+        assert torch.equal(var[0, :, 0].argsort(), order), seed
+    x, _ = linear_sem(12, d=5, rows=500)
+    full, roomy = sampled(x, 500), sampled(x, 1024)  # the same 500 rows, 524 empty slots in the second
+    for got, want in zip(sample_lingam_cues(roomy, rerank=3), sample_lingam_cues(full, rerank=3)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    tasks = [linear_sem(seed, d=5, rows=1000)[0] for seed in (5, 6)]
+    together = sample_lingam_cues(sampled(torch.cat(tasks), 512), rerank=2)
+    for b, x in enumerate(tasks):
+        torch.testing.assert_close(together[0][b : b + 1], sample_lingam_cues(sampled(x, 512), rerank=2)[0],
+                                   rtol=1e-4, atol=1e-5)

@@ -14,7 +14,10 @@ entropies, H(u_j) + H(r_i|j) - H(u_i) - H(r_j|i) (positive when i causes j), wit
 its Gram-Charlier (moment) form (lingam_measure.py), so that the residual moments of every pair come
 from two matrix products of the sample's powers per step (lingam's log-cosh form needs every pair's
 residual row by row: 10-40 times the time). A variable's
-score is lingam's, the sum over the others of min(0, measure)^2; the lowest is the next root.
+score is lingam's, the sum over the others of min(0, measure)^2; the lowest is the next root. With
+``rerank`` = c, the c lowest are scored again with Hyvarinen's maximum-entropy approximation
+(lingam_measure.max_entropy, as lingam's own entropies), which a heavy tail sways less than the moments,
+and the lowest of those is the next root: c residual columns against every other, row by row, per step.
 
 Per variable (``SAMPLE_LINGAM_VARIABLE_CUES``): its position in the order found (0 = first root,
 1 = last) and the margin by which it was picked (log of the runner-up's score over its own, 0 for
@@ -32,7 +35,7 @@ import torch
 from torch import Tensor
 
 from causal_amort.model.kernel_cues import MIN_ROWS  # the fewest sampled rows a cue of the sample reads
-from causal_amort.model.lingam_measure import direct_lingam_measure, negentropy
+from causal_amort.model.lingam_measure import direct_lingam_measure, max_entropy, negentropy, residual_variance
 from causal_amort.model.sufficient import RunningStats
 
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
@@ -63,6 +66,31 @@ def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tens
     return direct_lingam_measure(rho, skew, c4, m12.transpose(1, 2), m12, m13.transpose(1, 2), m13, m22)[2]
 
 
+def _rerank(u: Tensor, score: Tensor, rows: Tensor, candidates: int) -> tuple[Tensor, Tensor]:
+    """((B,) the held column picked, (B,) the log of the runner-up's score over its own): of the ``candidates``
+    columns with the lowest moment ``score`` (B, k), the one with the lowest lingam score when each pair's
+    measure takes its entropies from `max_entropy`, for standardized columns ``u`` (B, m, k) (zero outside
+    the sample and for placed columns, whose measures are then 0; ``rows`` (B, 1, 1) sampled rows)."""
+    batch, m, k = u.shape
+    pick = score.topk(candidates, dim=1, largest=False).indices  # (B, c)
+    columns = u.transpose(1, 2).contiguous()  # (B, k, m): rows last, so each entropy sums a contiguous run
+    picked = columns.gather(1, pick[:, :, None].expand(-1, -1, m))  # (B, c, m)
+    padded = m - rows  # (B, 1, 1) rows outside the sample, zero in every column
+    entropy = max_entropy(columns, rows[:, 0], padded[:, 0])  # (B, k)
+    rho = (picked @ u / rows).clamp_(-1.0, 1.0)  # (B, c, k)
+    scale = residual_variance(rho).rsqrt_()  # (B, c, k)
+    ahead, behind = picked[:, :, None, :], columns[:, None, :, :]  # (B, c, 1, m), (B, 1, k, m)
+    rho, scale = rho[..., None], scale[..., None]
+    # H(u_j) + H(r_{i|j}) - H(u_i) - H(r_{j|i}), positive when candidate i causes j.
+    measure = (entropy[:, None, :] + max_entropy((ahead - rho * behind).mul_(scale), rows, padded)
+               - entropy.gather(1, pick)[:, :, None] - max_entropy((behind - rho * ahead).mul_(scale), rows, padded))
+    itself = pick[:, :, None] == torch.arange(k, device=u.device)
+    lingam = torch.nan_to_num_(measure, nan=0.0, posinf=0.0, neginf=0.0).masked_fill_(itself, 0.0)
+    lingam = lingam.clamp_(max=0.0).square_().sum(dim=2)  # (B, c)
+    low = lingam.topk(2, dim=1, largest=False)
+    return pick.gather(1, low.indices[:, :1])[:, 0], torch.log((low.values[:, 1] + _TINY) / (low.values[:, 0] + _TINY))
+
+
 def _centred_sample(reservoir: Tensor, priority: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     """(the sampled rows (B, m, d) minus their mean, zero outside the sample; weight (B, m, 1), 1 on a sampled
     row; rows (B, 1, 1), their count) of a row sample and its priorities, in ``dtype``."""
@@ -88,12 +116,14 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
 
 
 def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_heteroscedasticity: float = 0.0,
-                       min_residual_negentropy: float = 0.0, moments: bool = False) -> tuple[Tensor, Tensor]:
+                       min_residual_negentropy: float = 0.0, moments: bool = False,
+                       rerank: int = 0) -> tuple[Tensor, Tensor]:
     """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring), with
     ``moments`` (B, d, 4): the `SAMPLE_LINGAM_MOMENT_CUES` after them; with ``opened`` (B,) bool, the search
     runs on those tasks only and the others get zeros. With ``max_heteroscedasticity`` > 0, a task whose
     `search_heteroscedasticity` is above it gets zeros too; with ``min_residual_negentropy`` > 0, so does a
-    task whose median `residual_negentropy` is below it."""
+    task whose median `residual_negentropy` is below it. ``rerank`` (0, or at least 2): the search's pick among
+    that many candidates by maximum-entropy approximations (module docstring)."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
     batch, _, d = stats.reservoir.shape
@@ -106,7 +136,8 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
     found_var, found_pair, spread, gaussianity, found_moments = _search_cues(
-        reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments)
+        reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments,
+        rerank=rerank)
     if moments:
         found_var = torch.cat([found_var, found_moments], dim=-1)
     if max_heteroscedasticity > 0 or min_residual_negentropy > 0:
@@ -174,7 +205,7 @@ def _explained(sd_residual: Tensor, sd_fit: Tensor) -> Tensor:
 
 
 def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gaussianity: bool = False,
-                 moments: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                 moments: bool = False, rerank: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
     and two (B,) tests of the residuals the search leaves (each variable regressed on all those placed
     before it), over the variables with a non-constant fit: the mean `search_heteroscedasticity` (zeros,
@@ -182,7 +213,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     (the lower one of an even count) `residual_negentropy` (NaN where no fit is non-constant; NaN, not
     computed, with ``gaussianity`` false: only `lingam_min_residual_negentropy` reads it); and (B, d, 2) the
     skew and excess kurtosis of every variable's residual, roots included (`SAMPLE_LINGAM_MOMENT_CUES`;
-    zeros, not computed, with ``moments`` false)."""
+    zeros, not computed, with ``moments`` false). ``rerank``: `sample_lingam_cues`'s."""
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
@@ -221,11 +252,16 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
         measure = _measure(residual, torch.where(sd > 1e-6, sd, torch.inf), rows, powers)
         measure = torch.nan_to_num_(measure, nan=0.0, posinf=0.0, neginf=0.0)
         score = measure.clamp_(max=0.0).square_().sum(dim=2).masked_fill_(placed, torch.inf)
-        low = score.topk(2, dim=1, largest=False)  # lingam: the least evidence against i as a root
-        held = low.indices[:, 0]
+        left = d - step
+        if rerank:
+            u = residual / torch.where(sd > 1e-6, sd, torch.inf)
+            held, found_margin = _rerank(u, score, rows, min(rerank, left))
+        else:
+            low = score.topk(2, dim=1, largest=False)  # lingam: the least evidence against i as a root
+            held, found_margin = low.indices[:, 0], torch.log((low.values[:, 1] + _TINY) / (low.values[:, 0] + _TINY))
         root = columns[picked_rows, held]
         position[picked_rows, root] = step / (d - 1)
-        margin[picked_rows, root] = torch.log((low.values[:, 1] + _TINY) / (low.values[:, 0] + _TINY))
+        margin[picked_rows, root] = found_margin
         placed[picked_rows, held] = True
         # Regress the root out of every variable, itself included.
         root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
@@ -234,7 +270,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
         test_residual(root_col, root)
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
-        left = d - step - 1
+        left -= 1
         if residual.shape[2] > _KEEP_ALL and 2 * left <= residual.shape[2]:
             keep = (~placed).nonzero()[:, 1].view(batch, left)
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
