@@ -89,6 +89,10 @@ class ModelConfig:
     # measure are scored again with Hyvarinen's maximum-entropy approximation (sample_lingam._rerank), which heavy tails sway
     # less; 0: no re-ranking
     lingam_rerank: int = 0
+    # stats encoder with lingam_rows: drop the search's order where its residuals correlate with curved functions of
+    # their linear fits (the mean of m * corr^2; sample_lingam.search_curvature, a RESET test) above this: a
+    # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate; 0: no test
+    lingam_max_curvature: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -119,7 +123,8 @@ class ModelConfig:
         """Whether the sample LiNGAM search may be skipped on some data (its cues then zeros): a gate, a test
         or a cap on d is set."""
         return (self.lingam_gate > 0 or self.lingam_max_d > 0 or self.lingam_min_negentropy > 0
-                or self.lingam_max_heteroscedasticity > 0 or self.lingam_min_residual_negentropy > 0)
+                or self.lingam_max_heteroscedasticity > 0 or self.lingam_min_residual_negentropy > 0
+                or self.lingam_max_curvature > 0)
 
     @property
     def reservoir_rows(self) -> int:
@@ -338,6 +343,8 @@ def _validate(cfg: RunConfig) -> None:
         (not m.lingam_residual_moments or m.lingam_rows > 0, "model.lingam_residual_moments needs model.lingam_rows > 0"),
         (m.lingam_rerank == 0 or m.lingam_rerank >= 2, "model.lingam_rerank must be 0 (no re-ranking) or at least 2"),
         (m.lingam_rerank == 0 or m.lingam_rows > 0, "model.lingam_rerank needs model.lingam_rows > 0"),
+        (m.lingam_max_curvature >= 0.0, "model.lingam_max_curvature must be >= 0 (0: no test)"),
+        (m.lingam_max_curvature == 0.0 or m.lingam_rows > 0, "model.lingam_max_curvature needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

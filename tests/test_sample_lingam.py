@@ -449,3 +449,25 @@ def test_the_reranked_search_orders_a_heavy_tailed_sem_and_padding_changes_nothi
     for b, x in enumerate(tasks):
         torch.testing.assert_close(together[0][b : b + 1], sample_lingam_cues(sampled(x, 512), rerank=2)[0],
                                    rtol=1e-4, atol=1e-5)
+
+
+def test_the_search_curvature_tells_a_mean_that_bends_with_the_fit():
+    """`search_curvature`: about 1 on a linear SEM searched in its order (its residuals are its noises), far
+    above on a chain of quadratic and sine mechanisms (a residual's mean bends with its fit); a batch gives
+    each task what it gives alone; and `lingam_max_curvature` drops the search's order (zeros) only where the statistic is above it,
+    leaving the other task's cues bit for bit."""
+    from causal_amort.model.cues import compute_cues
+    from causal_amort.model.sample_lingam import _search_cues
+
+    x = torch.cat([linear_sem(23, d=6, rows=2000)[0], nonlinear_chain(5, rows=2000)])
+    stats = sampled(x, 1024)
+    assert (_search_cues(stats.reservoir, stats.priority)[5] == 0).all()  # not computed unless asked
+    curvature = _search_cues(stats.reservoir, stats.priority, curvature=True)[5]
+    assert curvature[0] < 2.0 and curvature[1] > 10.0
+    alone = _search_cues(stats.reservoir[1:], stats.priority[1:], curvature=True)[5]
+    torch.testing.assert_close(alone, curvature[1:])
+    free = compute_cues(stats, True, lingam=True)
+    tested = compute_cues(stats, True, lingam=True, lingam_max_curvature=float(curvature.mean()))
+    for got, want, columns in zip(tested, free, (2, 1)):
+        assert torch.equal(got[0], want[0]) and want[1, ..., -columns:].any()
+        assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])

@@ -26,8 +26,9 @@ that order, -1 after. Zeros where the sample holds fewer than `MIN_ROWS` rows.
 
 Two tests of the residuals the search leaves (each variable's residual given those placed before it)
 can drop the order (zeros) where DirectLiNGAM's premise fails: `search_heteroscedasticity`, their
-spread growing with their fits (a distortion after the sum), and `residual_negentropy`, most of
-them Gaussian (then the order below the non-Gaussian roots is arbitrary).
+spread growing with their fits (a distortion after the sum), `residual_negentropy`, most of
+them Gaussian (then the order below the non-Gaussian roots is arbitrary), and `search_curvature`,
+their means bending with their fits (a nonlinear SCM the linearity gate let through).
 """
 from __future__ import annotations
 
@@ -117,13 +118,14 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
 
 def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_heteroscedasticity: float = 0.0,
                        min_residual_negentropy: float = 0.0, moments: bool = False,
-                       rerank: int = 0) -> tuple[Tensor, Tensor]:
+                       rerank: int = 0, max_curvature: float = 0.0) -> tuple[Tensor, Tensor]:
     """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring), with
     ``moments`` (B, d, 4): the `SAMPLE_LINGAM_MOMENT_CUES` after them; with ``opened`` (B,) bool, the search
     runs on those tasks only and the others get zeros. With ``max_heteroscedasticity`` > 0, a task whose
     `search_heteroscedasticity` is above it gets zeros too; with ``min_residual_negentropy`` > 0, so does a
-    task whose median `residual_negentropy` is below it. ``rerank`` (0, or at least 2): the search's pick among
-    that many candidates by maximum-entropy approximations (module docstring)."""
+    task whose median `residual_negentropy` is below it, and with ``max_curvature`` > 0, a task whose mean
+    `search_curvature` is above it. ``rerank`` (0, or at least 2): the search's pick among that many
+    candidates by maximum-entropy approximations (module docstring)."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
     batch, _, d = stats.reservoir.shape
@@ -135,15 +137,17 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
         return var, pair
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
-    found_var, found_pair, spread, gaussianity, found_moments = _search_cues(
+    found_var, found_pair, spread, gaussianity, found_moments, curvature = _search_cues(
         reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments,
-        rerank=rerank)
+        rerank=rerank, curvature=max_curvature > 0)
     if moments:
         found_var = torch.cat([found_var, found_moments], dim=-1)
-    if max_heteroscedasticity > 0 or min_residual_negentropy > 0:
+    if max_heteroscedasticity > 0 or min_residual_negentropy > 0 or max_curvature > 0:
         trusted = torch.ones_like(spread, dtype=torch.bool)
         if max_heteroscedasticity > 0:
             trusted &= spread <= max_heteroscedasticity
+        if max_curvature > 0:
+            trusted &= curvature <= max_curvature
         if min_residual_negentropy > 0:
             trusted &= ~(gaussianity < min_residual_negentropy)  # NaN (nothing explained): no evidence, kept
         trusted = trusted[:, None, None]
@@ -162,17 +166,36 @@ def search_heteroscedasticity(residual: Tensor, fit: Tensor, weight: Tensor, row
     on, as in a linear SEM in its causal order; far above where its spread grows with the fit, as when a
     monotone distortion acts after the sum (a post-nonlinear model, where DirectLiNGAM's order misleads).
     0 where the fit is (nearly) constant: a root, or a variable its predecessors do not explain."""
-    def corr(a: Tensor, b: Tensor) -> Tensor:
-        mean_a, mean_b = (a * weight).sum(1) / rows[:, 0], (b * weight).sum(1) / rows[:, 0]
-        cov = (a * b * weight).sum(1) / rows[:, 0] - mean_a * mean_b
-        var_a = ((a * a * weight).sum(1) / rows[:, 0] - mean_a**2).clamp_min(0.0)
-        var_b = ((b * b * weight).sum(1) / rows[:, 0] - mean_b**2).clamp_min(0.0)
-        return cov / (var_a * var_b).sqrt().clamp_min(_TINY)
-
     sd_r, sd_f = _sd(residual, rows), _sd(fit, rows)
     z_r, z_f = residual / sd_r.clamp_min(_TINY), fit / sd_f.clamp_min(_TINY)
-    square = corr(residual.abs(), fit.abs()).square() + corr(torch.tanh(z_r).square(), torch.tanh(z_f).square()).square()
+    square = (_corr(residual.abs(), fit.abs(), weight, rows).square()
+              + _corr(torch.tanh(z_r).square(), torch.tanh(z_f).square(), weight, rows).square())
     return torch.where(_explained(sd_r, sd_f), square / 2, 0.0) * rows[:, 0]
+
+
+def search_curvature(residual: Tensor, fit: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
+    """(B, k) m times the mean square of two correlations over the sampled rows between a residual and
+    curved functions of its linear fit's z-score z: z^2, and tanh(z)^2 (bounded, for heavy tails), for
+    columns as `search_heteroscedasticity`'s (Ramsey's RESET test of a linear regression's form). About 1
+    where the residual is independent of what it was regressed on, as in a linear SEM in its causal
+    order; far above where the mean of the variable bends with its predecessors, as in a nonlinear SCM
+    that the linearity gate let through (sigmoids near their linear range), where the order misleads.
+    0 where the fit is (nearly) constant."""
+    sd_r, sd_f = _sd(residual, rows), _sd(fit, rows)
+    z_f = fit / sd_f.clamp_min(_TINY)
+    square = (_corr(residual, z_f.square(), weight, rows).square()
+              + _corr(residual, torch.tanh(z_f).square(), weight, rows).square())
+    return torch.where(_explained(sd_r, sd_f), square / 2, 0.0) * rows[:, 0]
+
+
+def _corr(a: Tensor, b: Tensor, weight: Tensor, rows: Tensor) -> Tensor:
+    """(B, k) correlation over the sampled rows (``weight`` (B, m, 1) 1 on a sampled row, ``rows`` (B, 1, 1)
+    their count) of columns ``a`` and ``b`` (B, m, k)."""
+    mean_a, mean_b = (a * weight).sum(1) / rows[:, 0], (b * weight).sum(1) / rows[:, 0]
+    cov = (a * b * weight).sum(1) / rows[:, 0] - mean_a * mean_b
+    var_a = ((a * a * weight).sum(1) / rows[:, 0] - mean_a**2).clamp_min(0.0)
+    var_b = ((b * b * weight).sum(1) / rows[:, 0] - mean_b**2).clamp_min(0.0)
+    return cov / (var_a * var_b).sqrt().clamp_min(_TINY)
 
 
 def residual_negentropy(residual: Tensor, fit: Tensor, rows: Tensor) -> Tensor:
@@ -205,7 +228,8 @@ def _explained(sd_residual: Tensor, sd_fit: Tensor) -> Tensor:
 
 
 def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gaussianity: bool = False,
-                 moments: bool = False, rerank: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                 moments: bool = False, rerank: int = 0,
+                 curvature: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
     and two (B,) tests of the residuals the search leaves (each variable regressed on all those placed
     before it), over the variables with a non-constant fit: the mean `search_heteroscedasticity` (zeros,
@@ -213,7 +237,8 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     (the lower one of an even count) `residual_negentropy` (NaN where no fit is non-constant; NaN, not
     computed, with ``gaussianity`` false: only `lingam_min_residual_negentropy` reads it); and (B, d, 2) the
     skew and excess kurtosis of every variable's residual, roots included (`SAMPLE_LINGAM_MOMENT_CUES`;
-    zeros, not computed, with ``moments`` false). ``rerank``: `sample_lingam_cues`'s."""
+    zeros, not computed, with ``moments`` false); last, (B,) the mean `search_curvature` over the variables
+    with a non-constant fit (zeros, not computed, with ``curvature`` false). ``rerank``: `sample_lingam_cues`'s."""
     # Zero on the rows outside the sample, and it stays so (each update subtracts a multiple of a
     # residual column): `_measure` sums over all m rows.
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
@@ -221,6 +246,8 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     batch, m, d = residual.shape
     spread_sum = residual.new_zeros(batch)
     spread_count = residual.new_zeros(batch)
+    curvature_sum = residual.new_zeros(batch)
+    curvature_count = residual.new_zeros(batch)
     residual_gaussianity = residual.new_full((batch, d), torch.nan)  # per variable, NaN until placed and explained
     residual_moments = residual.new_zeros(batch, d, len(SAMPLE_LINGAM_MOMENT_CUES))
     picked_rows = torch.arange(batch, device=residual.device)
@@ -235,12 +262,16 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
 
     def test_residual(column: Tensor, variable: Tensor) -> None:
         """Records the asked tests of the residual ``column`` (B, m, 1) the search leaves of ``variable`` (B,)."""
-        if spread or gaussianity:
+        if spread or gaussianity or curvature:
             fit = original[picked_rows, :, variable][:, :, None] - column
         if spread:
             found = search_heteroscedasticity(column, fit, weight, rows)[:, 0]
             spread_sum.add_(found)
             spread_count.add_(found > 0)
+        if curvature:
+            found = search_curvature(column, fit, weight, rows)[:, 0]
+            curvature_sum.add_(found)
+            curvature_count.add_(found > 0)
         if gaussianity:
             residual_gaussianity[picked_rows, variable] = residual_negentropy(column, fit, rows)[:, 0]
         if moments:
@@ -276,11 +307,12 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)
     # The last variable left: its residual given all the others.
-    if spread or gaussianity or moments:
+    if spread or gaussianity or moments or curvature:
         last_held = (~placed).float().argmax(dim=1)
         test_residual(residual[picked_rows, :, last_held][:, :, None], columns[picked_rows, last_held])
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
             torch.where(enough[..., None], precedes, 0.0), spread_sum / spread_count.clamp_min(1.0),
-            residual_gaussianity.nanmedian(dim=1).values, torch.where(enough, residual_moments, 0.0))
+            residual_gaussianity.nanmedian(dim=1).values, torch.where(enough, residual_moments, 0.0),
+            curvature_sum / curvature_count.clamp_min(1.0))
