@@ -86,12 +86,13 @@ class ModelConfig:
     # that starts at zero: what noise the search faced, which decides how far its order is right
     lingam_residual_moments: bool = False
     # stats encoder with lingam_rows: at each step of the search, its this many likeliest roots by the moment
-    # measure are scored again with Hyvarinen's maximum-entropy approximation (sample_lingam._rerank), which heavy tails sway
-    # less; 0: no re-ranking
+    # measure are scored again with Hyvarinen's maximum-entropy approximation (sample_lingam._rerank), which
+    # heavy tails sway less; 0: no re-ranking
     lingam_rerank: int = 0
-    # stats encoder with lingam_rows: drop the search's order where its residuals correlate with curved functions of
-    # their linear fits (the mean of m * corr^2; sample_lingam.search_curvature, a RESET test) above this: a
-    # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate; 0: no test
+    # stats encoder with lingam_rows: drop the search's order where its residuals correlate with curved functions
+    # of their linear fits (the mean of m * corr^2; sample_lingam.search_curvature, a RESET test) above this: a
+    # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate;
+    # 0: no test
     lingam_max_curvature: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits

@@ -401,7 +401,8 @@ def test_the_maximum_entropy_approximation_ranks_known_laws_and_ignores_zero_pad
     assert abs(h[0] - (1 + math.log(2 * math.pi)) / 2) < 0.005
     assert h[0] - 0.12 < h[1] < h[0] - 0.05 and h[0] - 0.10 < h[2] < h[0] - 0.03
     padded = torch.cat([laplace[:1000], torch.zeros(300, dtype=torch.float64)])
-    assert torch.allclose(max_entropy(padded, torch.tensor(1000.0), 300.0), max_entropy(laplace[:1000], torch.tensor(1000.0)))
+    kept = torch.tensor(1000.0)
+    assert torch.allclose(max_entropy(padded, kept, 300.0), max_entropy(laplace[:1000], kept))
 
 
 def test_the_reranking_picks_the_candidate_an_explicit_pairwise_loop_picks():
@@ -421,7 +422,8 @@ def test_the_reranking_picks_the_candidate_an_explicit_pairwise_loop_picks():
         for j in range(5):
             if j != i:
                 rho = float((u[:, i] * u[:, j]).mean())
-                m = entropy(u[:, j]) + entropy(u[:, i] - rho * u[:, j]) - entropy(u[:, i]) - entropy(u[:, j] - rho * u[:, i])
+                m = (entropy(u[:, j]) + entropy(u[:, i] - rho * u[:, j])
+                     - entropy(u[:, i]) - entropy(u[:, j] - rho * u[:, i]))
                 total += min(0.0, m) ** 2
         loop.append(total)
     loop = torch.tensor(loop)
@@ -454,8 +456,8 @@ def test_the_reranked_search_orders_a_heavy_tailed_sem_and_padding_changes_nothi
 def test_the_search_curvature_tells_a_mean_that_bends_with_the_fit():
     """`search_curvature`: about 1 on a linear SEM searched in its order (its residuals are its noises), far
     above on a chain of quadratic and sine mechanisms (a residual's mean bends with its fit); a batch gives
-    each task what it gives alone; and `lingam_max_curvature` drops the search's order (zeros) only where the statistic is above it,
-    leaving the other task's cues bit for bit."""
+    each task what it gives alone; and `lingam_max_curvature` drops the search's order (zeros) only where
+    the statistic is above it, leaving the other task's cues bit for bit."""
     from causal_amort.model.cues import compute_cues
     from causal_amort.model.sample_lingam import _search_cues
 

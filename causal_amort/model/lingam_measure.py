@@ -1,6 +1,6 @@
 """DirectLiNGAM's pairwise measure (Shimizu et al. 2011, eq. 18) in moment form: one home for the
-cues of the streamed sums (cues.py) and of the row sample (sample_lingam.py); and lingam's own
-maximum-entropy approximation, for the search's re-ranking step (sample_lingam.py)."""
+cues of the streamed sums (cues.py) and of the row sample (sample_lingam.py); and Hyvarinen's
+maximum-entropy approximation of entropy, for the search's re-ranking step (sample_lingam.py)."""
 from __future__ import annotations
 
 import math

@@ -16,15 +16,16 @@ from two matrix products of the sample's powers per step (lingam's log-cosh form
 residual row by row: 10-40 times the time). A variable's
 score is lingam's, the sum over the others of min(0, measure)^2; the lowest is the next root. With
 ``rerank`` = c, the c lowest are scored again with Hyvarinen's maximum-entropy approximation
-(lingam_measure.max_entropy, as lingam's own entropies), which a heavy tail sways less than the moments,
-and the lowest of those is the next root: c residual columns against every other, row by row, per step.
+(lingam_measure.max_entropy; lingam's entropies are of that kind too), which a heavy tail sways less
+than the moments, and the lowest of those is the next root: c residual columns against every other,
+row by row, per step.
 
 Per variable (``SAMPLE_LINGAM_VARIABLE_CUES``): its position in the order found (0 = first root,
 1 = last) and the margin by which it was picked (log of the runner-up's score over its own, 0 for
 the last one). Per pair (``SAMPLE_LINGAM_PAIR_CUES``, antisymmetric): +1 when i comes before j in
 that order, -1 after. Zeros where the sample holds fewer than `MIN_ROWS` rows.
 
-Two tests of the residuals the search leaves (each variable's residual given those placed before it)
+Three tests of the residuals the search leaves (each variable's residual given those placed before it)
 can drop the order (zeros) where DirectLiNGAM's premise fails: `search_heteroscedasticity`, their
 spread growing with their fits (a distortion after the sum), `residual_negentropy`, most of
 them Gaussian (then the order below the non-Gaussian roots is arbitrary), and `search_curvature`,
@@ -72,7 +73,7 @@ def _rerank(u: Tensor, score: Tensor, rows: Tensor, candidates: int) -> tuple[Te
     columns with the lowest moment ``score`` (B, k), the one with the lowest lingam score when each pair's
     measure takes its entropies from `max_entropy`, for standardized columns ``u`` (B, m, k) (zero outside
     the sample and for placed columns, whose measures are then 0; ``rows`` (B, 1, 1) sampled rows)."""
-    batch, m, k = u.shape
+    _, m, k = u.shape
     pick = score.topk(candidates, dim=1, largest=False).indices  # (B, c)
     columns = u.transpose(1, 2).contiguous()  # (B, k, m): rows last, so each entropy sums a contiguous run
     picked = columns.gather(1, pick[:, :, None].expand(-1, -1, m))  # (B, c, m)
@@ -231,7 +232,7 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
                  moments: bool = False, rerank: int = 0,
                  curvature: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """`sample_lingam_cues` of every task of the sample ``reservoir`` (B, m, d) and its ``priority`` (B, m),
-    and two (B,) tests of the residuals the search leaves (each variable regressed on all those placed
+    and (B,) tests of the residuals the search leaves (each variable regressed on all those placed
     before it), over the variables with a non-constant fit: the mean `search_heteroscedasticity` (zeros,
     not computed, with ``spread`` false: only `lingam_max_heteroscedasticity` reads it) and the median
     (the lower one of an even count) `residual_negentropy` (NaN where no fit is non-constant; NaN, not
