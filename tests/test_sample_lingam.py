@@ -473,3 +473,22 @@ def test_the_search_curvature_tells_a_mean_that_bends_with_the_fit():
     for got, want, columns in zip(tested, free, (2, 1)):
         assert torch.equal(got[0], want[0]) and want[1, ..., -columns:].any()
         assert (got[1, ..., -columns:] == 0).all() and torch.equal(got[1, ..., :-columns], want[1, ..., :-columns])
+
+
+def test_the_search_skips_the_slots_no_task_has_filled():
+    """`_held_slots` cuts a batch's sample after the last slot that holds a row in any task (the rest are
+    zeros), keeps a full one whole, and the cues of a half-empty sample are those of the same rows alone."""
+    from causal_amort.model.sample_lingam import _held_slots
+
+    short, _ = linear_sem(13, d=5, rows=300)
+    longer, _ = linear_sem(14, d=5, rows=700)
+    batch = sampled(torch.cat([short, longer[:, :300]]), 1024)
+    batch = replace(batch, priority=batch.priority.clone())
+    batch.priority[1, 300:500] = 0.5  # the second task holds 500 rows
+    reservoir, priority = _held_slots(batch.reservoir, batch.priority)
+    assert reservoir.shape[1] == 500 and torch.equal(reservoir, batch.reservoir[:, :500])
+    full = sampled(longer, 512)
+    assert _held_slots(full.reservoir, full.priority)[0] is full.reservoir
+    for got, want in zip(sample_lingam_cues(sampled(short, 1024), rerank=3, max_curvature=50.0),
+                         sample_lingam_cues(sampled(short, 300), rerank=3, max_curvature=50.0)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

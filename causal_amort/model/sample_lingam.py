@@ -93,6 +93,17 @@ def _rerank(u: Tensor, score: Tensor, rows: Tensor, candidates: int) -> tuple[Te
     return pick.gather(1, low.indices[:, :1])[:, 0], torch.log((low.values[:, 1] + _TINY) / (low.values[:, 0] + _TINY))
 
 
+def _held_slots(reservoir: Tensor, priority: Tensor) -> tuple[Tensor, Tensor]:
+    """The row sample (B, m, d) and its priorities (B, m) without the slots past the last one that holds a row
+    in any task (priority inf: zeros, which add nothing to the search's sums): while fewer rows than m have
+    been seen, the search costs what the rows seen cost, not what the slots do."""
+    positions = torch.arange(1, priority.shape[1] + 1, device=priority.device)
+    held = int((torch.isfinite(priority) * positions).amax()) if priority.numel() else 0
+    if held >= priority.shape[1] or held < MIN_ROWS:
+        return reservoir, priority
+    return reservoir[:, :held], priority[:, :held]
+
+
 def _centred_sample(reservoir: Tensor, priority: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     """(the sampled rows (B, m, d) minus their mean, zero outside the sample; weight (B, m, 1), 1 on a sampled
     row; rows (B, 1, 1), their count) of a row sample and its priorities, in ``dtype``."""
@@ -138,6 +149,7 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
         return var, pair
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
+    reservoir, priority = _held_slots(reservoir, priority)
     found_var, found_pair, spread, gaussianity, found_moments, curvature = _search_cues(
         reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments,
         rerank=rerank, curvature=max_curvature > 0)
