@@ -52,7 +52,8 @@ _KEEP_ALL = 32  # up to this many columns held, placed ones are kept (lower floo
 def _measure(residual: Tensor, sd: Tensor, rows: Tensor, powers: Tensor) -> Tensor:
     """(B, k, k) DirectLiNGAM's pairwise measure [i, j] of the residual columns (B, m, k) standardized by
     ``sd`` (B, 1, k), positive when i causes j. Rows outside the sample are zero in ``residual``, so they
-    add nothing; ``rows`` (B, 1, 1) counts the sampled ones; ``powers`` (B, m, 3k) is scratch space."""
+    add nothing; ``rows`` (B, 1, 1) counts the sampled ones; ``powers`` (B, m, 3k) is scratch space, whose
+    first k columns hold the standardized residuals on return."""
     k = residual.shape[2]
     u, u2, u3 = powers[..., :k], powers[..., k : 2 * k], powers[..., 2 * k :]
     torch.div(residual, sd, out=u)
@@ -292,14 +293,13 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
 
     for step in range(d - 1):
         sd = (residual.square().sum(dim=1, keepdim=True) / rows).sqrt_()
-        powers = residual.new_empty(batch, m, 3 * residual.shape[2])
+        powers = residual.new_empty(batch, m, 3 * residual.shape[2])  # [..., :k]: the standardized residuals
         measure = _measure(residual, torch.where(sd > 1e-6, sd, torch.inf), rows, powers)
         measure = torch.nan_to_num_(measure, nan=0.0, posinf=0.0, neginf=0.0)
         score = measure.clamp_(max=0.0).square_().sum(dim=2).masked_fill_(placed, torch.inf)
         left = d - step
         if rerank:
-            u = residual / torch.where(sd > 1e-6, sd, torch.inf)
-            held, found_margin = _rerank(u, score, rows, min(rerank, left))
+            held, found_margin = _rerank(powers[..., : residual.shape[2]], score, rows, min(rerank, left))
         else:
             low = score.topk(2, dim=1, largest=False)  # lingam: the least evidence against i as a root
             held, found_margin = low.indices[:, 0], torch.log((low.values[:, 1] + _TINY) / (low.values[:, 0] + _TINY))
