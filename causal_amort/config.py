@@ -94,6 +94,10 @@ class ModelConfig:
     # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate;
     # 0: no test
     lingam_max_curvature: float = 0.0
+    # stats encoder with lingam_rows: where the search's order survives its gate and tests, the decoder's logits
+    # get minus this times each variable's rank in that order (decoding.BiasedSteps), so a large value hands the
+    # order over (constraints still honoured; each pick's confidence then near 1); 0: the network decides alone
+    lingam_order_bias: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -346,6 +350,8 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_rerank == 0 or m.lingam_rows > 0, "model.lingam_rerank needs model.lingam_rows > 0"),
         (m.lingam_max_curvature >= 0.0, "model.lingam_max_curvature must be >= 0 (0: no test)"),
         (m.lingam_max_curvature == 0.0 or m.lingam_rows > 0, "model.lingam_max_curvature needs model.lingam_rows > 0"),
+        (m.lingam_order_bias >= 0.0, "model.lingam_order_bias must be >= 0 (0: the network decides alone)"),
+        (m.lingam_order_bias == 0.0 or m.lingam_rows > 0, "model.lingam_order_bias needs model.lingam_rows > 0"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

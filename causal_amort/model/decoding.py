@@ -33,6 +33,30 @@ class DecodeSteps(Protocol):
 StartFn = Callable[[Tensor, Tensor | None], DecodeSteps]
 
 
+class BiasedSteps:
+    """`DecodeSteps` whose logits get a fixed (N, d) bias per row: a row's bias depends on its batch
+    element only, and a parent is always a row of the same element, so it never needs reordering."""
+
+    def __init__(self, inner: DecodeSteps, bias: Tensor) -> None:
+        self.inner, self.bias = inner, bias
+
+    def next_logits(self) -> Tensor:
+        return self.inner.next_logits() + self.bias
+
+    def advance(self, parent: Tensor | None, var: Tensor) -> None:
+        self.inner.advance(parent, var)
+
+
+def biased_start(start: StartFn, bias: Tensor) -> StartFn:
+    """A `beam_search` start function: ``start``'s steps with ``bias`` (B, d) added to every step's logits
+    (repeated for the B * beam rows the search begins with)."""
+
+    def begin(state: Tensor, pairs: Tensor | None) -> BiasedSteps:
+        return BiasedSteps(start(state, pairs), bias.repeat_interleave(state.shape[0] // bias.shape[0], dim=0))
+
+    return begin
+
+
 def mark_placed(placed: Tensor, parent: Tensor | None, var: Tensor) -> Tensor:
     """(N, d) bool: rows `parent` of `placed`, each with `var` placed too (a new tensor)."""
     placed = placed.clone() if parent is None else placed[parent]

@@ -27,10 +27,11 @@ from torch import Tensor, nn
 from causal_amort.model.attention import float32_region
 from causal_amort.config import ModelConfig
 from causal_amort.model.conditional import ConditionalHead, conditional_start, prefix_features
-from causal_amort.model.cues import CUE_GROUPS, compute_cues, group_columns, kept_columns
+from causal_amort.model.cues import CUE_GROUPS, compute_cues, cue_columns, group_columns, kept_columns
 from causal_amort.model.decoder import build_decoder
-from causal_amort.model.decoding import beam_search
+from causal_amort.model.decoding import beam_search, biased_start
 from causal_amort.model.cells_encoder import ChunkEncoder
+from causal_amort.model.sample_lingam import SAMPLE_LINGAM_VARIABLE_CUES
 from causal_amort.model.stats_encoder import StatsEncoder, TimeMixer
 from causal_amort.model.sufficient import RunningStats, release_scratch, thread_scratch
 from causal_amort.model.targets import next_sets, pair_bce, random_topological_order
@@ -48,6 +49,7 @@ class Memory:
     stats: RunningStats | None = None
     pairs: Tensor | None = None
     history: Tensor | None = None
+    order_bias: Tensor | None = None  # (B, d) added to the decoder's logits (model.lingam_order_bias)
 
 
 def _detached(t: Tensor | None) -> Tensor | None:
@@ -85,6 +87,9 @@ class OrderModel(nn.Module):
             group_var, group_pair = group_var * kept, group_pair * kept
             self.register_buffer("group_var", group_var, persistent=False)
             self.register_buffer("group_pair", group_pair, persistent=False)
+            # The search's own columns, which model.lingam_order_bias reads at decoding.
+            variable = cue_columns(**cfg.cue_flags)[0]
+            self.search_columns = [variable.index(c) for c in SAMPLE_LINGAM_VARIABLE_CUES] if cfg.lingam_rows else []
 
     def ensure_eval(self) -> None:
         """Put every module in eval mode, at the cost of a glance when all already are: the flags are
@@ -167,7 +172,7 @@ class OrderModel(nn.Module):
         if mode == "average" and memory.pairs is not None:
             tokens = memory.state + (tokens - memory.state) / steps
             pairs = memory.pairs + (pairs - memory.pairs) / steps
-        return Memory(tokens, steps, stats, pairs, history)
+        return Memory(tokens, steps, stats, pairs, history, self._order_bias(var_cues))
 
     def advance_prefixes(self, chunks: Tensor, mask: Tensor | None = None) -> Memory:
         """The memory after every prefix of ``chunks`` (B, T, b, d) in one pass (state "causal"): a
@@ -185,7 +190,7 @@ class OrderModel(nn.Module):
         mixed = self.time_mixer.every_prefix(tokens.transpose(0, 1)).transpose(0, 1)
         base = self.s0 + mixed.reshape(steps * batch, d, -1)
         state, pairs = self.encoder(base, var_cues, pair_cues)
-        return Memory(state, steps, stats, pairs)
+        return Memory(state, steps, stats, pairs, order_bias=self._order_bias(var_cues))
 
     def standardize(self, memory: Memory, first_chunk: Tensor) -> Memory:
         """`memory` with empty running statistics standardized by ``first_chunk`` (B, b, d), as
@@ -218,6 +223,16 @@ class OrderModel(nn.Module):
             var_cues = var_cues * (1.0 - (lost @ self.group_var).clamp(max=1.0))[:, None, :]
             pair_cues = pair_cues * (1.0 - (lost @ self.group_pair).clamp(max=1.0))[:, None, None, :]
         return var_cues, pair_cues
+
+    def _order_bias(self, var_cues: Tensor) -> Tensor | None:
+        """(B, d): minus ``model.lingam_order_bias`` times each variable's rank in the search's order where the
+        search's cues are there (not gated off or dropped by a test), zeros elsewhere; None when it is 0."""
+        if self.cfg.lingam_order_bias == 0:
+            return None
+        search = var_cues[..., self.search_columns]  # position (step / (d - 1)), margin
+        found = search.abs().sum(dim=(1, 2)) > 0
+        rank = search[..., 0] * (var_cues.shape[1] - 1)
+        return torch.where(found[:, None], -self.cfg.lingam_order_bias * rank, 0.0)
 
     def detach(self, memory: Memory) -> Memory:
         """The same memory with no gradient path into earlier chunks."""
@@ -278,4 +293,6 @@ class OrderModel(nn.Module):
         start = self.decoder.begin
         if self.conditional is not None:
             start = conditional_start(start, self.conditional, memory.stats)
+        if isinstance(memory, Memory) and memory.order_bias is not None:
+            start = biased_start(start, memory.order_bias)
         return beam_search(start, state, beam, pairs, precede)
