@@ -94,9 +94,10 @@ class ModelConfig:
     # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate;
     # 0: no test
     lingam_max_curvature: float = 0.0
-    # stats encoder with lingam_rows: where the search's order survives its gate and tests, the decoder's logits
-    # get minus this times each variable's rank in that order (decoding.BiasedSteps), so a large value hands the
-    # order over (constraints still honoured; each pick's confidence then near 1); 0: the network decides alone
+    # stats encoder with lingam_rows: where the search's order survives its gate and tests, on data with no row
+    # intervened on, the decoder's logits get minus this times each variable's rank in that order
+    # (decoding.BiasedSteps), so a large value hands the order over (constraints still honoured; each pick's
+    # confidence then near 1); 0: the network decides alone
     lingam_order_bias: float = 0.0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits

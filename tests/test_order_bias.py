@@ -1,6 +1,6 @@
-"""`model.lingam_order_bias`: where the sample LiNGAM search's order survives its gate and tests, a large bias
-hands that order to the decoder (greedy or beam, the constraints still honoured); where the search is
-skipped, the decoder is the network's alone."""
+"""`model.lingam_order_bias`: where the sample LiNGAM search's order survives its gate and tests on data with
+no row intervened on, a large bias hands that order to the decoder (greedy or beam, the constraints still
+honoured); where the search is skipped, or some rows were intervened on, the decoder is the network's alone."""
 from dataclasses import replace
 
 import torch
@@ -27,11 +27,12 @@ def linear_chains(batch=2, rows=1000, d=5, seed=0):
     return torch.stack([task[:, torch.randperm(d, generator=gen)] for task in x])
 
 
-def memory_of(model, x, chunk=250):
+def memory_of(model, x, chunk=250, mask=None):
     memory = model.init_memory(x.shape[0], x.shape[2], "cpu")
     with torch.no_grad():
         for start in range(0, x.shape[1], chunk):
-            memory = model.advance(memory, x[:, start : start + chunk])
+            rows = slice(start, start + chunk)
+            memory = model.advance(memory, x[:, rows], None if mask is None else mask[:, rows])
     return memory
 
 
@@ -62,3 +63,18 @@ def test_where_the_search_is_skipped_the_network_decides_alone():
     assert (memory.order_bias == 0).all()  # d = 5 is above the cap: no search, no bias
     with torch.no_grad():
         assert torch.equal(biased.decode(memory)[0], plain.decode(memory_of(plain, x))[0])
+
+
+def test_data_with_intervened_rows_get_no_bias():
+    """The row sample keeps only rows where nothing was intervened on, so a task with intervened rows keeps
+    the network's order; a task without any in the same batch still gets the search's."""
+    x = linear_chains(seed=2)
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    mask[0, :100, 1] = True  # the first task: variable 1 intervened on in 100 of its 1000 rows
+    plain, biased = make_model(intervention_head=True), make_model(intervention_head=True, lingam_order_bias=100.0)
+    memory = memory_of(biased, x, mask=mask)
+    assert (memory.order_bias[0] == 0).all() and (memory.order_bias[1] != 0).any()
+    with torch.no_grad():
+        order = biased.decode(memory)[0]
+        assert torch.equal(order[0], plain.decode(memory_of(plain, x, mask=mask))[0][0])
+        assert torch.equal(order[1], sample_lingam_cues(memory.stats)[0][1, :, 0].argsort())

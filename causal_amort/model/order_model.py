@@ -172,7 +172,7 @@ class OrderModel(nn.Module):
         if mode == "average" and memory.pairs is not None:
             tokens = memory.state + (tokens - memory.state) / steps
             pairs = memory.pairs + (pairs - memory.pairs) / steps
-        return Memory(tokens, steps, stats, pairs, history, self._order_bias(var_cues))
+        return Memory(tokens, steps, stats, pairs, history, self._order_bias(var_cues, stats))
 
     def advance_prefixes(self, chunks: Tensor, mask: Tensor | None = None) -> Memory:
         """The memory after every prefix of ``chunks`` (B, T, b, d) in one pass (state "causal"): a
@@ -190,7 +190,7 @@ class OrderModel(nn.Module):
         mixed = self.time_mixer.every_prefix(tokens.transpose(0, 1)).transpose(0, 1)
         base = self.s0 + mixed.reshape(steps * batch, d, -1)
         state, pairs = self.encoder(base, var_cues, pair_cues)
-        return Memory(state, steps, stats, pairs, order_bias=self._order_bias(var_cues))
+        return Memory(state, steps, stats, pairs, order_bias=self._order_bias(var_cues, stats))
 
     def standardize(self, memory: Memory, first_chunk: Tensor) -> Memory:
         """`memory` with empty running statistics standardized by ``first_chunk`` (B, b, d), as
@@ -224,13 +224,15 @@ class OrderModel(nn.Module):
             pair_cues = pair_cues * (1.0 - (lost @ self.group_pair).clamp(max=1.0))[:, None, None, :]
         return var_cues, pair_cues
 
-    def _order_bias(self, var_cues: Tensor) -> Tensor | None:
+    def _order_bias(self, var_cues: Tensor, stats: RunningStats) -> Tensor | None:
         """(B, d): minus ``model.lingam_order_bias`` times each variable's rank in the search's order where the
-        search's cues are there (not gated off or dropped by a test), zeros elsewhere; None when it is 0."""
+        search's cues are there (not gated off or dropped by a test) and no row was intervened on, zeros
+        elsewhere; None when it is 0. The row sample holds only rows where nothing was intervened on, so
+        on interventional data the search sees fewer rows than the network, which also reads the masks."""
         if self.cfg.lingam_order_bias == 0:
             return None
         search = var_cues[..., self.search_columns]  # position (step / (d - 1)), margin
-        found = search.abs().sum(dim=(1, 2)) > 0
+        found = (search.abs().sum(dim=(1, 2)) > 0) & (stats.int_count.sum(dim=1) == 0)
         rank = search[..., 0] * (var_cues.shape[1] - 1)
         return torch.where(found[:, None], -self.cfg.lingam_order_bias * rank, 0.0)
 
