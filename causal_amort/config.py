@@ -99,6 +99,9 @@ class ModelConfig:
     # (decoding.BiasedSteps), so a large value hands the order over (constraints still honoured; each pick's
     # confidence then near 1); 0: the network decides alone
     lingam_order_bias: float = 0.0
+    # stats encoder with lingam_order_bias: the bias applies only to data with at least this many variables (the
+    # search's tests are means over the variables it explains: one at d = 2); 2: every d
+    lingam_order_min_d: int = 2
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -353,6 +356,7 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_max_curvature == 0.0 or m.lingam_rows > 0, "model.lingam_max_curvature needs model.lingam_rows > 0"),
         (m.lingam_order_bias >= 0.0, "model.lingam_order_bias must be >= 0 (0: the network decides alone)"),
         (m.lingam_order_bias == 0.0 or m.lingam_rows > 0, "model.lingam_order_bias needs model.lingam_rows > 0"),
+        (m.lingam_order_min_d >= 2, "model.lingam_order_min_d must be >= 2 (2: every d)"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -102,6 +102,8 @@ def test_overrides_parse_strings_and_accept_typed_values():
         ({"model.encoder": "stats", "model.lingam_order_bias": 100.0}, "model.lingam_order_bias needs"),
         ({"model.encoder": "stats", "model.lingam_rows": 64, "model.lingam_order_bias": -1.0},
          "model.lingam_order_bias must be >= 0"),
+        ({"model.encoder": "stats", "model.lingam_rows": 64, "model.lingam_order_min_d": 1},
+         "model.lingam_order_min_d must be >= 2"),
         ({"model.dim": 30, "model.heads": 4}, "model.dim"),
         ({"train.precede_loss": -0.1}, "train.precede_loss must be >= 0"),
         ({"model.decoder": "sort", "train.precede_loss": 0.5}, "train.precede_loss needs model.decoder = causal"),

@@ -78,3 +78,19 @@ def test_data_with_intervened_rows_get_no_bias():
         order = biased.decode(memory)[0]
         assert torch.equal(order[0], plain.decode(memory_of(plain, x, mask=mask))[0][0])
         assert torch.equal(order[1], sample_lingam_cues(memory.stats)[0][1, :, 0].argsort())
+
+
+def test_below_the_smallest_d_the_network_decides_alone():
+    """``model.lingam_order_min_d``: no bias on data with fewer variables, the bias from that d up."""
+    for d, applies in ((4, False), (5, True)):
+        x = linear_chains(d=d, seed=3)
+        plain, biased = make_model(), make_model(lingam_order_bias=100.0, lingam_order_min_d=5)
+        memory = memory_of(biased, x)
+        assert (memory.order_bias is not None) == applies, d
+        assert memory_of(make_model(lingam_order_bias=100.0), x).order_bias is not None  # every d by default
+        with torch.no_grad():
+            order = biased.decode(memory)[0]
+            if applies:
+                assert torch.equal(order, sample_lingam_cues(memory.stats)[0][..., 0].argsort(dim=1))
+            else:
+                assert torch.equal(order, plain.decode(memory_of(plain, x))[0])

@@ -227,10 +227,11 @@ class OrderModel(nn.Module):
     def _order_bias(self, var_cues: Tensor, stats: RunningStats) -> Tensor | None:
         """(B, d): minus ``model.lingam_order_bias`` times each variable's rank in the search's order where the
         search's cues are there (not gated off or dropped by a test) and no row was intervened on, zeros
-        elsewhere; None when the setting is 0 or no task has such an order (then decoding adds nothing).
+        elsewhere; None when the setting is 0, d is below ``model.lingam_order_min_d`` or no task has such an
+        order (then decoding adds nothing).
         The row sample holds only rows where nothing was intervened on, so on interventional data the
         search sees fewer rows than the network, which also reads the masks."""
-        if self.cfg.lingam_order_bias == 0:
+        if self.cfg.lingam_order_bias == 0 or var_cues.shape[1] < self.cfg.lingam_order_min_d:
             return None
         search = var_cues[..., self.search_columns]  # position (step / (d - 1)), margin
         found = (search.abs().sum(dim=(1, 2)) > 0) & (stats.int_count.sum(dim=1) == 0)
