@@ -58,7 +58,8 @@ def predict(
     model); on a terminal a progress bar follows the reading, and with many variables the time and
     memory the model will take once the file is read are printed first. Prints
     the order with the model's confidence at each position (the probability it gave the
-    variable it placed). Prior knowledge (--require, --tiers, --first, --last) is honoured
+    variable it placed: its certainty under the training prior, not a calibrated chance of
+    being right on data unlike it). Prior knowledge (--require, --tiers, --first, --last) is honoured
     exactly; contradictory constraints or unknown names are refused.
     """
     from causal_amort.inference.api import load_model

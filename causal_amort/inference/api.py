@@ -35,7 +35,8 @@ ConstraintsLike = Union[Constraints, str, Iterable[str], None]
 class OrderResult:
     """A causal order, causes first: `order` as names and `indices` as column positions;
     `confidence[k]` is the probability the model gave the variable it placed at position k (among
-    those the constraints allowed there); `rows` were read."""
+    those the constraints allowed there: its certainty under the training prior, not a calibrated
+    chance of being right on data unlike it); `rows` were read."""
 
     names: list[str]
     order: list[str]
