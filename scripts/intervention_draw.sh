@@ -9,20 +9,8 @@
 # NUM and N change the counts (a smoke test; a rule's draw uses the defaults). An existing OUT is refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SEED=${1:-}
-OUT=${2:-runs/select-int-$SEED}
-NUM=${NUM:-32}
-N=${N:-2000}
-AMORT=${AMORT:-amort}
-if [[ ! $SEED =~ ^[0-9]+$ ]]; then
-  echo "intervention_draw.sh: give the seed, a whole number (bash scripts/intervention_draw.sh SEED [OUT])" >&2
-  exit 2
-fi
-if [[ -e $OUT ]]; then
-  echo "intervention_draw.sh: $OUT exists; a draw is simulated once (choose another OUT or seed)" >&2
-  exit 2
-fi
-export OMP_NUM_THREADS=1
+DRAW_PREFIX=runs/select-int DRAW_NUM=32
+source scripts/draw_args.sh  # SEED, OUT, NUM, N, AMORT, checked
 common=(--num-datasets "$NUM" --n "$N" --seed "$SEED" --threads 1 --format csv)
 suite() {  # NAME PRESET D K
   $AMORT simulate --preset "$2" --d "$3" --interventions "$4" "${common[@]}" --out "$OUT/masked/$1"

@@ -8,21 +8,9 @@
 # a draw is simulated once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SEED=${1:-}
-OUT=${2:-runs/select-pairs-$SEED}
-NUM=${NUM:-64}
-N=${N:-2000}
-AMORT=${AMORT:-amort}
+DRAW_PREFIX=runs/select-pairs DRAW_NUM=64
+source scripts/draw_args.sh  # SEED, OUT, NUM, N, AMORT, checked
 PYTHON=${PYTHON:-python}
-if [[ ! $SEED =~ ^[0-9]+$ ]]; then
-  echo "pairs_draw.sh: give the seed, a whole number (bash scripts/pairs_draw.sh SEED [OUT])" >&2
-  exit 2
-fi
-if [[ -e $OUT ]]; then
-  echo "pairs_draw.sh: $OUT exists; a draw is simulated once (choose another OUT or seed)" >&2
-  exit 2
-fi
-export OMP_NUM_THREADS=1
 common=(--num-datasets "$NUM" --n "$N" --seed "$SEED" --threads 1)
 for preset in train select-graph select-noise select-interaction select-shift select-out; do
   $AMORT simulate --preset "$preset" --d 2 "${common[@]}" --out "$OUT/$preset-d2"

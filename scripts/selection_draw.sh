@@ -9,20 +9,8 @@
 # refused: a draw is simulated once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SEED=${1:-}
-OUT=${2:-runs/select-$SEED}
-NUM=${NUM:-32}
-N=${N:-2000}
-AMORT=${AMORT:-amort}
-if [[ ! $SEED =~ ^[0-9]+$ ]]; then
-  echo "selection_draw.sh: give the seed, a whole number (bash scripts/selection_draw.sh SEED [OUT])" >&2
-  exit 2
-fi
-if [[ -e $OUT ]]; then
-  echo "selection_draw.sh: $OUT exists; a draw is simulated once (choose another OUT or seed)" >&2
-  exit 2
-fi
-export OMP_NUM_THREADS=1
+DRAW_PREFIX=runs/select DRAW_NUM=32
+source scripts/draw_args.sh  # SEED, OUT, NUM, N, AMORT, checked
 common=(--num-datasets "$NUM" --n "$N" --seed "$SEED" --threads 1)
 $AMORT simulate --preset test-in --d 20 "${common[@]}" --out "$OUT/test-in-d20"
 $AMORT simulate --preset train --d-min 2 --d-max 60 "${common[@]}" --out "$OUT/train-d2-60"
