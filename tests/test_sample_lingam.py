@@ -492,3 +492,35 @@ def test_the_search_skips_the_slots_no_task_has_filled():
     for got, want in zip(sample_lingam_cues(sampled(short, 1024), rerank=3, max_curvature=50.0),
                          sample_lingam_cues(sampled(short, 300), rerank=3, max_curvature=50.0)):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_the_residual_tests_read_each_variable_given_those_placed_before_it():
+    """The search's tests of its residuals are those of each variable's least-squares residual on every
+    variable placed before it in the order found, computed here one variable at a time in float64 (the
+    search keeps each residual as it places the variable, and tests them all in one pass at the end)."""
+    from causal_amort.model.sample_lingam import (_centred_sample, _search_cues, _skew_kurtosis, _sd,
+                                                  residual_negentropy, search_curvature, search_heteroscedasticity)
+
+    x = torch.cat([linear_sem(25, d=6, rows=2000)[0], post_nonlinear_chain(26)])
+    stats = sampled(x, 1024)
+    var, _, spread, gaussianity, moments, curvature = _search_cues(
+        stats.reservoir, stats.priority, gaussianity=True, moments=True, curvature=True)
+    centred, weight, rows = _centred_sample(stats.reservoir, stats.priority, torch.float64)
+    for task in range(2):
+        c = centred[task]
+        residual = c.clone()
+        order = var[task, :, 0].argsort()
+        for k in range(1, len(order)):
+            before, j = c[:, order[:k]], order[k]
+            residual[:, j] = c[:, j] - before @ torch.linalg.lstsq(before, c[:, j : j + 1]).solution[:, 0]
+        one = slice(task, task + 1)
+        left, fit = residual[None], (c - residual)[None]
+        found = search_heteroscedasticity(left, fit, weight[one], rows[one])
+        torch.testing.assert_close(spread[task].double(), found.sum() / (found > 0).sum(), rtol=1e-3, atol=1e-4)
+        found = search_curvature(left, fit, weight[one], rows[one])
+        torch.testing.assert_close(curvature[task].double(), found.sum() / (found > 0).sum(), rtol=1e-3, atol=1e-4)
+        found = residual_negentropy(left, fit, rows[one]).nanmedian(dim=1).values[0]
+        torch.testing.assert_close(gaussianity[task].double(), found, rtol=1e-3, atol=1e-4)
+        want = torch.stack(_skew_kurtosis(left, _sd(left, rows[one]), rows[one]), dim=-1)[0]
+        torch.testing.assert_close(moments[task].double(), want, rtol=1e-3, atol=1e-4)
+    assert spread[1] > 5 * spread[0] > 0  # the post-nonlinear chain's spread: the tests were not all zero

@@ -258,12 +258,6 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     residual, weight, rows = _centred_sample(reservoir, priority, torch.float32)
     original = residual  # each variable's centred column; a residual's fit is the difference
     batch, m, d = residual.shape
-    spread_sum = residual.new_zeros(batch)
-    spread_count = residual.new_zeros(batch)
-    curvature_sum = residual.new_zeros(batch)
-    curvature_count = residual.new_zeros(batch)
-    residual_gaussianity = residual.new_full((batch, d), torch.nan)  # per variable, NaN until placed and explained
-    residual_moments = residual.new_zeros(batch, d, len(SAMPLE_LINGAM_MOMENT_CUES))
     picked_rows = torch.arange(batch, device=residual.device)
     position = torch.ones(batch, d, device=residual.device)  # the last one left stays at 1
     margin = torch.zeros(batch, d, device=residual.device)
@@ -273,23 +267,10 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
     # they are dropped, so the products shrink with the variables left (at most twice their size).
     columns = torch.arange(d, device=residual.device).expand(batch, d)
     placed = torch.zeros(batch, d, dtype=torch.bool, device=residual.device)
-
-    def test_residual(column: Tensor, variable: Tensor) -> None:
-        """Records the asked tests of the residual ``column`` (B, m, 1) the search leaves of ``variable`` (B,)."""
-        if spread or gaussianity or curvature:
-            fit = original[picked_rows, :, variable][:, :, None] - column
-        if spread:
-            found = search_heteroscedasticity(column, fit, weight, rows)[:, 0]
-            spread_sum.add_(found)
-            spread_count.add_(found > 0)
-        if curvature:
-            found = search_curvature(column, fit, weight, rows)[:, 0]
-            curvature_sum.add_(found)
-            curvature_count.add_(found > 0)
-        if gaussianity:
-            residual_gaussianity[picked_rows, variable] = residual_negentropy(column, fit, rows)[:, 0]
-        if moments:
-            residual_moments[picked_rows, variable] = torch.cat(_skew_kurtosis(column, _sd(column, rows), rows), dim=1)
+    # Each variable's residual given those placed before it, kept as it is placed and tested once at the end
+    # (the tests are column by column, so one batched pass answers what a pass per step would).
+    tested = spread or gaussianity or moments or curvature
+    left_over = torch.zeros_like(residual) if tested else None
 
     for step in range(d - 1):
         sd = (residual.square().sum(dim=1, keepdim=True) / rows).sqrt_()
@@ -311,7 +292,8 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
         root_col = residual[picked_rows, :, held][:, :, None]  # (B, m, 1)
         # Its residual now is what is left of it given every variable placed before it (sequential
         # regressions on orthogonal residuals are one regression on all of them).
-        test_residual(root_col, root)
+        if tested:
+            left_over[picked_rows, :, root] = root_col[:, :, 0]
         coef = (residual * root_col).sum(dim=1, keepdim=True) / root_col.square().sum(dim=1, keepdim=True).clamp_min(_TINY)
         residual = residual - coef * root_col
         left -= 1
@@ -320,12 +302,42 @@ def _search_cues(reservoir: Tensor, priority: Tensor, spread: bool = True, gauss
             residual = residual.gather(2, keep[:, None, :].expand(-1, residual.shape[1], -1))
             columns, placed = columns.gather(1, keep), placed.gather(1, keep)
     # The last variable left: its residual given all the others.
-    if spread or gaussianity or moments or curvature:
+    if tested:
         last_held = (~placed).float().argmax(dim=1)
-        test_residual(residual[picked_rows, :, last_held][:, :, None], columns[picked_rows, last_held])
+        left_over[picked_rows, :, columns[picked_rows, last_held]] = residual[picked_rows, :, last_held]
+    spread_mean, gaussianity_median, residual_moments, curvature_mean = _residual_tests(
+        left_over, original, weight, rows, spread=spread, gaussianity=gaussianity, moments=moments, curvature=curvature)
     precedes = torch.sign(position[:, None, :] - position[:, :, None])[..., None]
     enough = (weight.sum(dim=(1, 2)) >= MIN_ROWS)[:, None, None]
     return (torch.where(enough, torch.stack([position, margin], dim=-1), 0.0),
-            torch.where(enough[..., None], precedes, 0.0), spread_sum / spread_count.clamp_min(1.0),
-            residual_gaussianity.nanmedian(dim=1).values, torch.where(enough, residual_moments, 0.0),
-            curvature_sum / curvature_count.clamp_min(1.0))
+            torch.where(enough[..., None], precedes, 0.0), spread_mean, gaussianity_median,
+            torch.where(enough, residual_moments, 0.0), curvature_mean)
+
+
+def _residual_tests(left_over: Tensor | None, original: Tensor, weight: Tensor, rows: Tensor, *, spread: bool,
+                    gaussianity: bool, moments: bool, curvature: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`_search_cues`'s tests of the residuals ``left_over`` (B, m, d) the search leaves (None: none asked), whose
+    fits are ``original`` (B, m, d) minus them: (B,) the mean heteroscedasticity and curvature over the variables
+    with a non-constant fit (zeros where not asked), (B,) the median (the lower of an even count) residual
+    negentropy (NaN where not asked or no fit is non-constant), (B, d, 2) the residuals' skew and kurtosis."""
+    batch, _, d = original.shape
+    zeros = original.new_zeros(batch)
+    spread_mean, curvature_mean = zeros, zeros
+    gaussianity_median = original.new_full((batch,), torch.nan)
+    residual_moments = original.new_zeros(batch, d, len(SAMPLE_LINGAM_MOMENT_CUES))
+    if left_over is None:
+        return spread_mean, gaussianity_median, residual_moments, curvature_mean
+    fit = original - left_over
+
+    def mean_over_explained(found: Tensor) -> Tensor:  # 0 marks a variable whose fit is constant
+        return found.sum(dim=1) / (found > 0).sum(dim=1).clamp_min(1).to(found.dtype)
+
+    if spread:
+        spread_mean = mean_over_explained(search_heteroscedasticity(left_over, fit, weight, rows))
+    if curvature:
+        curvature_mean = mean_over_explained(search_curvature(left_over, fit, weight, rows))
+    if gaussianity:
+        gaussianity_median = residual_negentropy(left_over, fit, rows).nanmedian(dim=1).values
+    if moments:
+        residual_moments = torch.stack(_skew_kurtosis(left_over, _sd(left_over, rows), rows), dim=-1)
+    return spread_mean, gaussianity_median, residual_moments, curvature_mean
