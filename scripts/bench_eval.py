@@ -15,6 +15,10 @@
     python scripts/bench_eval.py --d 30 --n 1000 --baselines score --batch 16
                                                       # also the model on 16 datasets read as one batch
                                                       # (AmortModel.order_many), per dataset
+    python scripts/bench_eval.py --d 30 --n 1000 --baselines score --suite notears-linear-exp-SF2
+                                                      # SCMs from another preset or simulator's suite: on
+                                                      # this linear non-Gaussian one the model also runs
+                                                      # DirectLiNGAM's search (test-in's stays shut)
     python scripts/bench_eval.py --million            # also stream n = 10^6 rows through the model
     python scripts/bench_eval.py --overhead --baselines random varsort r2sort lingam score   # harness cost
     python scripts/bench_eval.py --decode             # only: one greedy decode at d = 20, 100, 500,
@@ -50,8 +54,9 @@ from causal_amort.baselines import BASELINES
 from causal_amort.evaluation.measure import TimeLimitExceeded, measured
 from causal_amort.inference.stream import batch_orders, chunk_array, spread_quantiles, stream_orders
 from causal_amort.runtime.threads import apply_threads
+from simulators.external.suites import SUITES as EXTERNAL_SUITES, external_dataset
 from simulators.prior.sample import sample_dataset
-from simulators.prior.spec import load_spec
+from simulators.prior.spec import PRESETS, load_spec
 
 
 # glibc's mallopt parameters M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, and the values `--allocator tuned`
@@ -117,6 +122,15 @@ def _without_against(argv: list[str]) -> list[str]:
         elif not arg.startswith("--against="):
             kept.append(arg)
     return kept
+
+
+def draw(suite: str, d: int, n: int, batch: int | None = None) -> np.ndarray:
+    """(n, d) values of the SCM of a cell that every method is timed on, or SCM ``batch`` of the model's
+    batch (`--batch`), from a preset or from another simulator's suite (``--suite``)."""
+    if suite in EXTERNAL_SUITES:
+        return external_dataset(suite, 0 if batch is None else 1 + batch, d, n, seed=d * 100_003 + n).x
+    rng = np.random.default_rng([d, n] if batch is None else [d, n, batch])
+    return sample_dataset(load_spec(suite), d, n, rng).x
 
 
 def tune_malloc() -> bool:
@@ -256,6 +270,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--baselines", nargs="*", default=["random", "varsort", "r2sort", "lingam", "score", "nogam"],
                         help="baselines timed beside the model (none: the model alone)")
+    parser.add_argument("--suite", default="test-in", choices=sorted(PRESETS) + sorted(EXTERNAL_SUITES),
+                        metavar="SUITE", help="what the SCM is drawn from: a preset (default test-in, where the "
+                        "model's DirectLiNGAM search stays shut) or another simulator's suite, e.g. "
+                        "notears-linear-exp-SF2 (linear, non-Gaussian: the search runs)")
     parser.add_argument("--limit", type=float, default=120.0, help="skip a run estimated to take longer (seconds)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default="default", help="default, a checkpoint or a run folder")
@@ -302,15 +320,15 @@ def main() -> None:
         bench_overhead(args.model, args.baselines)
         return
     model, chunk_size, model_name = _load_model(args.model)
-    spec = load_spec("test-in")
-    print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}; allocator {args.allocator}")
+    print(f"model: {model_name}, chunk {chunk_size} rows; torch threads {args.threads}; allocator {args.allocator}; "
+          f"SCMs from {args.suite}")
     print(f"{'d':>4} {'n':>6} {'method':>8} {'seconds':>10}  (median of {args.repeats} runs)")
     seconds: dict[tuple[int, int, str], float] = {}
     for d in args.d:
         for n in sorted(args.n):
-            data = sample_dataset(spec, d, n, np.random.default_rng([d, n]))
-            _model_seconds(model, chunk_array(data.x[:chunk_size], chunk_size), chunk_size)  # warm-up
-            seconds[d, n, "amort"] = float(np.median([_model_seconds(model, chunk_array(data.x, chunk_size), chunk_size)
+            x = draw(args.suite, d, n)
+            _model_seconds(model, chunk_array(x[:chunk_size], chunk_size), chunk_size)  # warm-up
+            seconds[d, n, "amort"] = float(np.median([_model_seconds(model, chunk_array(x, chunk_size), chunk_size)
                                                       for _ in range(args.repeats)]))
             print(f"{d:>4} {n:>6} {'amort':>8} {seconds[d, n, 'amort']:>10.4f}", flush=True)
             for name in args.baselines:
@@ -325,7 +343,7 @@ def main() -> None:
                 try:
                     for _ in range(args.repeats):
                         rng = np.random.default_rng(0)
-                        runs.append(measured(lambda: BASELINES[name].fit_order(data.x, rng),
+                        runs.append(measured(lambda: BASELINES[name].fit_order(x, rng),
                                              time_limit_s=args.limit)[1].seconds)
                 except TimeLimitExceeded:
                     print(f"{d:>4} {n:>6} {name:>8} {'timeout':>10}  (> {args.limit:g} s)")
@@ -336,7 +354,7 @@ def main() -> None:
             # After the baselines, so that they run in the allocator state they always ran in: the batch's
             # large frees can raise glibc's dynamic mmap threshold, after which SCORE ran up to a third faster.
             if args.batch > 1:  # more SCMs of the same cell, each from its own seed
-                same_cell = [sample_dataset(spec, d, n, np.random.default_rng([d, n, k])).x for k in range(args.batch)]
+                same_cell = [draw(args.suite, d, n, batch=k) for k in range(args.batch)]
                 _batch_seconds(model, same_cell, chunk_size)  # warm-up
                 seconds[d, n, "batch"] = float(np.median([_batch_seconds(model, same_cell, chunk_size)
                                                           for _ in range(args.repeats)]))
@@ -354,8 +372,7 @@ def main() -> None:
     print("\nmodel work (torch FlopCounterMode): GFLOP per dataset, achieved GFLOP/s, rate a 100x SCORE margin needs:")
     for d in args.d:
         for n in sorted(args.n):
-            data = sample_dataset(spec, d, n, np.random.default_rng([d, n]))
-            gflop = _model_gflop(model, chunk_array(data.x, chunk_size))
+            gflop = _model_gflop(model, chunk_array(draw(args.suite, d, n), chunk_size))
             rate = gflop / seconds[d, n, "amort"]
             score = seconds.get((d, n, "score"), float("inf"))
             needed = f"{gflop / (score / 100):8.0f}" if score < float("inf") else "       -"

@@ -65,3 +65,14 @@ def test_against_alternates_with_another_checkout_and_compares_the_medians(tmp_p
                              text=True, timeout=120)
     assert missing.returncode == 2 and "not a checkout of this repository" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_suite_draws_the_scm_from_another_simulator_and_an_unknown_one_is_refused():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--d", "6", "--n", "300", "--baselines", "varsort",
+                           "--repeats", "1", "--suite", "notears-linear-exp-SF2"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "SCMs from notears-linear-exp-SF2" in done.stdout.splitlines()[0]
+    assert any(line.split()[:3] == ["6", "300", "amort"] for line in done.stdout.splitlines())
+    done = subprocess.run([sys.executable, str(SCRIPT), "--suite", "nope"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--suite" in done.stderr and "Traceback" not in done.stderr
