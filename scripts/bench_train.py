@@ -2,6 +2,7 @@
 
     python scripts/bench_train.py                        # CPU, one thread, tiny/small/base
     python scripts/bench_train.py --device cuda          # GPU, bf16 per config; TFLOP/s vs peak
+    python scripts/bench_train.py --device cuda --bf16 --sizes default-cpu   # bf16 also where the config has none
     python scripts/bench_train.py --sizes cells-cpu,default-cpu --d 20 --n 1000 --threads 2   # both encoders
 
 For each size the batch shape is fixed (d and chunk count in the middle of the config's ranges,
@@ -31,13 +32,15 @@ PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A1
 
 
 def bench_size(name: str, device: torch.device, steps: int, batch_size: int | None,
-               d: int | None = None, n: int | None = None) -> dict:
-    """Timings of one named config with its batch shape fixed (mid-range d and chunk count by default)."""
+               d: int | None = None, n: int | None = None, bf16: bool | None = None) -> dict:
+    """Timings of one named config with its batch shape fixed (mid-range d and chunk count by default);
+    ``bf16`` on a GPU overrides the config's train.bf16."""
     base = load_config(name)
     d = d or (base.data.d_min + base.data.d_max) // 2
     chunks = max(1, n // base.data.chunk_size) if n else (base.data.chunks_min + base.data.chunks_max + 1) // 2
     cfg = load_config(name, {"data.d_min": d, "data.d_max": d, "data.chunks_min": chunks, "data.chunks_max": chunks,
-                             **({"data.batch_size": batch_size} if batch_size else {})})
+                             **({"data.batch_size": batch_size} if batch_size else {}),
+                             **({"train.bf16": bf16} if bf16 is not None else {})})
     source = task_source(cfg.data, cfg.train.seed)
 
     start = time.perf_counter()
@@ -89,6 +92,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="override every size's batch size")
     parser.add_argument("--d", type=int, default=None, help="variables per task (default: mid-range of the config)")
     parser.add_argument("--n", type=int, default=None, help="rows per task, in the config's chunks (default: mid-range)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="on a GPU, bf16 autocast for every size, or not (default: each config's train.bf16)")
     args = parser.parse_args()
     apply_threads(args.threads)  # torch, BLAS and OpenMP together
     device = torch.device(args.device)
@@ -103,7 +108,7 @@ def main() -> None:
           "| data tasks/s (1 proc) | workers | TFLOP/s | % peak | peak GiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sizes.split(","):
-        r = bench_size(name, device, args.steps, args.batch_size, args.d, args.n)
+        r = bench_size(name, device, args.steps, args.batch_size, args.d, args.n, args.bf16)
         pct = f"{100 * r['tflops'] * 1e12 / peak:.1f}" if peak else "-"
         mem = f"{r['peak_mem_gb']:.2f}" if r["peak_mem_gb"] is not None else "-"
         print(f"| {r['size']} | {r['params']:,} | {r['batch']} x {r['d']} x {r['n']} ({r['chunks']}) | {r['bf16']} "
