@@ -72,7 +72,7 @@ def _rerank(u: Tensor, score: Tensor, rows: Tensor, candidates: int) -> tuple[Te
     """((B,) the held column picked, (B,) the log of the runner-up's score over its own): of the ``candidates``
     columns with the lowest moment ``score`` (B, k), the one with the lowest lingam score when each pair's
     measure takes its entropies from `max_entropy`, for standardized columns ``u`` (B, m, k) (zero outside
-    the sample and for placed columns, whose measures are then 0; ``rows`` (B, 1, 1) sampled rows)."""
+    the sample; ``rows`` (B, 1, 1) sampled rows)."""
     _, m, k = u.shape
     pick = score.topk(candidates, dim=1, largest=False).indices  # (B, c)
     columns = u.transpose(1, 2).contiguous()  # (B, k, m): rows last, so each entropy sums a contiguous run
@@ -82,10 +82,15 @@ def _rerank(u: Tensor, score: Tensor, rows: Tensor, candidates: int) -> tuple[Te
     rho = (picked @ u / rows).clamp_(-1.0, 1.0)  # (B, c, k)
     scale = residual_variance(rho).rsqrt_()  # (B, c, k)
     ahead, behind = picked[:, :, None, :], columns[:, None, :, :]  # (B, c, 1, m), (B, 1, k, m)
-    rho, scale = rho[..., None], scale[..., None]
+    rho = rho[..., None]
+    # r_{i|j} and r_{j|i} of every candidate i and column j, written into one buffer so that one entropy
+    # pass reads both (a dozen fewer small ops a step; the sums run over the same rows, so the same values).
+    residuals = u.new_empty(u.shape[0], 2, candidates, k, m)
+    torch.sub(ahead, rho * behind, out=residuals[:, 0])
+    torch.sub(behind, rho * ahead, out=residuals[:, 1])
+    given = max_entropy(residuals.mul_(scale[:, None, :, :, None]), rows[:, None], padded[:, None])  # (B, 2, c, k)
     # H(u_j) + H(r_{i|j}) - H(u_i) - H(r_{j|i}), positive when candidate i causes j.
-    measure = (entropy[:, None, :] + max_entropy((ahead - rho * behind).mul_(scale), rows, padded)
-               - entropy.gather(1, pick)[:, :, None] - max_entropy((behind - rho * ahead).mul_(scale), rows, padded))
+    measure = entropy[:, None, :] + given[:, 0] - entropy.gather(1, pick)[:, :, None] - given[:, 1]
     itself = pick[:, :, None] == torch.arange(k, device=u.device)
     lingam = torch.nan_to_num_(measure, nan=0.0, posinf=0.0, neginf=0.0).masked_fill_(itself, 0.0)
     lingam = lingam.clamp_(max=0.0).square_().sum(dim=2)  # (B, c)
