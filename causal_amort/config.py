@@ -94,6 +94,11 @@ class ModelConfig:
     # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate;
     # 0: no test
     lingam_max_curvature: float = 0.0
+    # stats encoder with lingam_rows: the search (and its tests) read only the sampled rows where no variable
+    # reached the sample's clip (|z| = sufficient.SAMPLE_CLIP): a clipped value bends a linear relation in the
+    # tails, so on Cauchy-like noise the tests would drop a right order; fewer rows than the search needs
+    # (kernel_cues.MIN_ROWS) left: its cues are zeros, as where a test drops it
+    lingam_unclipped_rows: bool = False
     # stats encoder with lingam_rows: where the search's order survives its gate and tests, on data with no row
     # intervened on, the decoder's logits get minus this times each variable's rank in that order
     # (decoding.BiasedSteps), so a large value hands the order over (constraints still honoured; each pick's
@@ -354,6 +359,7 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_rerank == 0 or m.lingam_rows > 0, "model.lingam_rerank needs model.lingam_rows > 0"),
         (m.lingam_max_curvature >= 0.0, "model.lingam_max_curvature must be >= 0 (0: no test)"),
         (m.lingam_max_curvature == 0.0 or m.lingam_rows > 0, "model.lingam_max_curvature needs model.lingam_rows > 0"),
+        (not m.lingam_unclipped_rows or m.lingam_rows > 0, "model.lingam_unclipped_rows needs model.lingam_rows > 0"),
         (m.lingam_order_bias >= 0.0, "model.lingam_order_bias must be >= 0 (0: the network decides alone)"),
         (m.lingam_order_bias == 0.0 or m.lingam_rows > 0, "model.lingam_order_bias needs model.lingam_rows > 0"),
         (m.lingam_order_min_d >= 2, "model.lingam_order_min_d must be >= 2 (2: every d)"),

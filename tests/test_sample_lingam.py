@@ -524,3 +524,47 @@ def test_the_residual_tests_read_each_variable_given_those_placed_before_it():
         want = torch.stack(_skew_kurtosis(left, _sd(left, rows[one]), rows[one]), dim=-1)[0]
         torch.testing.assert_close(moments[task].double(), want, rtol=1e-3, atol=1e-4)
     assert spread[1] > 5 * spread[0] > 0  # the post-nonlinear chain's spread: the tests were not all zero
+
+
+def cauchy_sem(seed: int, d: int = 5, rows: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x (1, rows, d), true order) of a linear SEM as `linear_sem`'s, with Cauchy noise and weights
+    +-[1, 2]: about 6% of each variable's robust z-scores lie past the sample's clip."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.tan(math.pi * (torch.rand(rows, d, generator=gen, dtype=torch.float64) - 0.5))
+    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 1.0) * torch.sign(torch.randn(d, d, generator=gen))
+    perm = torch.randperm(d, generator=gen)
+    x = torch.zeros(rows, d, dtype=torch.float64)
+    for j in range(d):
+        x[:, j] = x[:, :j] @ weights[:j, j] + noise[:, j]
+    return x[:, perm][None].float(), perm.argsort()
+
+
+def test_with_unclipped_rows_a_clipped_row_counts_as_an_empty_slot():
+    """`sample_lingam_cues(unclipped=True)` reads what it reads with every row that holds a value at the
+    sample's clip marked empty, whatever the other values of such a row; without it, those rows count."""
+    from causal_amort.model.sufficient import SAMPLE_CLIP
+
+    x, _ = linear_sem(31, d=5, rows=2000)
+    stats = sampled(x, 1024)
+    rows = torch.arange(0, 1024, 7)
+    garbage = stats.reservoir.clone()
+    garbage[0, rows] = 3.0 * torch.randn(len(rows), 5, generator=torch.Generator().manual_seed(0))
+    garbage[0, rows, rows % 5] = SAMPLE_CLIP * torch.sign(torch.randn(len(rows)))
+    clipped = replace(stats, reservoir=garbage)
+    emptied = replace(clipped, priority=stats.priority.clone().index_fill_(1, rows, math.inf))
+    for got, want in zip(sample_lingam_cues(clipped, unclipped=True), sample_lingam_cues(emptied)):
+        assert torch.equal(got, want)
+    assert not torch.equal(sample_lingam_cues(clipped)[0], sample_lingam_cues(emptied)[0])
+
+
+def test_on_cauchy_noise_the_unclipped_rows_keep_the_right_order_the_tests_would_drop():
+    """On linear SEMs with Cauchy noise the search's order on every sampled row is dropped by the
+    heteroscedasticity test (the clip bends the relations in the tails); on the unclipped rows it passes
+    the test and is the true order."""
+    for seed in range(3):
+        x, order = cauchy_sem(40 + seed)
+        stats = sampled(x, 2048)
+        dropped = sample_lingam_cues(stats, max_heteroscedasticity=8.0, max_curvature=5.0, rerank=3)[0]
+        kept = sample_lingam_cues(stats, max_heteroscedasticity=8.0, max_curvature=5.0, rerank=3, unclipped=True)[0]
+        assert (dropped == 0).all(), seed
+        assert torch.equal(kept[0, :, 0].argsort(), order), seed

@@ -299,7 +299,7 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
                  lingam_min_negentropy: float = 0.0,
                  lingam_max_heteroscedasticity: float = 0.0,
                  lingam_min_residual_negentropy: float = 0.0, lingam_rerank: int = 0,
-                 lingam_max_curvature: float = 0.0) -> tuple[Tensor, Tensor]:
+                 lingam_max_curvature: float = 0.0, lingam_unclipped_rows: bool = False) -> tuple[Tensor, Tensor]:
     """Per-variable cues (B, d, F_v) and pair cues (B, d, d, F_p), float32, from the running sums;
     ``score`` appends the score-matching cues (`score_matching_cues`), ``kernel`` the kernel score
     cues of the row sample (kernel_cues.py), ``leaf`` the leaf-removal cues (leaf_cues.py; they
@@ -313,7 +313,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     where the median non-Gaussianity of those residuals is below that (`sample_lingam.residual_negentropy`);
     ``lingam_rerank`` re-ranks the search's likeliest roots at each step (`sample_lingam.sample_lingam_cues`),
     and with ``lingam_max_curvature`` > 0 its order is dropped where its residuals' means bend with their fits
-    above that (`sample_lingam.search_curvature`);
+    above that (`sample_lingam.search_curvature`); with ``lingam_unclipped_rows`` the search reads only the
+    sampled rows where no variable reached the sample's clip;
     ``lingam_moments`` (needs ``lingam``) appends the search's residuals' moments, zeros wherever its order is."""
     if lingam_moments and not lingam:
         raise ValueError("the moments of the search's residuals need the search: lingam = True")
@@ -435,7 +436,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
                 opened = non_gaussian if opened is None else opened & non_gaussian
         lingam_var, lingam_pairs = sample_lingam_cues(stats, opened, lingam_max_heteroscedasticity,
                                                       lingam_min_residual_negentropy, moments=lingam_moments,
-                                                      rerank=lingam_rerank, max_curvature=lingam_max_curvature)
+                                                      rerank=lingam_rerank, max_curvature=lingam_max_curvature,
+                                                      unclipped=lingam_unclipped_rows)
         per_variable.append(torch.where(constant[..., None], 0.0, lingam_var.to(mean.dtype)))
         pairs.append(lingam_pairs.to(mean.dtype))
     not_self = (~eye)[None, :, :, None]

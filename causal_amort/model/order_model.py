@@ -211,7 +211,8 @@ class OrderModel(nn.Module):
                                            lingam_max_heteroscedasticity=self.cfg.lingam_max_heteroscedasticity,
                                            lingam_min_residual_negentropy=self.cfg.lingam_min_residual_negentropy,
                                            lingam_rerank=self.cfg.lingam_rerank,
-                                           lingam_max_curvature=self.cfg.lingam_max_curvature)
+                                           lingam_max_curvature=self.cfg.lingam_max_curvature,
+                                           lingam_unclipped_rows=self.cfg.lingam_unclipped_rows)
         if self.cfg.drop_cues:
             var_cues, pair_cues = var_cues * self.keep_var, pair_cues * self.keep_pair
         if self.training and self.cfg.cue_dropout > 0:

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from causal_amort.model.kernel_cues import MIN_ROWS  # the fewest sampled rows a cue of the sample reads
 from causal_amort.model.lingam_measure import direct_lingam_measure, max_entropy, negentropy, residual_variance
-from causal_amort.model.sufficient import RunningStats
+from causal_amort.model.sufficient import SAMPLE_CLIP, RunningStats
 
 SAMPLE_LINGAM_VARIABLE_CUES = ("sample_lingam_position", "sample_lingam_margin")
 SAMPLE_LINGAM_PAIR_CUES = ("sample_lingam_precedes",)
@@ -135,14 +135,17 @@ def sample_negentropy(stats: RunningStats) -> Tensor:
 
 def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_heteroscedasticity: float = 0.0,
                        min_residual_negentropy: float = 0.0, moments: bool = False,
-                       rerank: int = 0, max_curvature: float = 0.0) -> tuple[Tensor, Tensor]:
+                       rerank: int = 0, max_curvature: float = 0.0, unclipped: bool = False) -> tuple[Tensor, Tensor]:
     """((B, d, 2), (B, d, d, 1)) cues of DirectLiNGAM's search on the sampled rows (module docstring), with
     ``moments`` (B, d, 4): the `SAMPLE_LINGAM_MOMENT_CUES` after them; with ``opened`` (B,) bool, the search
     runs on those tasks only and the others get zeros. With ``max_heteroscedasticity`` > 0, a task whose
     `search_heteroscedasticity` is above it gets zeros too; with ``min_residual_negentropy`` > 0, so does a
     task whose median `residual_negentropy` is below it, and with ``max_curvature`` > 0, a task whose mean
     `search_curvature` is above it. ``rerank`` (0, or at least 2): the search's pick among that many
-    candidates by maximum-entropy approximations (module docstring)."""
+    candidates by maximum-entropy approximations (module docstring). With ``unclipped``, the search and its tests
+    read only the sampled rows where no variable reached the sample's clip (|z| = `SAMPLE_CLIP`): a clipped
+    value bends a linear relation in the tails (on Cauchy noise about 6% of each variable's values), which the
+    tests take for a nonlinear SCM; where fewer than `MIN_ROWS` such rows are left the cues are zeros."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
     batch, _, d = stats.reservoir.shape
@@ -154,6 +157,8 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
         return var, pair
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
+    if unclipped:  # a clipped row becomes an empty slot (priority inf), which the search reads as zeros
+        priority = torch.where((reservoir.abs() < SAMPLE_CLIP).all(dim=2), priority, torch.inf)
     reservoir, priority = _held_slots(reservoir, priority)
     found_var, found_pair, spread, gaussianity, found_moments, curvature = _search_cues(
         reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments,
