@@ -67,7 +67,7 @@ def _roots_only(noise: dict) -> object:
 
 @pytest.mark.parametrize("kind, low, high", [
     ("gaussian", -0.2, 0.2), ("laplace", 2.4, 3.6), ("uniform", -1.3, -1.1), ("student_t", 2.0, np.inf),
-    ("lognormal", 1.5, np.inf),
+    ("lognormal", 1.5, np.inf), ("heavy_t", 20.0, np.inf),
 ])
 def test_noise_families_have_their_tails(kind, low, high):
     ds = sample_dataset(_roots_only({"kind": kind}), 8, 20000, np.random.default_rng(3), standardize=False)

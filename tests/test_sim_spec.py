@@ -15,7 +15,7 @@ from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict
 SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
            "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}, "select-shift": {"mechanism"},
            "select-graph": {"graph"}, "select-noise": {"noise"}, "select-interaction": {"mechanism"},
-           "select-out": {"graph", "mechanism", "noise"}}
+           "select-out": {"graph", "mechanism", "noise"}, "select-heavy": {"noise"}}
 # The selection shift in every factor: it draws the single-factor selection presets' families together.
 COMPOUND_SELECTION = "select-out"
 SECTIONS = {"graph": "graphs", "mechanism": "mechanisms", "noise": "noises"}
@@ -199,6 +199,7 @@ kind = "gaussian"
     ("[[graph.families]]\nkind = \"erdos_renyi\"\nedges_per_var = [3.0, 1.0]\n", "low <= high"),
     ("[[noise.families]]\nkind = \"laplace\"\nscale = [0.0, 1.0]\n", "must be > 0"),
     ("[[noise.families]]\nkind = \"student_t\"\ndf = [1.0, 3.0]\n", "must be > 2"),
+    ("[[noise.families]]\nkind = \"heavy_t\"\ndf = [1.0, 3.0]\n", "must be <= 2"),
     ("[[mechanism.families]]\nkind = \"mlp\"\nactivations = [\"swish\"]\n", "activations"),
     ("[[mechanism.families]]\nkind = \"rff\"\nfeatures = \"many\"\n", "must be of type int"),
     ("[[mechanism.families]]\nkind = \"soft_trees\"\ndepth = [2, 9]\n", "soft_trees.depth must be <= 6"),

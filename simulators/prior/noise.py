@@ -91,6 +91,23 @@ class StudentT(NoiseFamily):
 
 
 @dataclass(frozen=True)
+class HeavyT(NoiseFamily):
+    """Tails too heavy for a variance: Student-t with degrees of freedom drawn per variable from ``df`` in
+    (0, 2] (Cauchy at 1). With no variance to scale to 1, each column is the t at unit scale, its
+    interquartile range between 2 (Cauchy) and 1.6 (df = 2) times the spec's ``scale``."""
+
+    kind: ClassVar[str] = "heavy_t"
+    df: Range = (1.0, 2.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range(self.kind, "df", self.df, above=0.0, maximum=2.0)  # with a variance: student_t
+
+    def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.standard_t(draw(self.df, rng, size=d), size=(n, d))
+
+
+@dataclass(frozen=True)
 class Mixture(NoiseFamily):
     """Multimodal: a mixture of ``components`` unit-spread Gaussians per variable, with Dirichlet(1)
     weights and adjacent means ``separation`` apart (two modes show from a separation of about 2 on), standardized with the mixture's
@@ -180,4 +197,4 @@ class LogNormal(NoiseFamily):
 
 
 NOISE_FAMILIES: dict[str, type[NoiseFamily]] = {
-    cls.kind: cls for cls in (Gaussian, Laplace, Uniform, Gumbel, StudentT, Mixture, Power, Gamma, LogNormal)}
+    cls.kind: cls for cls in (Gaussian, Laplace, Uniform, Gumbel, StudentT, HeavyT, Mixture, Power, Gamma, LogNormal)}
