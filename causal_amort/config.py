@@ -94,10 +94,10 @@ class ModelConfig:
     # nonlinear SCM that the linearity gate let through, where the order misleads; elsewhere as a closed gate;
     # 0: no test
     lingam_max_curvature: float = 0.0
-    # stats encoder with lingam_rows: the search (and its tests) read only the sampled rows where no variable
-    # reached the sample's clip (|z| = sufficient.SAMPLE_CLIP): a clipped value bends a linear relation in the
-    # tails, so on Cauchy-like noise the tests would drop a right order; fewer rows than the search needs
-    # (kernel_cues.MIN_ROWS) left: its cues are zeros, as where a test drops it
+    # stats encoder with lingam_rows: on data with no row intervened on, the search (and its tests) read only
+    # the sampled rows where no variable reached the sample's clip (|z| = sufficient.SAMPLE_CLIP): a clipped
+    # value bends a linear relation in the tails, so on Cauchy-like noise the tests would drop a right order;
+    # fewer rows than the search needs (kernel_cues.MIN_ROWS) left: its cues are zeros, as where a test drops it
     lingam_unclipped_rows: bool = False
     # stats encoder with lingam_rows: where the search's order survives its gate and tests, on data with no row
     # intervened on, the decoder's logits get minus this times each variable's rank in that order

@@ -568,3 +568,17 @@ def test_on_cauchy_noise_the_unclipped_rows_keep_the_right_order_the_tests_would
         kept = sample_lingam_cues(stats, max_heteroscedasticity=8.0, max_curvature=5.0, rerank=3, unclipped=True)[0]
         assert (dropped == 0).all(), seed
         assert torch.equal(kept[0, :, 0].argsort(), order), seed
+
+
+def test_with_unclipped_rows_interventional_data_keep_every_sampled_row():
+    """On data with a row intervened on, `unclipped` changes nothing (rule v72: the few rows of its sample
+    are all needed); a task of the same batch with none is searched on its unclipped rows."""
+    x, _ = cauchy_sem(43)
+    stats = sampled(torch.cat([x, x]), 2048)
+    intervened = replace(stats, int_count=stats.int_count.clone())
+    intervened.int_count[1, 0] = 5.0  # five rows of task 1 with variable 0 intervened on
+    both = sample_lingam_cues(intervened, max_heteroscedasticity=8.0, rerank=3, unclipped=True)[0]
+    plain = sample_lingam_cues(intervened, max_heteroscedasticity=8.0, rerank=3)[0]
+    alone = sample_lingam_cues(sampled(x, 2048), max_heteroscedasticity=8.0, rerank=3, unclipped=True)[0]
+    assert torch.equal(both[1], plain[1]) and (plain[1] == 0).all()
+    torch.testing.assert_close(both[0], alone[0])

@@ -313,8 +313,8 @@ def compute_cues(stats: RunningStats, score: bool = False, kernel: bool = False,
     where the median non-Gaussianity of those residuals is below that (`sample_lingam.residual_negentropy`);
     ``lingam_rerank`` re-ranks the search's likeliest roots at each step (`sample_lingam.sample_lingam_cues`),
     and with ``lingam_max_curvature`` > 0 its order is dropped where its residuals' means bend with their fits
-    above that (`sample_lingam.search_curvature`); with ``lingam_unclipped_rows`` the search reads only the
-    sampled rows where no variable reached the sample's clip;
+    above that (`sample_lingam.search_curvature`); with ``lingam_unclipped_rows``, on data with no row
+    intervened on, the search reads only the sampled rows where no variable reached the sample's clip;
     ``lingam_moments`` (needs ``lingam``) appends the search's residuals' moments, zeros wherever its order is."""
     if lingam_moments and not lingam:
         raise ValueError("the moments of the search's residuals need the search: lingam = True")

@@ -142,10 +142,13 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
     `search_heteroscedasticity` is above it gets zeros too; with ``min_residual_negentropy`` > 0, so does a
     task whose median `residual_negentropy` is below it, and with ``max_curvature`` > 0, a task whose mean
     `search_curvature` is above it. ``rerank`` (0, or at least 2): the search's pick among that many
-    candidates by maximum-entropy approximations (module docstring). With ``unclipped``, the search and its tests
-    read only the sampled rows where no variable reached the sample's clip (|z| = `SAMPLE_CLIP`): a clipped
-    value bends a linear relation in the tails (on Cauchy noise about 6% of each variable's values), which the
-    tests take for a nonlinear SCM; where fewer than `MIN_ROWS` such rows are left the cues are zeros."""
+    candidates by maximum-entropy approximations (module docstring). With ``unclipped``, on data with no row
+    intervened on, the search and its tests read only the sampled rows where no variable reached the sample's
+    clip (|z| = `SAMPLE_CLIP`): a clipped value bends a linear relation in the tails (on Cauchy noise a few
+    percent of each variable's values), which the tests take for a nonlinear SCM; where fewer than `MIN_ROWS`
+    such rows are left the cues are zeros. On interventional data the sample holds only the rows nothing was
+    intervened on, often a few hundred, and without its clipped rows the tests let wrong orders through
+    (rule v72), so there every sampled row counts."""
     if stats.reservoir is None:
         raise ValueError("the sample LiNGAM cues need statistics that keep a row sample (reservoir_rows > 0)")
     batch, _, d = stats.reservoir.shape
@@ -158,7 +161,9 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
     if unclipped:  # a clipped row becomes an empty slot (priority inf), which the search reads as zeros
-        priority = torch.where((reservoir.abs() < SAMPLE_CLIP).all(dim=2), priority, torch.inf)
+        observational = stats.int_count.sum(dim=1) == 0 if everywhere else stats.int_count[opened].sum(dim=1) == 0
+        dropped = (reservoir.abs() >= SAMPLE_CLIP).any(dim=2) & observational[:, None]
+        priority = torch.where(dropped, torch.inf, priority)
     reservoir, priority = _held_slots(reservoir, priority)
     found_var, found_pair, spread, gaussianity, found_moments, curvature = _search_cues(
         reservoir, priority, spread=max_heteroscedasticity > 0, gaussianity=min_residual_negentropy > 0, moments=moments,
