@@ -161,8 +161,8 @@ def sample_lingam_cues(stats: RunningStats, opened: Tensor | None = None, max_he
     everywhere = bool(opened.all())
     reservoir, priority = (stats.reservoir, stats.priority) if everywhere else (stats.reservoir[opened], stats.priority[opened])
     if unclipped:  # a clipped row becomes an empty slot (priority inf), which the search reads as zeros
-        observational = stats.int_count.sum(dim=1) == 0 if everywhere else stats.int_count[opened].sum(dim=1) == 0
-        dropped = (reservoir.abs() >= SAMPLE_CLIP).any(dim=2) & observational[:, None]
+        intervened = (stats.int_count if everywhere else stats.int_count[opened]).sum(dim=1) > 0
+        dropped = (reservoir.abs() >= SAMPLE_CLIP).any(dim=2) & ~intervened[:, None]
         priority = torch.where(dropped, torch.inf, priority)
     reservoir, priority = _held_slots(reservoir, priority)
     found_var, found_pair, spread, gaussianity, found_moments, curvature = _search_cues(
