@@ -16,7 +16,8 @@ _EULER_GAMMA = 0.5772156649015329
 
 @dataclass(frozen=True)
 class NoiseFamily(ABC):
-    """A noise family: ``sample`` draws per-variable scales, each family its unit-variance shape (``_unit``)."""
+    """A noise family: ``sample`` draws per-variable scales, each family its unit-variance shape (``_unit``; a
+    family with no variance, `HeavyT`, its unit-scale shape)."""
 
     kind: ClassVar[str]  # the name a spec's ``kind = ...`` selects
     scale: Range = (0.2, 2.0)
@@ -25,13 +26,14 @@ class NoiseFamily(ABC):
         check_range(self.kind, "scale", self.scale, above=0.0)
 
     def sample(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, d) float64 noise, column j with standard deviation equal to its drawn scale."""
+        """(n, d) float64 noise, column j with standard deviation equal to its drawn scale (for `HeavyT`, the
+        t's scale parameter)."""
         scales = draw(self.scale, rng, size=d)
         return self._unit(n, d, rng) * scales
 
     @abstractmethod
     def _unit(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, d) independent draws, each column with mean 0 and variance 1."""
+        """(n, d) independent draws, each column with mean 0 and variance 1 (`HeavyT`: symmetric about 0, unit scale)."""
 
 
 @dataclass(frozen=True)
