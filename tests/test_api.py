@@ -178,6 +178,7 @@ def test_order_many_gives_each_dataset_the_order_that_order_gives_it(fixture, re
     (lambda m: m.order(np.ones((30, 3)), ["a", "b", "a"]), "duplicate variable name 'a'"),
     (lambda m: m.order(pd.DataFrame({"a": np.ones(30), "b": ["x"] * 30})), "column 'b' is not numeric"),
     (lambda m: m.order(np.full((30, 2), np.nan)), "holds NaN or infinite values"),
+    (lambda m: m.order(np.full((30, 2), 1e300)), "or values beyond float32's range"),
     (lambda m: m.order(np.array([["a", "b"]] * 30)), "chunk 0 must hold real numbers, got dtype <U1"),
     (lambda m: m.order(np.ones((30, 3)), constraints="X0<X9"), "require X0<X9: unknown variable 'X9'"),
     (lambda m: causal_amort.AmortizedOrder(m, prune="ridge").fit(np.ones((30, 3))), "unknown pruning method 'ridge'"),

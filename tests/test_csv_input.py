@@ -42,6 +42,7 @@ def test_chunks_cover_the_file_in_order(tmp_path):
     ("a,b\n1,2\n3,x\n4,5\n6,7\n", "column 'b' is not numeric: 'x' on line 3"),
     ("a,b\n1,2\n3,\n4,5\n6,7\n", "column 'b' has a missing (NaN) value on line 3"),
     ("a,b\n1,2\n3,inf\n4,5\n6,7\n", "column 'b' has an infinite value on line 3"),
+    ("a,b\n1,2\n3,4\n4,-1e300\n6,7\n", "column 'b' has a value beyond float32's range on line 4"),
     ("a,b\n1,2\n1,3\n1,5\n1,7\n", "column 'a' is constant"),
     ("a,a\n1,2\n3,4\n5,6\n7,9\n", "duplicate column name 'a'"),
     ("a\n1\n2\n3\n4\n", "needs at least 2 columns"),

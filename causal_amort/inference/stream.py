@@ -233,9 +233,10 @@ def checked_rows(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarr
         raise InputError(f"{what} has {x.shape[1]} variables, {others} {d}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise InputError(f"{what} must hold real numbers, got dtype {x.dtype}")
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a value past float32's range becomes inf, refused below
+        x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
-        raise InputError(f"{what} holds NaN or infinite values")
+        raise InputError(f"{what} holds NaN or infinite values, or values beyond float32's range")
     return x
 
 

@@ -72,6 +72,7 @@ CSV_SUFFIXES: tuple[str, ...] = (".csv",) + tuple(f".csv{ext}" for ext in _DECOM
 """The names of CSV files in a folder: plain or compressed."""
 
 # Where a first column looks like row labels (an unnamed or non-numeric one), the message says what to do.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model reads float32: a larger value would become inf
 _INDEX_HINT = " (row labels, as pandas' to_csv writes its index? --index-col skips the first column)"
 # What a damaged or truncated file raises while it is decompressed.
 _UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
@@ -250,6 +251,11 @@ def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: 
             frame[col] = numeric
     values = frame.to_numpy(dtype=np.float64)
     finite = np.isfinite(values)
+    beyond = np.argwhere(finite & (np.abs(values) > _FLOAT32_MAX))
+    if len(beyond):  # not missing, so --drop-missing does not skip it: the model reads float32
+        row, col = beyond[0]
+        raise InputError(f"{path}: column {names[col]!r} has a value beyond float32's range on line "
+                         f"{first_line + int(row)} ({values[row, col]:g}; |x| must be at most {_FLOAT32_MAX:.3g}): rescale it")
     if finite.all():
         return values.astype(np.float32), 0
     bad_rows = ~finite.all(axis=1)
