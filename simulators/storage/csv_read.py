@@ -71,8 +71,8 @@ _DECOMPRESSORS: dict[str, Callable[[BinaryIO, Path], BinaryIO]] = {
 CSV_SUFFIXES: tuple[str, ...] = (".csv",) + tuple(f".csv{ext}" for ext in _DECOMPRESSORS)
 """The names of CSV files in a folder: plain or compressed."""
 
-# Where a first column looks like row labels (an unnamed or non-numeric one), the message says what to do.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model reads float32: a larger value would become inf
+# Where a first column looks like row labels (an unnamed or non-numeric one), the message says what to do.
 _INDEX_HINT = " (row labels, as pandas' to_csv writes its index? --index-col skips the first column)"
 # What a damaged or truncated file raises while it is decompressed.
 _UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
