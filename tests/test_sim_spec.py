@@ -15,7 +15,8 @@ from simulators.prior.spec import PRESET_DIR, PRESETS, load_spec, spec_from_dict
 SHIFTED = {"test-in": set(), "test-graph": {"graph"}, "test-mechanism": {"mechanism"},
            "test-noise": {"noise"}, "test-out": {"graph", "mechanism", "noise"}, "select-shift": {"mechanism"},
            "select-graph": {"graph"}, "select-noise": {"noise"}, "select-interaction": {"mechanism"},
-           "select-out": {"graph", "mechanism", "noise"}, "select-heavy": {"noise"}}
+           "select-out": {"graph", "mechanism", "noise"}, "select-heavy": {"noise"},
+           "select-joint": {"mechanism"}}
 # The selection shift in every factor: it draws the single-factor selection presets' families together.
 COMPOUND_SELECTION = "select-out"
 SECTIONS = {"graph": "graphs", "mechanism": "mechanisms", "noise": "noises"}
@@ -154,6 +155,32 @@ def test_interaction_mechanism_is_not_additive():
         assert np.isfinite(out).all() and abs(out[0] + out[1] - out[2] - out[3]) > 1e-3
 
 
+def test_rbf_network_is_joint_scaled_and_narrower_bumps_vary_faster():
+    """Without noise: f(a, b) + f(a', b') - f(a, b') - f(a', b) is not zero (the bumps couple the parents),
+    the output's spread over the sample is the drawn output scale, Cauchy parents stay finite, and narrow
+    bumps change the value more between neighbouring points than wide ones."""
+    grid = np.array([[0.3, -1.2], [1.7, 0.4], [0.3, 0.4], [1.7, -1.2]])
+    rng = np.random.default_rng(0)
+    sample = np.vstack([grid, rng.normal(size=(300, 2))])
+    coupled = []
+    for seed in range(10):
+        out = MECHANISM_FAMILIES["rbf_net"](output_scale=(2.5, 2.5)).build(2, np.random.default_rng(seed))(
+            sample, np.zeros(len(sample)))
+        assert np.isfinite(out).all() and abs(out.std() - 2.5) < 1e-9
+        coupled.append(abs(out[0] + out[1] - out[2] - out[3]) > 1e-6)
+    assert sum(coupled) >= 8
+    heavy = MECHANISM_FAMILIES["rbf_net"]().build(3, rng)(rng.standard_cauchy((500, 3)), np.zeros(500))
+    assert np.isfinite(heavy).all()
+    line = np.linspace(-2, 2, 400)[:, None]
+
+    def roughness(width):
+        values = [MECHANISM_FAMILIES["rbf_net"](width=(width, width)).build(1, np.random.default_rng(seed))(
+            line, np.zeros(400)) for seed in range(20)]
+        return np.mean([np.abs(np.diff(v)).max() / (v.std() + 1e-12) for v in values])
+
+    assert roughness(0.2) > 3 * roughness(2.0)
+
+
 def test_train_is_broad():
     train = load_spec("train")
     assert len(train.graphs) >= 3 and len(train.mechanisms) >= 2 and len(train.noises) >= 3
@@ -203,6 +230,7 @@ kind = "gaussian"
     ("[[mechanism.families]]\nkind = \"mlp\"\nactivations = [\"swish\"]\n", "activations"),
     ("[[mechanism.families]]\nkind = \"rff\"\nfeatures = \"many\"\n", "must be of type int"),
     ("[[mechanism.families]]\nkind = \"soft_trees\"\ndepth = [2, 9]\n", "soft_trees.depth must be <= 6"),
+    ("[[mechanism.families]]\nkind = \"rbf_net\"\nwidth = [0.0, 1.0]\n", "rbf_net.width"),
     ("[[graph.families]]\nkind = \"scale_free\"\nhubs = \"both\"\n", "'causes' or 'effects'"),
     ("[[graph.families]]\nkind = \"erdos_renyi\"\nweight = 0\n", "weight must be a number > 0"),
     ("name = \"a b\"\n", "name must be"),

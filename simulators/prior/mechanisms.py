@@ -330,6 +330,41 @@ class SoftTrees(Mechanism):
         return fn
 
 
+@dataclass(frozen=True)
+class RBFNetwork(Mechanism):
+    """x = s * f(z) / sd(f) + noise, f(z) = sum_c a_c exp(-|z - mu_c|^2 / (2 (w sqrt(k))^2)): a radial basis
+    network on the k standardized, soft-clipped parents z, with ``centers`` bumps at mu_c ~ N(0, I) and
+    amplitudes a_c ~ N(0, 1). The bumps are narrow (``width`` w per standard deviation, times sqrt(k) so that
+    a bump reaches across the parents' joint spread), so f varies on short scales and with the parents
+    jointly, not as a sum of one function per parent; its spread over the sample is scaled to
+    ``output_scale``."""
+
+    kind: ClassVar[str] = "rbf_net"
+    centers: Range = (8, 32)
+    width: Range = (0.1, 0.5)
+    output_scale: Range = (1.0, 4.0)
+
+    def __post_init__(self) -> None:
+        check_range(self.kind, "centers", self.centers, minimum=1, integer=True)
+        check_range(self.kind, "width", self.width, above=0.0)
+        check_range(self.kind, "output_scale", self.output_scale, minimum=0.0)
+
+    def build(self, k: int, rng: np.random.Generator) -> MechanismFn:
+        count = draw_int(self.centers, rng)
+        centers = rng.standard_normal((count, k))
+        amplitude = rng.standard_normal(count)
+        spread = float(draw(self.width, rng)) * np.sqrt(k)
+        scale = float(draw(self.output_scale, rng))
+
+        def fn(parents: np.ndarray, noise: np.ndarray) -> np.ndarray:
+            z = _soft_clipped(parents)
+            squared = (z * z).sum(axis=1)[:, None] - 2.0 * z @ centers.T + (centers * centers).sum(axis=1)[None, :]
+            f = np.exp(-np.maximum(squared, 0.0) / (2.0 * spread**2)) @ amplitude
+            return scale * f / max(float(f.std()), 1e-12) + noise
+
+        return fn
+
+
 MECHANISM_FAMILIES: dict[str, type[Mechanism]] = {
     cls.kind: cls for cls in (Linear, RandomFourier, Heteroscedastic, MLP, Polynomial, AdditiveGP,
-                                  PostNonlinear, Interaction, SoftTrees)}
+                                  PostNonlinear, Interaction, SoftTrees, RBFNetwork)}

@@ -36,7 +36,7 @@ from simulators.prior.noise import NOISE_FAMILIES, NoiseFamily
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("train", "train-broad", "train-skew", "train-broad-skew", "train-trees", "test-in", "test-graph",
            "test-mechanism", "test-noise", "test-out", "select-shift", "select-graph", "select-noise",
-           "select-interaction", "select-out", "select-heavy")
+           "select-interaction", "select-out", "select-heavy", "select-joint")
 
 _REGISTRIES: dict[str, Mapping[str, type]] = {
     "graph": GRAPH_FAMILIES, "mechanism": MECHANISM_FAMILIES, "noise": NOISE_FAMILIES,
