@@ -10,15 +10,18 @@ from causal_amort.model.sample_lingam import MIN_ROWS, _measure, _rerank, sample
 from causal_amort.model.sufficient import RunningStats
 
 
-def linear_sem(seed: int, d: int = 6, rows: int = 2000,
-               gaussian_below_root: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def linear_sem(seed: int, d: int = 6, rows: int = 2000, gaussian_below_root: bool = False,
+               cauchy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(x (1, rows, d), true order) of a linear SEM, dense in its order, with exponential noise and
     weights +-[0.5, 1.5], columns shuffled: DirectLiNGAM's premise. With ``gaussian_below_root`` every
     noise but the root's is Gaussian: the root passes a marginal Gaussianity test, but the order below
-    it is not identifiable."""
+    it is not identifiable. With ``cauchy`` the noise is Cauchy and the weights +-[1, 2]: about 6% of each
+    variable's robust z-scores lie past the row sample's clip."""
     gen = torch.Generator().manual_seed(seed)
-    noise = -torch.log(torch.rand(rows, d, generator=gen, dtype=torch.float64))
-    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 0.5) * torch.sign(torch.randn(d, d, generator=gen))
+    uniform = torch.rand(rows, d, generator=gen, dtype=torch.float64)
+    noise = torch.tan(math.pi * (uniform - 0.5)) if cauchy else -torch.log(uniform)
+    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + (1.0 if cauchy else 0.5)) * torch.sign(
+        torch.randn(d, d, generator=gen))
     perm = torch.randperm(d, generator=gen)  # column c holds variable perm[c]
     if gaussian_below_root:
         noise[:, 1:] = torch.randn(rows, d - 1, generator=gen, dtype=torch.float64)
@@ -526,19 +529,6 @@ def test_the_residual_tests_read_each_variable_given_those_placed_before_it():
     assert spread[1] > 5 * spread[0] > 0  # the post-nonlinear chain's spread: the tests were not all zero
 
 
-def cauchy_sem(seed: int, d: int = 5, rows: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x (1, rows, d), true order) of a linear SEM as `linear_sem`'s, with Cauchy noise and weights
-    +-[1, 2]: about 6% of each variable's robust z-scores lie past the sample's clip."""
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.tan(math.pi * (torch.rand(rows, d, generator=gen, dtype=torch.float64) - 0.5))
-    weights = (torch.rand(d, d, generator=gen, dtype=torch.float64) + 1.0) * torch.sign(torch.randn(d, d, generator=gen))
-    perm = torch.randperm(d, generator=gen)
-    x = torch.zeros(rows, d, dtype=torch.float64)
-    for j in range(d):
-        x[:, j] = x[:, :j] @ weights[:j, j] + noise[:, j]
-    return x[:, perm][None].float(), perm.argsort()
-
-
 def test_with_unclipped_rows_a_clipped_row_counts_as_an_empty_slot():
     """`sample_lingam_cues(unclipped=True)` reads what it reads with every row that holds a value at the
     sample's clip marked empty, whatever the other values of such a row; without it, those rows count."""
@@ -562,7 +552,7 @@ def test_on_cauchy_noise_the_unclipped_rows_keep_the_right_order_the_tests_would
     heteroscedasticity test (the clip bends the relations in the tails); on the unclipped rows it passes
     the test and is the true order."""
     for seed in range(3):
-        x, order = cauchy_sem(40 + seed)
+        x, order = linear_sem(40 + seed, d=5, cauchy=True)
         stats = sampled(x, 2048)
         dropped = sample_lingam_cues(stats, max_heteroscedasticity=8.0, max_curvature=5.0, rerank=3)[0]
         kept = sample_lingam_cues(stats, max_heteroscedasticity=8.0, max_curvature=5.0, rerank=3, unclipped=True)[0]
@@ -573,7 +563,7 @@ def test_on_cauchy_noise_the_unclipped_rows_keep_the_right_order_the_tests_would
 def test_with_unclipped_rows_interventional_data_keep_every_sampled_row():
     """On data with a row intervened on, `unclipped` changes nothing (rule v72: the few rows of its sample
     are all needed); a task of the same batch with none is searched on its unclipped rows."""
-    x, _ = cauchy_sem(43)
+    x, _ = linear_sem(43, d=5, cauchy=True)
     stats = sampled(torch.cat([x, x]), 2048)
     intervened = replace(stats, int_count=stats.int_count.clone())
     intervened.int_count[1, 0] = 5.0  # five rows of task 1 with variable 0 intervened on
