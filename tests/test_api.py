@@ -15,7 +15,9 @@ from causal_amort.config import load_config
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.predict import predict_csv
 from causal_amort.inference.stream import spread_quantiles
+from simulators.core.zscore import zscore
 from simulators.storage.csv_read import sample_rows
+from simulators.storage.csvio import read_csv_dataset
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -145,6 +147,24 @@ def test_predict_standardizes_a_long_sorted_file_on_rows_read_throughout_it(tiny
     assert predicted.order == reference.order
     np.testing.assert_allclose(predicted.confidence, reference.confidence, rtol=1e-4)
     assert not np.allclose(first_block.confidence, reference.confidence, rtol=1e-3)
+
+
+def test_a_column_far_from_zero_keeps_its_digits_in_every_form_of_the_data(tiny_stats, tmp_path):
+    """float32 keeps 24 bits, so 10^7 + x cast as it is would keep x in whole numbers. Every reader
+    subtracts an offset from such a column first (`simulators.core.float32`), and the model is blind to
+    a shift: the answer is the one for the data without the offsets."""
+    x = linear_non_gaussian(n=300)
+    far = x + np.array([1e7, -3e8, 0.0, 5e6])
+    reference = tiny_stats.order(x)
+    path = tmp_path / "far.csv"
+    np.savetxt(path, far, delimiter=",", fmt="%.17g", header="X0,X1,X2,X3", comments="")
+    answers = [tiny_stats.order(far), tiny_stats.order(iter(np.array_split(far, 7))),
+               tiny_stats.order_many([far])[0], predict_csv(path, tiny_stats)]
+    for got in answers:
+        assert got.order == reference.order
+        np.testing.assert_allclose(got.confidence, reference.confidence, rtol=1e-4)
+    read = read_csv_dataset(path)  # as `amort eval` reads a CSV folder
+    np.testing.assert_allclose(zscore(read.x.astype(np.float64)), zscore(x), atol=1e-5)
 
 
 @pytest.mark.parametrize("fixture", ["tiny", "tiny_stats"])  # a model that reads every chunk, one that sums them

@@ -169,6 +169,25 @@ def test_no_hint_for_row_labels_where_the_text_is_not_in_the_first_column(tmp_pa
     assert str(err.value).endswith("column 'b' is not numeric: 'x' on line 3")
 
 
+def test_a_column_far_from_zero_is_read_less_an_offset_fixed_on_the_first_block_and_a_mask_never(tmp_path):
+    rng = np.random.default_rng(6)
+    data = np.column_stack([3e8 + rng.normal(size=40), rng.normal(size=40)])
+    path = _write(tmp_path, "a,b\n" + "\n".join(f"{a:.17g},{b:.17g}" for a, b in data) + "\n")
+    chunks, summary = _read_all(path, chunk_size=4, offset_columns=True)  # a plain read: 'a' is constant in float32
+    assert summary.offsets[1] == 0.0 and abs(summary.offsets[0] - 3e8) < 3
+    np.testing.assert_allclose(np.concatenate(chunks) + summary.offsets, data, rtol=0, atol=1e-5)
+    sample = sample_rows(path, 10, offsets=summary.offsets)  # the standardization rows, read alike
+    assert np.isin(sample, np.concatenate(chunks)).all()
+    with pytest.raises(InputError, match="column 'a' is constant"):
+        _read_all(path, chunk_size=4)
+    mask = _write(tmp_path, "a,b\n" + "1,0\n1,1\n" * 20, "mask.csv")  # 'a': intervened on every row
+    summary = CsvSummary(names=[])
+    chunks = list(stream_csv(mask, 4, summary=summary))  # 0/1 as written: no offset unless asked
+    assert summary.offsets is None and (np.concatenate(chunks)[:, 0] == 1).all()
+    list(stream_csv(mask, 4, summary=summary, offset_columns=True))
+    assert summary.offsets[0] == 1.0  # asked, it would read 'a' as 0
+
+
 def test_sample_rows_reads_every_part_of_a_sorted_file_and_skips_what_does_not_parse(tmp_path):
     values = np.sort(np.random.default_rng(4).normal(size=(10_000, 2)), axis=0).round(6)
     lines = [f"r{i};{a:.6f};{b:.6f}".replace(".", ",") for i, (a, b) in enumerate(values)]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from simulators.core.errors import InputError
+from simulators.core.float32 import as_float32, column_offsets
 from simulators.core.sharding import check_shard
 from simulators.core.toml_value import as_type
 from simulators.core.zscore import zscore
@@ -17,6 +18,21 @@ def test_zscore_scales_each_column_and_only_centres_constant_ones():
     assert np.allclose(z.mean(axis=0), 0.0) and np.isclose(z[:, 0].std(), 1.0)
     assert (z[:, 1] == 0.0).all()
     assert np.allclose(zscore(x[:, 0]), z[:, 0])  # one variable alone, as the sampler passes it
+
+
+def test_a_column_far_from_zero_is_cast_to_float32_less_its_median_and_others_as_they_are():
+    rng = np.random.default_rng(0)
+    near = np.column_stack([rng.standard_normal(200), rng.integers(0, 2, 200), np.zeros(200), 30 + rng.random(200)])
+    assert column_offsets(near) is None  # ordinary data: the plain cast, bit for bit
+    assert (as_float32(near, column_offsets(near)) == near.astype(np.float32)).all()
+    far = np.column_stack([1e7 + rng.standard_normal(200), rng.standard_normal(200), np.full(200, -2e9)])
+    offsets = column_offsets(far)
+    assert offsets[0] == np.median(far[:, 0]) and offsets[1] == 0.0 and offsets[2] == -2e9
+    kept = as_float32(far, offsets)
+    assert kept.dtype == np.float32 and kept.flags.c_contiguous
+    assert np.abs(kept[:, 0] + offsets[0] - far[:, 0]).max() < 1e-5  # digits kept
+    assert np.abs(far.astype(np.float32)[:, 0] - far[:, 0]).max() > 0.1  # a plain cast rounds to whole numbers
+    assert np.isinf(as_float32(np.array([[1e300]]))).all()  # past float32's range: inf, for the caller to refuse
 
 
 @pytest.mark.parametrize("value, kind, expected", [

@@ -285,10 +285,11 @@ def test_suite_batches_relabel_variables_consistently(tmp_path):
     from simulators.storage.csvio import write_csv_dataset
     from simulators.core.dataset import Dataset
 
-    # Column j holds 10 * j + noise, so a batch's column means reveal which variable it is.
+    # Column j holds 10 * j + noise, so a batch's column means reveal which variable it is (noise wide
+    # enough that no column is far from zero for its spread, which a reader would offset to keep digits).
     rng = np.random.default_rng(0)
     for i, (n, d) in enumerate([(40, 4), (50, 4), (45, 3)]):
-        x = (10.0 * np.arange(d) + 0.01 * rng.standard_normal((n, d))).astype(np.float32)
+        x = (10.0 * np.arange(d) + 0.5 * rng.standard_normal((n, d))).astype(np.float32)
         graph = np.eye(d, k=1, dtype=np.uint8)  # chain 0 -> 1 -> ... -> d-1
         write_csv_dataset(tmp_path, Dataset(f"ds{i}", x, graph, [f"V{j}" for j in range(d)]))
     cfg = small_cfg(**{"data.suite": str(tmp_path), "data.chunks_max": 4, "data.batch_size": 5})

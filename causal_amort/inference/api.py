@@ -22,7 +22,7 @@ from causal_amort.inference.constraints import Constraints, as_constraints, prec
 from causal_amort.model.cost import model_cost
 from causal_amort.model.order_model import OrderModel
 from causal_amort.inference.pruning import check_prune_method, prune_order
-from causal_amort.inference.stream import (batch_orders, checked_rows, chunk_array, read_rows, rechunk, regroup,
+from causal_amort.inference.stream import (batch_orders, checked_dataset, chunk_array, read_rows, rechunk, regroup,
                                            spread_quantiles, stream_orders)
 from simulators.core.errors import InputError
 from simulators.core.resources import Estimate, check_memory
@@ -131,7 +131,7 @@ class AmortModel:
             raise InputError(f"{len(masks)} masks for {len(datasets)} datasets")
         checked, mask_of = [], []
         for index, data in enumerate(datasets):
-            x = checked_rows(_values(data), f"dataset {index}", None)
+            x = checked_dataset(_values(data), f"dataset {index}")
             _check_rows(x.shape[0], size)
             checked.append((x, _check_names(_columns(data) or [f"X{i}" for i in range(x.shape[1])], x.shape[1])))
             given = None if masks is None else masks[index]

@@ -127,16 +127,18 @@ def _checked(chunks: Iterable[np.ndarray], path: str | Path, summary: CsvSummary
     check_summary(path, summary, min_rows=min_rows)
 
 
-def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: bool, rows: int) -> np.ndarray:
+def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: bool, rows: int,
+                    offsets: np.ndarray | None) -> np.ndarray:
     """Rows from the whole file that fix the standardization (not its first rows: a file sorted by
     time or by a variable, or pooled from conditions): the order statistics of the first parser
     block when that is the ``whole`` file (as the API for the same rows); rows read at evenly
     spaced offsets of a longer uncompressed file (unless fewer than half of the lines read there
     parse, then as for a compressed one); the first block's order statistics for a longer
-    compressed file, which cannot be read from the middle."""
+    compressed file, which cannot be read from the middle. Sampled rows are read less the
+    ``offsets`` the stream's values are."""
     if whole:
         return spread_quantiles(first, rows)
-    sampled = sample_rows(path, rows, fmt)
+    sampled = sample_rows(path, rows, fmt, offsets)
     return spread_quantiles(first, rows) if sampled is None or len(sampled) < rows // 2 else sampled
 
 
@@ -174,8 +176,8 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
                          "data from its mask row")
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
-    parsed: Iterator[np.ndarray] = stream_csv(path, None, fmt=fmt, drop_missing=drop_missing,
-                                              summary=summary, on_progress=on_progress)
+    parsed: Iterator[np.ndarray] = stream_csv(path, None, fmt=fmt, drop_missing=drop_missing, summary=summary,
+                                              on_progress=on_progress, offset_columns=True)
     if read_ahead_blocks > 0:
         parsed = read_ahead(parsed, read_ahead_blocks)
     # Closed however the model ends: the file (and a read-ahead thread) go at once, not when the
@@ -184,7 +186,7 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
         chunks = _checked(_tee(parsed, reservoir), path, summary, model.chunk_size)
         first = next(chunks)  # the header is read by now; an empty file fails its checks here
         whole = len(first) < block_rows(len(summary.names))
-        anchor = _standardize_on(path, fmt, first, whole, model.chunk_size)
+        anchor = _standardize_on(path, fmt, first, whole, model.chunk_size, summary.offsets)
         data = itertools.chain([first], chunks)
         intervened = 0
         if mask is None:

@@ -14,6 +14,7 @@ import torch
 from causal_amort.model.order_model import OrderModel
 from causal_amort.runtime.inference_mode import inference
 from simulators.core.errors import InputError
+from simulators.core.float32 import as_float32, column_offsets
 
 
 # Rows gathered into one block of sums (see `stream_orders`); also how many rows the Python API reads
@@ -67,7 +68,9 @@ def rechunk(chunks: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarra
         for index, chunk in enumerate(chunks):
             x = checked_rows(chunk, index, d)
             d = x.shape[1]
-            yield x
+            # Values not yet float32 go on as they are (checked): `stream_orders` casts them less the
+            # offsets that keep every column's digits.
+            yield x if np.asarray(chunk).dtype == np.float32 else np.asarray(chunk)
 
     yield from regroup(checked(), chunk_size)
 
@@ -130,7 +133,8 @@ def stream_orders(
     `spread_quantiles` of it: a file sorted by time, an id or a variable, or concatenated from
     conditions, has first rows that are a narrow slice, and order statistics do not depend on the
     row order at all. With the standardization fixed, any chunking of the same rows gives the same
-    orders (up to float rounding).
+    orders (up to float rounding). Every chunk is cast to float32 less the `column_offsets` of those
+    rows (of the first chunk without them), which keeps the digits of a column far from zero.
     """
     constraint = _ready(model, beam, precede, device)
     mask_iter = iter(masks) if masks is not None else None
@@ -146,11 +150,24 @@ def stream_orders(
     chunk_iter = iter(chunks)
     upcoming = next(chunk_iter, None)
     index = 0
+    offsets = anchor = None
     # The inference settings hold while the model runs, never across a yield: they are
     # thread-local, and the caller's own code runs between the steps.
     while upcoming is not None:
         chunk, upcoming = upcoming, next(chunk_iter, None)
-        x = checked_rows(chunk, index, None if memory is None else memory.state.shape[1])
+        if memory is None:
+            x = checked_rows(chunk, index, None)
+            if gather and standardize_on is not None:
+                anchor = checked_rows(standardize_on, "standardize_on", x.shape[1])
+            # Columns far from zero lose their digits in float32: every chunk is read less the offsets
+            # of the rows that fix the standardization (none for ordinary data).
+            offsets = column_offsets(x if anchor is None else anchor)
+            if offsets is not None:
+                x = checked_rows(chunk, index, None, offsets)
+                if anchor is not None:
+                    anchor = checked_rows(standardize_on, "standardize_on", x.shape[1], offsets)
+        else:
+            x = checked_rows(chunk, index, memory.state.shape[1], offsets)
         mask = None
         if mask_iter is not None:
             mask = _as_mask(next(mask_iter, None), x.shape, f"chunk {index}")
@@ -164,9 +181,7 @@ def stream_orders(
             if memory is None:
                 memory = model.init_memory(1, x.shape[1], device)
                 if gather:
-                    anchor = x if standardize_on is None else checked_rows(standardize_on, "standardize_on",
-                                                                        x.shape[1])
-                    memory = model.standardize(memory, torch.from_numpy(anchor).to(device)[None])
+                    memory = model.standardize(memory, torch.from_numpy(x if anchor is None else anchor).to(device)[None])
             if gather:
                 pending.append((x, mask))
                 pending_rows += x.shape[0]
@@ -221,9 +236,10 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     return order.cpu().numpy(), confidence.float().cpu().numpy()
 
 
-def checked_rows(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarray:
-    """``chunk`` as contiguous float32 rows, checked; ``index`` names it in messages (a chunk's
-    position, or what the rows are for)."""
+def checked_rows(chunk: np.ndarray, index: int | str, d: int | None, offsets: np.ndarray | None = None) -> np.ndarray:
+    """``chunk`` as contiguous float32 rows, checked, each column less its ``offsets`` (d,) when given
+    (`simulators.core.float32`); ``index`` names it in messages (a chunk's position, or what the rows
+    are for)."""
     x = np.asarray(chunk)
     what = f"chunk {index}" if isinstance(index, int) else index
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -233,11 +249,18 @@ def checked_rows(chunk: np.ndarray, index: int | str, d: int | None) -> np.ndarr
         raise InputError(f"{what} has {x.shape[1]} variables, {others} {d}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise InputError(f"{what} must hold real numbers, got dtype {x.dtype}")
-    with np.errstate(over="ignore"):  # a value past float32's range becomes inf, refused below
-        x = np.ascontiguousarray(x, dtype=np.float32)
+    x = as_float32(x, offsets)  # a value past float32's range becomes inf, refused below
     if not np.isfinite(x).all():
         raise InputError(f"{what} holds NaN or infinite values, or values beyond float32's range")
     return x
+
+
+def checked_dataset(values: np.ndarray, what: str) -> np.ndarray:
+    """All the rows of one dataset as the model reads them: `checked_rows`, less the `column_offsets`
+    of those rows (none for ordinary data)."""
+    x = checked_rows(values, what, None)
+    offsets = column_offsets(x)
+    return x if offsets is None else checked_rows(values, what, None, offsets)
 
 
 def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.ndarray:

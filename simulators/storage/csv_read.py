@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from simulators.core.errors import InputError
+from simulators.core.float32 import FLOAT32_MAX, as_float32, column_offsets
 
 # Candidates for sniffing, in order of preference when they split the first line equally.
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -71,7 +72,6 @@ _DECOMPRESSORS: dict[str, Callable[[BinaryIO, Path], BinaryIO]] = {
 CSV_SUFFIXES: tuple[str, ...] = (".csv",) + tuple(f".csv{ext}" for ext in _DECOMPRESSORS)
 """The names of CSV files in a folder: plain or compressed."""
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model reads float32: a larger value would become inf
 # Where a first column looks like row labels (an unnamed or non-numeric one), the message says what to do.
 _INDEX_HINT = " (row labels, as pandas' to_csv writes its index? --index-col skips the first column)"
 # What a damaged or truncated file raises while it is decompressed.
@@ -116,6 +116,8 @@ class CsvSummary:
     dropped: int = 0
     col_min: np.ndarray = field(default_factory=lambda: np.empty(0))
     col_max: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # What `stream_csv` subtracted from each column before the float32 cast (``offset_columns``); None: nothing.
+    offsets: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def _data_header(path: Path, fmt: CsvFormat) -> Header:
 
 def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: int, drop_missing: bool,
                  fmt: CsvFormat) -> tuple[np.ndarray, int]:
-    """Numeric float32 array of one chunk (rows with missing values dropped if asked) and drop count."""
+    """Numeric float64 array of one chunk (rows with missing values dropped if asked) and drop count."""
     for col, name in zip(frame.columns, names):
         series = frame[col]
         if series.dtype.kind not in "fiub":
@@ -251,16 +253,16 @@ def _check_chunk(path: Path, frame: pd.DataFrame, names: list[str], first_line: 
             frame[col] = numeric
     values = frame.to_numpy(dtype=np.float64)
     finite = np.isfinite(values)
-    beyond = np.argwhere(finite & (np.abs(values) > _FLOAT32_MAX))
+    beyond = np.argwhere(finite & (np.abs(values) > FLOAT32_MAX))
     if len(beyond):  # not missing, so --drop-missing does not skip it: the model reads float32
         row, col = beyond[0]
         raise InputError(f"{path}: column {names[col]!r} has a value beyond float32's range on line "
-                         f"{first_line + int(row)} ({values[row, col]:g}; |x| must be at most {_FLOAT32_MAX:.3g}): rescale it")
+                         f"{first_line + int(row)} ({values[row, col]:g}; |x| must be at most {FLOAT32_MAX:.3g}): rescale it")
     if finite.all():
-        return values.astype(np.float32), 0
+        return values, 0
     bad_rows = ~finite.all(axis=1)
     if drop_missing:
-        return values[~bad_rows].astype(np.float32), int(bad_rows.sum())
+        return values[~bad_rows], int(bad_rows.sum())
     row, col = np.argwhere(~finite)[0]
     what = "a missing (NaN)" if np.isnan(values[row, col]) else "an infinite"
     raise InputError(
@@ -288,10 +290,13 @@ def block_rows(d: int) -> int:
 
 
 def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = CsvFormat(), drop_missing: bool = False,
-               summary: CsvSummary | None = None,
-               on_progress: Callable[[ReadProgress], None] | None = None) -> Iterator[np.ndarray]:
+               summary: CsvSummary | None = None, on_progress: Callable[[ReadProgress], None] | None = None,
+               offset_columns: bool = False) -> Iterator[np.ndarray]:
     """Yield float32 chunks of ``chunk_size`` rows (the last may be shorter) from a CSV file; with
     ``chunk_size`` None, blocks as the parser reads them (up to 65,536 rows: fewest copies).
+    With ``offset_columns``, each column far from zero relative to its spread is read less an offset
+    fixed on the first rows parsed (`simulators.core.float32.column_offsets`, kept in the summary), so
+    that float32 keeps its digits: for data a causal order is read from, not for a 0/1 mask.
 
     Pass a ``CsvSummary`` to collect row counts and per-column extremes during the pass; the
     caller checks constant columns with `check_summary` once the stream is exhausted. ``fmt``
@@ -306,6 +311,7 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
     chunk_size = frame_rows if chunk_size is None else chunk_size
     summary.col_min = np.full(len(names), np.inf)
     summary.col_max = np.full(len(names), -np.inf)
+    summary.offsets, offsets_fixed = None, False
     pending: list[np.ndarray] = []
     pending_rows = 0
     first_line = line = 2 if fmt.header else 1
@@ -320,6 +326,9 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
                 if fmt.index_col:
                     frame = frame.iloc[:, 1:]
                 values, dropped = _check_chunk(path, frame, names, line, drop_missing, fmt)
+                if offset_columns and not offsets_fixed and len(values):
+                    summary.offsets, offsets_fixed = column_offsets(values), True
+                values = as_float32(values, summary.offsets)
                 line += len(frame)
                 if on_progress is not None:
                     on_progress(ReadProgress(raw.tell(), size, line - first_line))
@@ -349,11 +358,13 @@ def stream_csv(path: str | Path, chunk_size: int | None, *, fmt: CsvFormat = Csv
         yield np.concatenate(pending)
 
 
-def sample_rows(path: str | Path, rows: int, fmt: CsvFormat = CsvFormat()) -> np.ndarray | None:
-    """Up to ``rows`` data rows (float32) read at evenly spaced byte offsets of an uncompressed file:
-    rows from every part of it, without a pass over it, whatever order its rows are in. A line
-    that does not parse as numbers of the header's width is left out (the full pass reports it);
-    None for a compressed file, which cannot be read from the middle."""
+def sample_rows(path: str | Path, rows: int, fmt: CsvFormat = CsvFormat(),
+                offsets: np.ndarray | None = None) -> np.ndarray | None:
+    """Up to ``rows`` data rows (float32, less ``offsets`` as `stream_csv` gave them) read at evenly
+    spaced byte offsets of an uncompressed file: rows from every part of it, without a pass over it,
+    whatever order its rows are in. A line that does not parse as numbers of the header's width is
+    left out (the full pass reports it); None for a compressed file, which cannot be read from the
+    middle."""
     path = Path(path)
     if path.suffix.lower() in _DECOMPRESSORS:
         return None
@@ -378,7 +389,7 @@ def sample_rows(path: str | Path, rows: int, fmt: CsvFormat = CsvFormat()) -> np
                 continue
             if len(values) == len(names) and all(math.isfinite(v) for v in values):
                 sampled.append(values)
-    return np.asarray(sampled, dtype=np.float32).reshape(-1, len(names))
+    return as_float32(np.asarray(sampled, dtype=np.float64).reshape(-1, len(names)), offsets)
 
 
 def check_summary(path: str | Path, summary: CsvSummary, min_rows: int) -> None:

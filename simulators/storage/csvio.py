@@ -63,9 +63,10 @@ def _table(header: str, values: np.ndarray, fmt: str) -> bytes:
 def read_csv_dataset(path: Path, fmt: CsvFormat = CsvFormat()) -> Dataset:
     """A dataset from ``NAME.csv`` and, when present, ``NAME.edges.csv`` and ``NAME.mask.csv``
     (each plain or compressed). ``fmt`` applies to the data and mask files; an edge list always
-    has its ``cause,effect`` header and its own sniffed delimiter."""
+    has its ``cause,effect`` header and its own sniffed delimiter. Values are float32, a column far
+    from zero for its spread less an offset (`simulators.core.float32`): its digits, not its level."""
     path = Path(path)
-    names, x = _read_numeric(path, fmt)
+    names, x = _read_numeric(path, fmt, offset_columns=True)  # float32 that keeps each column's digits
     stem = csv_stem(path.name) or path.stem
     edges = _side_file(path, stem, "edges")
     mask_path = _side_file(path, stem, "mask")
@@ -76,7 +77,7 @@ def read_csv_dataset(path: Path, fmt: CsvFormat = CsvFormat()) -> Dataset:
         if mask_names != names or mask_values.shape != x.shape or not np.isin(mask_values, (0, 1)).all():
             raise InputError(f"{mask_path}: must have the header and shape of {path.name} and hold only 0/1")
         mask = mask_values.astype(bool)
-    return Dataset(name=stem, x=x.astype(np.float32), graph=graph, names=names, mask=mask,
+    return Dataset(name=stem, x=x, graph=graph, names=names, mask=mask,
                    meta={"source": str(path)})
 
 
@@ -89,9 +90,9 @@ def _side_file(path: Path, stem: str, kind: str) -> Path | None:
     return None
 
 
-def _read_numeric(path: Path, fmt: CsvFormat) -> tuple[list[str], np.ndarray]:
+def _read_numeric(path: Path, fmt: CsvFormat, offset_columns: bool = False) -> tuple[list[str], np.ndarray]:
     summary = CsvSummary(names=[])
-    chunks = list(stream_csv(path, _READ_ROWS, fmt=fmt, summary=summary))
+    chunks = list(stream_csv(path, _READ_ROWS, fmt=fmt, summary=summary, offset_columns=offset_columns))
     if not chunks:
         raise InputError(f"{path}: no data rows")
     return summary.names, np.concatenate(chunks)
