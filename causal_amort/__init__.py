@@ -12,7 +12,11 @@ From Python (the README's "From Python" section shows them at work):
 - ``OrderResult``: the order as names and as column indices, causes first, the confidence at
   each position, the rows read.
 - ``AmortizedOrder(model="default", prune="lasso", constraints=None)``: a `lingam`-style
-  estimator; ``fit(X, mask=None)`` sets ``causal_order_``, ``confidence_`` and ``adjacency_matrix_``.
+  estimator; ``fit(X, mask=None)`` sets ``causal_order_``, ``confidence_`` and ``adjacency_matrix_``;
+  ``bootstrap(X, n_sampling, mask=None, seed=0) -> BootstrapResult`` orders row resamples.
+- ``BootstrapResult``: each resample's order (``orders_``) and pruned DAG (``adjacency_matrices_``);
+  ``get_precedence_probabilities()`` and lingam's ``get_probabilities()``: how much the answer moves
+  with the rows drawn (not whether it is right).
 - ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
   honours exactly; ``read_tiers(path)`` reads a tiers file.
 - ``prune_order(x, order, method="lasso")``: an order to a DAG (i -> j at [i, j]).
@@ -33,6 +37,7 @@ _EXPORTS = {
     "AmortModel": "causal_amort.inference.api",
     "OrderResult": "causal_amort.inference.api",
     "AmortizedOrder": "causal_amort.inference.api",
+    "BootstrapResult": "causal_amort.inference.bootstrap",
     "Constraints": "causal_amort.inference.constraints",
     "read_tiers": "causal_amort.inference.constraints",
     "prune_order": "causal_amort.inference.pruning",
@@ -44,6 +49,7 @@ __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
     from causal_amort.inference.api import AmortizedOrder, AmortModel, OrderResult, load_model
+    from causal_amort.inference.bootstrap import BootstrapResult
     from causal_amort.inference.constraints import Constraints, read_tiers
     from causal_amort.evaluation.evaluate import EvalOptions, evaluate
     from causal_amort.inference.pruning import prune_order

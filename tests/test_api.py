@@ -167,6 +167,52 @@ def test_a_column_far_from_zero_keeps_its_digits_in_every_form_of_the_data(tiny_
     np.testing.assert_allclose(zscore(read.x.astype(np.float64)), zscore(x), atol=1e-5)
 
 
+def test_bootstrap_orders_row_resamples_as_order_does_and_counts_them(tiny_stats):
+    x = linear_non_gaussian(n=120)
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[:30, 1] = True
+    est = causal_amort.AmortizedOrder(tiny_stats, prune="lasso", constraints="X3<X2")
+    result = est.bootstrap(x, 5, mask=mask, seed=3)
+    assert result.orders_.shape == (5, 4) and result.adjacency_matrices_.shape == (5, 4, 4)
+    assert result.resampled_indices_.shape == (5, 120) and not hasattr(est, "causal_order_")
+    for k in (0, 4):  # each resample is ordered as `order` orders those rows, mask and constraints included
+        rows = result.resampled_indices_[k]
+        alone = tiny_stats.order(x[rows], mask=mask[rows], constraints="X3<X2")
+        assert list(result.orders_[k]) == list(alone.indices)
+        assert (result.adjacency_matrices_[k] == causal_amort.prune_order(x[rows], alone.indices).T).all()
+    precede = result.get_precedence_probabilities()
+    assert (np.diag(precede) == 0).all() and np.allclose(precede + precede.T + np.eye(4), 1)
+    assert (precede[3, 2] == 1.0) and precede[2, 3] == 0.0  # the constraint holds in every resample
+    assert np.allclose(result.get_probabilities(), result.adjacency_matrices_.mean(axis=0))
+    again = est.bootstrap(x, 5, mask=mask, seed=3)
+    assert (again.resampled_indices_ == result.resampled_indices_).all() and (again.orders_ == result.orders_).all()
+    assert not (est.bootstrap(x, 5, seed=4).resampled_indices_ == result.resampled_indices_).all()
+    bare = causal_amort.AmortizedOrder(tiny_stats, prune=None).bootstrap(x, 2)
+    assert bare.adjacency_matrices_ is None
+    with pytest.raises(causal_amort.InputError, match="prune=None"):
+        bare.get_probabilities()
+
+
+def test_the_calibration_script_scores_each_true_edge_by_its_support_and_the_order_on_all_rows(tiny_stats,
+                                                                                              script_module):
+    calibration = script_module("bootstrap_calibration")
+    x = linear_non_gaussian(n=200, seed=1)
+    graph = np.zeros((4, 4), dtype=np.uint8)
+    graph[0, 1] = graph[0, 2] = graph[1, 3] = graph[2, 3] = 1
+    support, right = calibration.edge_support(tiny_stats, x, graph, resamples=6, seed=0)
+    position = np.argsort(tiny_stats.order(x).indices)
+    assert list(right) == [float(position[i] < position[j]) for i, j in zip(*np.nonzero(graph))]
+    assert support.shape == (4,) and ((support >= 0) & (support <= 1)).all()
+    precede = causal_amort.AmortizedOrder(tiny_stats, prune=None).bootstrap(x, 6, seed=0).get_precedence_probabilities()
+    assert support[0] == (precede[0, 1] if right[0] else precede[1, 0])
+
+
+@pytest.mark.parametrize("n_sampling", [0, -2, 2.5, True, "3"])
+def test_bootstrap_refuses_a_count_of_resamples_that_is_not_a_whole_number_above_zero(tiny_stats, n_sampling):
+    with pytest.raises(causal_amort.InputError, match="n_sampling must be an integer greater than 0"):
+        causal_amort.AmortizedOrder(tiny_stats).bootstrap(linear_non_gaussian(n=60), n_sampling)
+
+
 @pytest.mark.parametrize("fixture", ["tiny", "tiny_stats"])  # a model that reads every chunk, one that sums them
 def test_order_many_gives_each_dataset_the_order_that_order_gives_it(fixture, request):
     model = request.getfixturevalue(fixture)
@@ -203,6 +249,11 @@ def test_order_many_gives_each_dataset_the_order_that_order_gives_it(fixture, re
     (lambda m: m.order(np.ones((30, 3)), constraints="X0<X9"), "require X0<X9: unknown variable 'X9'"),
     (lambda m: causal_amort.AmortizedOrder(m, prune="ridge").fit(np.ones((30, 3))), "unknown pruning method 'ridge'"),
     (lambda m: causal_amort.AmortizedOrder(m).fit(iter([np.ones((30, 3))])), "fit needs the data as an array"),
+    (lambda m: causal_amort.AmortizedOrder(m).bootstrap(iter([np.ones((30, 3))]), 2), "bootstrap needs the data as"),
+    (lambda m: causal_amort.AmortizedOrder(m).bootstrap(np.ones(30), 2), "the data must be 2-d"),
+    (lambda m: causal_amort.AmortizedOrder(m).bootstrap(np.ones((10, 3)), 2), "10 rows, but the model needs at least 25"),
+    (lambda m: causal_amort.AmortizedOrder(m).bootstrap(np.ones((30, 3)), 2, mask=np.ones((30, 2))),
+     "the mask has shape (30, 2), the data (30, 3)"),
     (lambda m: causal_amort.load_model("default", device="tpu"), "device must be auto, cpu or cuda"),
 ])
 def test_bad_input_raises_one_line_input_errors(tiny, call, message):

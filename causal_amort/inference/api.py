@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from causal_amort.config import RunConfig
+from causal_amort.inference.bootstrap import BootstrapResult, bootstrap_orders
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
 from causal_amort.model.cost import model_cost
 from causal_amort.model.order_model import OrderModel
@@ -177,7 +178,9 @@ class AmortizedOrder:
     - ``confidence_``: (d,) the model's probability of each pick (see OrderResult);
     - ``adjacency_matrix_``: (d, d), the order pruned to a DAG (``prune`` = "lasso" or "cam",
       None to skip), in lingam's orientation: ``adjacency_matrix_[i, j] == 1`` when j -> i;
-    - ``feature_names_in_``: the variables' names (a DataFrame's columns, else X0, X1, ...).
+    - ``feature_names_in_``: the variables' names (a DataFrame's columns, else X0, X1, ...);
+
+    and ``bootstrap(X, n_sampling)`` gives the orders and DAGs of row resamples (`BootstrapResult`).
 
     ``model`` is "default", a checkpoint or run folder, or an `AmortModel` from `load_model`.
     """
@@ -193,14 +196,7 @@ class AmortizedOrder:
         """Order (and prune) the columns of `X`, a numpy array or DataFrame; `y` is ignored. ``mask``
         (X's shape, 1 where an intervention set the value) marks interventional rows for the order
         (`AmortModel.order`); the pruning regresses on all rows."""
-        if self.prune is not None:
-            check_prune_method(self.prune)
-        if isinstance(X, Iterator):
-            raise InputError("fit needs the data as an array or DataFrame (pruning reads them); "
-                             "to stream chunks use load_model(...).order(chunks)")
-        values = _frame_values(X) if isinstance(X, pd.DataFrame) else np.asarray(X)
-        names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
-        model = self.model if isinstance(self.model, AmortModel) else load_model(self.model, self.device)
+        values, names, model = self._ready("fit", X)
         result = model.order(values, names, constraints=self.constraints, chunk_size=self.chunk_size, beam=self.beam,
                              mask=mask)
         self.causal_order_ = [int(i) for i in result.indices]
@@ -209,6 +205,30 @@ class AmortizedOrder:
         if self.prune is not None:
             self.adjacency_matrix_ = prune_order(values, result.indices, method=self.prune).T
         return self
+
+    def bootstrap(self, X: np.ndarray | pd.DataFrame, n_sampling: int, *,
+                  mask: np.ndarray | pd.DataFrame | None = None, seed: int = 0) -> BootstrapResult:
+        """As lingam's ``bootstrap``: the order (and the pruned DAG, unless ``prune`` is None) of
+        ``n_sampling`` resamples of the rows of `X`, drawn with replacement by a generator seeded with
+        ``seed``; ``mask`` is resampled with the rows. The fitted attributes are left as they are. The
+        shares say how much the answer moves with the rows, not that it is right (`BootstrapResult`)."""
+        values, _, model = self._ready("bootstrap", X)
+        if mask is not None:
+            mask = _mask_like(mask, values.shape)
+        return bootstrap_orders(model, values, n_sampling, np.random.default_rng(seed), constraints=self.constraints,
+                                chunk_size=self.chunk_size, beam=self.beam, mask=mask, prune=self.prune)
+
+    def _ready(self, what: str, X: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, list[str] | None, AmortModel]:
+        """`X`'s values and names (a DataFrame's columns) and the model, once the settings are checked."""
+        if self.prune is not None:
+            check_prune_method(self.prune)
+        if isinstance(X, Iterator):
+            raise InputError(f"{what} needs the data as an array or DataFrame (pruning reads them); "
+                             "to stream chunks use load_model(...).order(chunks)")
+        values = _frame_values(X) if isinstance(X, pd.DataFrame) else np.asarray(X)
+        names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+        model = self.model if isinstance(self.model, AmortModel) else load_model(self.model, self.device)
+        return values, names, model
 
 
 def _chunks(X: Data, rows: int, min_rows: int, anchor: bool = True) -> tuple[Iterator[np.ndarray], int,

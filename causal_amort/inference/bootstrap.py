@@ -1,0 +1,80 @@
+"""Bootstrap of an order, in lingam's shape: the order (and its pruned DAG) of row resamples.
+
+The shares it gives say how much the answer moves with the rows drawn, not whether it is right:
+a model wrong in the same way on every resample (data unlike its training prior) agrees with itself.
+The model card ("Bootstrap stability") has how often the pairs that every resample agreed on were right.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from causal_amort.inference.pruning import prune_order
+from simulators.core.errors import InputError
+
+if TYPE_CHECKING:
+    from causal_amort.inference.api import AmortModel, ConstraintsLike
+
+# Resamples ordered at a time (`AmortModel.order_many`'s batch): memory stays that many copies of the data.
+_GROUP = 16
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """What `AmortizedOrder.bootstrap` found on ``n_sampling`` row resamples, each drawn with
+    replacement and as many rows as the data:
+
+    - ``orders_`` (n_sampling, d): each resample's causal order as column indices, causes first;
+    - ``adjacency_matrices_`` (n_sampling, d, d) uint8, each order pruned to a DAG in lingam's
+      orientation (``[i, j] == 1`` when j -> i), or None when the estimator does not prune;
+    - ``resampled_indices_`` (n_sampling, n): the rows each resample drew."""
+
+    orders_: np.ndarray
+    adjacency_matrices_: np.ndarray | None
+    resampled_indices_: np.ndarray
+
+    def get_precedence_probabilities(self) -> np.ndarray:
+        """(d, d): at [i, j], the share of resamples whose order places i before j."""
+        position = np.argsort(self.orders_, axis=1)  # position[s, i]: where resample s placed i
+        return (position[:, :, None] < position[:, None, :]).mean(axis=0)
+
+    def get_probabilities(self) -> np.ndarray:
+        """(d, d), as lingam's: at [i, j], the share of resamples whose pruned DAG has j -> i."""
+        if self.adjacency_matrices_ is None:
+            raise InputError("no DAGs to count: the estimator was made with prune=None")
+        return self.adjacency_matrices_.mean(axis=0)
+
+
+def check_n_sampling(n_sampling: object) -> int:
+    """``n_sampling`` as an int, refused unless it is a whole number of at least 1."""
+    if isinstance(n_sampling, bool) or not isinstance(n_sampling, numbers.Integral) or n_sampling < 1:
+        raise InputError(f"n_sampling must be an integer greater than 0, got {n_sampling!r}")
+    return int(n_sampling)
+
+
+def bootstrap_orders(model: AmortModel, values: np.ndarray, n_sampling: int, rng: np.random.Generator, *,
+                     constraints: ConstraintsLike = None, chunk_size: int | None = None, beam: int = 1,
+                     mask: np.ndarray | None = None, prune: str | None = None) -> BootstrapResult:
+    """The orders (and, with ``prune``, the pruned DAGs) of ``n_sampling`` resamples of the rows of
+    ``values`` (n, d), drawn by ``rng``; ``mask`` (n, d), if any, is resampled with them. Resamples
+    of one group are read as one batch."""
+    n_sampling = check_n_sampling(n_sampling)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise InputError(f"the data must be 2-d (rows, variables) with rows, got shape {values.shape}")
+    n, d = values.shape
+    indices = rng.integers(0, n, size=(n_sampling, n))
+    orders = np.empty((n_sampling, d), dtype=np.int64)
+    dags = None if prune is None else np.empty((n_sampling, d, d), dtype=np.uint8)
+    for start in range(0, n_sampling, _GROUP):
+        rows = indices[start : start + _GROUP]
+        results = model.order_many([values[r] for r in rows], constraints=constraints, chunk_size=chunk_size,
+                                   beam=beam, batch_size=_GROUP,
+                                   masks=None if mask is None else [mask[r] for r in rows])
+        for k, (r, result) in enumerate(zip(rows, results)):
+            orders[start + k] = result.indices
+            if dags is not None:
+                dags[start + k] = prune_order(values[r], result.indices, method=prune).T
+    return BootstrapResult(orders_=orders, adjacency_matrices_=dags, resampled_indices_=indices)
