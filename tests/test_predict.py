@@ -305,3 +305,40 @@ def test_a_long_order_is_announced_before_the_file_is_read(tmp_path, ckpt, monke
     assert slow.exit_code == 0, slow.output
     assert "ordering data.csv once read: 1 dataset of 3 variables" in slow.stderr and "estimated" in slow.stderr
     assert "alpha" in slow.stdout  # and then the order, as always
+
+
+def test_bootstrap_prints_each_positions_support_and_each_edges_and_writes_them(tmp_path, ckpt):
+    """--bootstrap N orders N row resamples of the whole file, as `AmortizedOrder.bootstrap` does the
+    same rows with the same seed: the share that puts each variable before the next, and with --dag
+    the share of resamples whose DAG has each edge."""
+    import causal_amort
+    from causal_amort.inference.predict import bootstrap_csv
+
+    data, out = _csv(tmp_path / "data.csv"), tmp_path / "order.json"
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--out", str(out), "--dag",
+                                 "--bootstrap", "6", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    model = load_model(ckpt, device="cpu")
+    x = np.loadtxt(data, delimiter=",", skiprows=1, dtype=np.float32)
+    same = causal_amort.AmortizedOrder(model).bootstrap(x, 6, seed=2)
+    assert (bootstrap_csv(data, model, 6, prune="lasso", seed=2).orders_ == same.orders_).all()
+    precede, names = np.array(payload["bootstrap"]["precedence"]), ["alpha", "beta", "gamma"]
+    assert payload["bootstrap"]["resamples"] == 6 and np.allclose(precede, same.get_precedence_probabilities(), atol=1e-4)
+    first, second = (names.index(v) for v in payload["order"][:2])
+    assert "support" in result.output and f"{precede[first, second]:.2f}" in result.output
+    shares = payload["bootstrap"]["edge_support"]
+    assert len(shares) == len(payload["edges"]) and "cause,effect,support" in result.output
+    for (cause, effect), share in zip(payload["edges"], shares):
+        assert share == same.get_probabilities()[names.index(effect), names.index(cause)]
+
+
+def test_a_bootstrap_that_would_not_fit_in_memory_is_refused_before_the_file_is_read(tmp_path, ckpt, monkeypatch):
+    from simulators.core import resources
+
+    data = _csv(tmp_path / "data.csv", n=1500)
+    monkeypatch.setattr(resources, "available_memory", lambda: 10 * data.stat().st_size)
+    assert runner.invoke(app, ["predict", str(data), "--model", str(ckpt)]).exit_code == 0  # the order alone fits
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--bootstrap", "4"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "bootstrapping (4 resamples of data.csv) needs about" in result.stderr

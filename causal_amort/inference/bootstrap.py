@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from causal_amort.inference.api import AmortModel, ConstraintsLike
 
 # Resamples ordered at a time (`AmortModel.order_many`'s batch): memory stays that many copies of the data.
-_GROUP = 16
+RESAMPLES_PER_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ def check_n_sampling(n_sampling: object) -> int:
 
 def bootstrap_orders(model: AmortModel, values: np.ndarray, n_sampling: int, rng: np.random.Generator, *,
                      constraints: ConstraintsLike = None, chunk_size: int | None = None, beam: int = 1,
-                     mask: np.ndarray | None = None, prune: str | None = None) -> BootstrapResult:
+                     mask: np.ndarray | None = None, prune: str | None = None,
+                     on_progress: Callable[[int], None] | None = None) -> BootstrapResult:
     """The orders (and, with ``prune``, the pruned DAGs) of ``n_sampling`` resamples of the rows of
     ``values`` (n, d), drawn by ``rng``; ``mask`` (n, d), if any, is resampled with them. Resamples
-    of one group are read as one batch."""
+    of one group are read as one batch; ``on_progress`` hears how many are done after each group."""
     n_sampling = check_n_sampling(n_sampling)
     if values.ndim != 2 or values.shape[0] == 0:
         raise InputError(f"the data must be 2-d (rows, variables) with rows, got shape {values.shape}")
@@ -68,13 +69,15 @@ def bootstrap_orders(model: AmortModel, values: np.ndarray, n_sampling: int, rng
     indices = rng.integers(0, n, size=(n_sampling, n))
     orders = np.empty((n_sampling, d), dtype=np.int64)
     dags = None if prune is None else np.empty((n_sampling, d, d), dtype=np.uint8)
-    for start in range(0, n_sampling, _GROUP):
-        rows = indices[start : start + _GROUP]
+    for start in range(0, n_sampling, RESAMPLES_PER_BATCH):
+        rows = indices[start : start + RESAMPLES_PER_BATCH]
         results = model.order_many([values[r] for r in rows], constraints=constraints, chunk_size=chunk_size,
-                                   beam=beam, batch_size=_GROUP,
+                                   beam=beam, batch_size=RESAMPLES_PER_BATCH,
                                    masks=None if mask is None else [mask[r] for r in rows])
         for k, (r, result) in enumerate(zip(rows, results)):
             orders[start + k] = result.indices
             if dags is not None:
                 dags[start + k] = prune_order(values[r], result.indices, method=prune).T
+        if on_progress is not None:
+            on_progress(start + len(rows))
     return BootstrapResult(orders_=orders, adjacency_matrices_=dags, resampled_indices_=indices)

@@ -22,10 +22,13 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from causal_amort.inference.api import AmortModel
+from causal_amort.inference.bootstrap import (RESAMPLES_PER_BATCH, BootstrapResult, bootstrap_orders,
+                                              check_n_sampling)
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
 from causal_amort.inference.stream import spread_quantiles
 from simulators.core.errors import InputError
+from simulators.core.resources import Estimate, check_memory
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
                                          sample_rows, stream_csv)
 
@@ -207,3 +210,39 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
         graph = prune_order(reservoir.rows, result.indices, method=prune)
         prediction.edges = [(names[i], names[j]) for i, j in zip(*np.nonzero(graph))]
     return prediction
+
+
+def check_bootstrap_memory(path: str | Path, n_sampling: int) -> None:
+    """InputError, before anything is read, when the rows of ``path`` and a batch of their resamples
+    would not fit in the memory this process may use (the file's size stands for their bytes)."""
+    size = Path(path).stat().st_size
+    check_memory("bootstrapping", Estimate(f"{n_sampling} resamples of {Path(path).name}", size,
+                                           (2 + RESAMPLES_PER_BATCH) * size, 0.0),
+                 "bootstrap fewer rows (a sample of the file)")
+
+
+def bootstrap_csv(path: str | Path, model: AmortModel, n_sampling: int, *, prune: str | None = None,
+                  drop_missing: bool = False, constraints: Constraints | None = None, beam: int = 1,
+                  fmt: CsvFormat = CsvFormat(), mask: str | Path | None = None, seed: int = 0,
+                  on_progress: Callable[[int], None] | None = None) -> BootstrapResult:
+    """`AmortizedOrder.bootstrap` of the rows of ``path`` (read as ``fmt`` says; ``mask`` beside them):
+    the orders, and with ``prune`` the pruned DAGs, of ``n_sampling`` row resamples drawn by a generator
+    seeded with ``seed``; ``on_progress`` hears how many resamples are done. Unlike `predict_csv` it
+    holds every row: a file whose resamples would not fit in memory is refused before it is read."""
+    n_sampling = check_n_sampling(n_sampling)
+    if mask is not None and drop_missing:
+        raise InputError("--mask cannot be combined with --drop-missing: a dropped row would part the "
+                         "data from its mask row")
+    check_bootstrap_memory(path, n_sampling)
+    summary = CsvSummary(names=[])
+    values = np.concatenate(list(stream_csv(path, None, fmt=fmt, drop_missing=drop_missing, summary=summary,
+                                            offset_columns=True)) or [np.empty((0, 0), np.float32)])
+    check_summary(path, summary, min_rows=model.chunk_size)
+    marks = None
+    if mask is not None:
+        mask_summary = CsvSummary(names=[])
+        marks = np.concatenate(list(stream_csv(mask, None, fmt=fmt, summary=mask_summary)) or [np.empty((0, 0))])
+        if mask_summary.names != summary.names or marks.shape != values.shape:
+            raise InputError(f"{mask}: its header and rows must be the data's ({', '.join(summary.names[:3])}, ...)")
+    return bootstrap_orders(model, values, n_sampling, np.random.default_rng(seed), constraints=constraints,
+                            beam=beam, mask=marks, prune=prune, on_progress=on_progress)
