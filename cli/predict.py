@@ -137,8 +137,7 @@ def predict(
         if result.edges is not None:
             payload["edges"] = [list(e) for e in result.edges]
         if boot is not None:
-            payload["bootstrap"] = {"resamples": bootstrap, "seed": seed,
-                                    "precedence": boot.get_precedence_probabilities().round(4).tolist()}
+            payload["bootstrap"] = {"resamples": bootstrap, "seed": seed, "precedence": precede.round(4).tolist()}
             if edge_share is not None:
                 payload["bootstrap"]["edge_support"] = edge_share
         if constraints:

@@ -145,6 +145,13 @@ def _standardize_on(path: str | Path, fmt: CsvFormat, first: np.ndarray, whole: 
     return spread_quantiles(first, rows) if sampled is None or len(sampled) < rows // 2 else sampled
 
 
+def _check_mask_rows(mask: str | Path | None, drop_missing: bool) -> None:
+    """A mask file and dropped rows do not go together: the rows would part."""
+    if mask is not None and drop_missing:
+        raise InputError("--mask cannot be combined with --drop-missing: a dropped row would part the "
+                         "data from its mask row")
+
+
 class _MaskBlocks:
     """The mask file's blocks, once its header is checked against the data's ``names``, counting the
     rows in which some value was set by an intervention (``intervened``)."""
@@ -174,9 +181,7 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     worth it with a CPU to spare beside torch's threads. ``mask`` is a CSV file of the same header
     and rows (read as ``fmt`` says), 1 where an intervention set the value and 0 elsewhere, streamed
     beside the data."""
-    if mask is not None and drop_missing:
-        raise InputError("--mask cannot be combined with --drop-missing: a dropped row would part the "
-                         "data from its mask row")
+    _check_mask_rows(mask, drop_missing)
     summary = CsvSummary(names=[])
     reservoir = Reservoir(sample_rows, np.random.default_rng(seed)) if dag else None
     parsed: Iterator[np.ndarray] = stream_csv(path, None, fmt=fmt, drop_missing=drop_missing, summary=summary,
@@ -214,7 +219,8 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
 
 def check_bootstrap_memory(path: str | Path, n_sampling: int) -> None:
     """InputError, before anything is read, when the rows of ``path`` and a batch of their resamples
-    would not fit in the memory this process may use (the file's size stands for their bytes)."""
+    would not fit in the memory this process may use (the file's size stands for their bytes: a rough
+    guess, low for a compressed file)."""
     size = Path(path).stat().st_size
     check_memory("bootstrapping", Estimate(f"{n_sampling} resamples of {Path(path).name}", size,
                                            (2 + RESAMPLES_PER_BATCH) * size, 0.0),
@@ -230,9 +236,7 @@ def bootstrap_csv(path: str | Path, model: AmortModel, n_sampling: int, *, prune
     seeded with ``seed``; ``on_progress`` hears how many resamples are done. Unlike `predict_csv` it
     holds every row: a file whose resamples would not fit in memory is refused before it is read."""
     n_sampling = check_n_sampling(n_sampling)
-    if mask is not None and drop_missing:
-        raise InputError("--mask cannot be combined with --drop-missing: a dropped row would part the "
-                         "data from its mask row")
+    _check_mask_rows(mask, drop_missing)
     check_bootstrap_memory(path, n_sampling)
     summary = CsvSummary(names=[])
     values = np.concatenate(list(stream_csv(path, None, fmt=fmt, drop_missing=drop_missing, summary=summary,
