@@ -70,7 +70,7 @@ def predict(
     """
     from causal_amort.inference.api import load_model
     from causal_amort.inference.constraints import Constraints, read_tiers
-    from causal_amort.inference.predict import bootstrap_csv, check_bootstrap_memory, predict_csv
+    from causal_amort.inference.predict import FEW_VALUES, bootstrap_csv, check_bootstrap_memory, predict_csv
     from causal_amort.inference.pruning import check_prune_method
     from causal_amort.runtime.threads import apply_threads, use_threads
     from simulators.core.errors import InputError
@@ -107,6 +107,11 @@ def predict(
             boot = bootstrap_csv(csv_file, net, bootstrap, prune=prune if dag else None, drop_missing=drop_missing,
                                  constraints=constraints, beam=beam, fmt=fmt, mask=mask, seed=seed,
                                  on_progress=lambda done: advance(completed=done))
+    if result.few_values:
+        shown = ", ".join(result.few_values[:5]) + (f" and {len(result.few_values) - 5} more" if len(result.few_values) > 5 else "")
+        typer.echo(f"note: {shown} take{'s' if len(result.few_values) == 1 else ''} at most {FEW_VALUES} distinct values; "
+                   "the model was trained on continuous values and reads such columns poorly "
+                   "(docs/default-model.md, Limits: discretized data)", err=True)
     # A line of its own, not the table's title: rich wraps a title to the (narrow) table's width.
     console.print(f"causal order of {csv_file.name} ({result.rows:,} rows"
                   + (f", {result.dropped_rows:,} dropped" if result.dropped_rows else "")
@@ -136,6 +141,8 @@ def predict(
                    "order": result.order, "confidence": result.confidence}
         if result.edges is not None:
             payload["edges"] = [list(e) for e in result.edges]
+        if result.few_values:
+            payload["few_values"] = result.few_values
         if boot is not None:
             payload["bootstrap"] = {"resamples": bootstrap, "seed": seed, "precedence": precede.round(4).tolist()}
             if edge_share is not None:

@@ -342,3 +342,18 @@ def test_a_bootstrap_that_would_not_fit_in_memory_is_refused_before_the_file_is_
     result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--bootstrap", "4"])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
     assert "bootstrapping (4 resamples of data.csv) needs about" in result.stderr
+
+
+def test_columns_with_few_distinct_values_are_named_in_a_note_and_the_json(tmp_path, ckpt):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=200)
+    flag = (rng.random(200) < 0.3).astype(int)
+    data, out = tmp_path / "mixed.csv", tmp_path / "order.json"
+    np.savetxt(data, np.c_[a, flag, 2 * a + flag + rng.normal(size=200)], delimiter=",", fmt="%.6g",
+               header="a,flag,b", comments="")
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: flag takes at most 10 distinct values" in result.stderr and "Limits: discretized data" in result.stderr
+    assert json.loads(out.read_text())["few_values"] == ["flag"]
+    plain = runner.invoke(app, ["predict", str(_csv(tmp_path / "data.csv")), "--model", str(ckpt)])
+    assert plain.exit_code == 0 and "note:" not in plain.stderr

@@ -15,7 +15,7 @@ import itertools
 import queue
 import threading
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -35,6 +35,10 @@ from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, bl
 T = TypeVar("T")
 
 
+# A column is called discrete where the standardization rows hold at most this many distinct values.
+FEW_VALUES = 10
+
+
 @dataclass
 class Prediction:
     """The model's order for a file, causes first, with per-position confidence."""
@@ -46,6 +50,9 @@ class Prediction:
     dropped_rows: int
     edges: list[tuple[str, str]] | None = None
     intervened_rows: int = 0  # rows with at least one value set by an intervention (from the mask file)
+    # Columns with at most `FEW_VALUES` distinct values among the rows that fixed the standardization:
+    # ordinal scales, small counts, flags, which a model trained on continuous values reads poorly.
+    few_values: list[str] = field(default_factory=list)
 
 
 class Reservoir:
@@ -195,6 +202,7 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
         first = next(chunks)  # the header is read by now; an empty file fails its checks here
         whole = len(first) < block_rows(len(summary.names))
         anchor = _standardize_on(path, fmt, first, whole, model.chunk_size, summary.offsets)
+        few_values = [name for name, column in zip(summary.names, anchor.T) if len(np.unique(column)) <= FEW_VALUES]
         data = itertools.chain([first], chunks)
         intervened = 0
         if mask is None:
@@ -210,7 +218,8 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
                 intervened = blocks.intervened
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
-                            rows=summary.rows, dropped_rows=summary.dropped, intervened_rows=intervened)
+                            rows=summary.rows, dropped_rows=summary.dropped, intervened_rows=intervened,
+                            few_values=few_values)
     if dag:
         graph = prune_order(reservoir.rows, result.indices, method=prune)
         prediction.edges = [(names[i], names[j]) for i, j in zip(*np.nonzero(graph))]
