@@ -31,6 +31,7 @@ from simulators.core.errors import InputError
 from simulators.core.resources import Estimate, check_memory
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
                                          sample_rows, stream_csv)
+from simulators.storage.csvio import read_numeric
 
 T = TypeVar("T")
 
@@ -247,14 +248,11 @@ def bootstrap_csv(path: str | Path, model: AmortModel, n_sampling: int, *, prune
     n_sampling = check_n_sampling(n_sampling)
     _check_mask_rows(mask, drop_missing)
     check_bootstrap_memory(path, n_sampling)
-    summary = CsvSummary(names=[])
-    values = np.concatenate(list(stream_csv(path, None, fmt=fmt, drop_missing=drop_missing, summary=summary,
-                                            offset_columns=True)) or [np.empty((0, 0), np.float32)])
+    summary, values = read_numeric(path, fmt, offset_columns=True, drop_missing=drop_missing)
     check_summary(path, summary, min_rows=model.chunk_size)
     marks = None
     if mask is not None:
-        mask_summary = CsvSummary(names=[])
-        marks = np.concatenate(list(stream_csv(mask, None, fmt=fmt, summary=mask_summary)) or [np.empty((0, 0))])
+        mask_summary, marks = read_numeric(mask, fmt)
         if mask_summary.names != summary.names or marks.shape != values.shape:
             raise InputError(f"{mask}: its header and rows must be the data's ({', '.join(summary.names[:3])}, ...)")
     return bootstrap_orders(model, values, n_sampling, np.random.default_rng(seed), constraints=constraints,

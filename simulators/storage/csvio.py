@@ -66,15 +66,16 @@ def read_csv_dataset(path: Path, fmt: CsvFormat = CsvFormat()) -> Dataset:
     has its ``cause,effect`` header and its own sniffed delimiter. Values are float32, a column far
     from zero for its spread less an offset (`simulators.core.float32`): its digits, not its level."""
     path = Path(path)
-    names, x = _read_numeric(path, fmt, offset_columns=True)  # float32 that keeps each column's digits
+    summary, x = read_numeric(path, fmt, offset_columns=True)  # float32 that keeps each column's digits
+    names = summary.names
     stem = csv_stem(path.name) or path.stem
     edges = _side_file(path, stem, "edges")
     mask_path = _side_file(path, stem, "mask")
     graph = _read_edges(edges, names) if edges is not None else None
     mask = None
     if mask_path is not None:
-        mask_names, mask_values = _read_numeric(mask_path, fmt)
-        if mask_names != names or mask_values.shape != x.shape or not np.isin(mask_values, (0, 1)).all():
+        mask_summary, mask_values = read_numeric(mask_path, fmt)
+        if mask_summary.names != names or mask_values.shape != x.shape or not np.isin(mask_values, (0, 1)).all():
             raise InputError(f"{mask_path}: must have the header and shape of {path.name} and hold only 0/1")
         mask = mask_values.astype(bool)
     return Dataset(name=stem, x=x, graph=graph, names=names, mask=mask,
@@ -90,12 +91,16 @@ def _side_file(path: Path, stem: str, kind: str) -> Path | None:
     return None
 
 
-def _read_numeric(path: Path, fmt: CsvFormat, offset_columns: bool = False) -> tuple[list[str], np.ndarray]:
+def read_numeric(path: str | Path, fmt: CsvFormat = CsvFormat(), *, offset_columns: bool = False,
+                 drop_missing: bool = False) -> tuple[CsvSummary, np.ndarray]:
+    """Every row of a CSV file, float32, in memory, with what `stream_csv` (which reads it, as
+    ``offset_columns`` and ``drop_missing`` say) saw of it; a file with no data rows is refused."""
     summary = CsvSummary(names=[])
-    chunks = list(stream_csv(path, _READ_ROWS, fmt=fmt, summary=summary, offset_columns=offset_columns))
+    chunks = list(stream_csv(path, _READ_ROWS, fmt=fmt, drop_missing=drop_missing, summary=summary,
+                             offset_columns=offset_columns))
     if not chunks:
-        raise InputError(f"{path}: no data rows")
-    return summary.names, np.concatenate(chunks)
+        raise InputError(f"{path}: no data rows" + (" left after --drop-missing" if summary.dropped else ""))
+    return summary, np.concatenate(chunks)
 
 
 def _read_edges(path: Path, names: list[str]) -> np.ndarray:
