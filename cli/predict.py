@@ -108,10 +108,12 @@ def predict(
                                  constraints=constraints, beam=beam, fmt=fmt, mask=mask, seed=seed,
                                  on_progress=lambda done: advance(completed=done))
     if result.few_values:
-        shown = ", ".join(result.few_values[:5]) + (f" and {len(result.few_values) - 5} more" if len(result.few_values) > 5 else "")
-        typer.echo(f"note: {shown} take{'s' if len(result.few_values) == 1 else ''} at most {FEW_VALUES} distinct values; "
+        typer.echo(f"note: {_listed(result.few_values)} take{'s' if len(result.few_values) == 1 else ''} at most {FEW_VALUES} distinct values; "
                    "the model was trained on continuous values and reads such columns poorly "
                    "(docs/default-model.md, Limits: discretized data)", err=True)
+    for group in result.copies:
+        typer.echo(f"note: {_listed(group)} are exact copies of each other up to scale and shift; which comes first "
+                   "cannot be told from the data, so their order among themselves is arbitrary", err=True)
     # A line of its own, not the table's title: rich wraps a title to the (narrow) table's width.
     console.print(f"causal order of {csv_file.name} ({result.rows:,} rows"
                   + (f", {result.dropped_rows:,} dropped" if result.dropped_rows else "")
@@ -143,6 +145,8 @@ def predict(
             payload["edges"] = [list(e) for e in result.edges]
         if result.few_values:
             payload["few_values"] = result.few_values
+        if result.copies:
+            payload["copies"] = result.copies
         if boot is not None:
             payload["bootstrap"] = {"resamples": bootstrap, "seed": seed, "precedence": precede.round(4).tolist()}
             if edge_share is not None:
@@ -152,3 +156,10 @@ def predict(
         if mask is not None:
             payload["mask"], payload["intervened_rows"] = str(mask), result.intervened_rows
         atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
+
+
+def _listed(names: list[str], at_most: int = 5) -> str:
+    """'a', 'a and b', 'a, b and c', or the first ``at_most`` and how many more."""
+    if len(names) > at_most:
+        return ", ".join(names[:at_most]) + f" and {len(names) - at_most} more"
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]

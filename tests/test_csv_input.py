@@ -47,6 +47,7 @@ def test_chunks_cover_the_file_in_order(tmp_path):
     ("a,a\n1,2\n3,4\n5,6\n7,9\n", "duplicate column name 'a'"),
     ("a\n1\n2\n3\n4\n", "needs at least 2 columns"),
     ("a,b\n1,2\n3,4\n", "2 rows, but the model needs at least 4"),
+    ("a,b\n1,2\n", "1 row, but the model needs at least 4"),
     ("", "the file is empty"),
     ("a,b\n", "no data rows"),
     ("\n1,2\n", "line 1 is blank"),

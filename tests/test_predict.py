@@ -357,3 +357,20 @@ def test_columns_with_few_distinct_values_are_named_in_a_note_and_the_json(tmp_p
     assert json.loads(out.read_text())["few_values"] == ["flag"]
     plain = runner.invoke(app, ["predict", str(_csv(tmp_path / "data.csv")), "--model", str(ckpt)])
     assert plain.exit_code == 0 and "note:" not in plain.stderr
+
+
+def test_columns_that_copy_each_other_are_named_in_a_note_and_the_json(tmp_path, ckpt):
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=200)
+    b = 2 * a + rng.normal(size=200)
+    data, out = tmp_path / "copies.csv", tmp_path / "order.json"
+    # `shuffled` has a's values in another order: the same distribution, not a copy
+    np.savetxt(data, np.c_[a, b, 1 - 3 * a, b / 10 + 7, rng.permutation(a)], delimiter=",", fmt="%.9g",
+               header="a,b,a2,b2,shuffled", comments="")
+    result = runner.invoke(app, ["predict", str(data), "--model", str(ckpt), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: a and a2 are exact copies of each other" in result.stderr
+    assert "note: b and b2 are exact copies of each other" in result.stderr
+    assert json.loads(out.read_text())["copies"] == [["a", "a2"], ["b", "b2"]]
+    plain = runner.invoke(app, ["predict", str(_csv(tmp_path / "data.csv")), "--model", str(ckpt), "--out", str(out)])
+    assert plain.exit_code == 0 and "note:" not in plain.stderr and "copies" not in json.loads(out.read_text())

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from simulators.core.copies import copy_groups
 from simulators.core.errors import InputError
 from simulators.core.float32 import as_float32, column_offsets
 from simulators.core.sharding import check_shard
@@ -18,6 +19,14 @@ def test_zscore_scales_each_column_and_only_centres_constant_ones():
     assert np.allclose(z.mean(axis=0), 0.0) and np.isclose(z[:, 0].std(), 1.0)
     assert (z[:, 1] == 0.0).all()
     assert np.allclose(zscore(x[:, 0]), z[:, 0])  # one variable alone, as the sampler passes it
+
+
+def test_copy_groups_gather_affine_copies_in_column_order_and_leave_constant_columns_out():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 500))
+    x = np.c_[a, b, np.full(500, 3.0), -4 * a + 2, b + 1e-3 * rng.normal(size=500), 0.5 * b]
+    assert copy_groups(x) == [[0, 3], [1, 5], [4]]  # column 4 is near b, not a copy; column 2 is constant
+    assert copy_groups(x[:, :2]) == [[0], [1]]
 
 
 def test_a_column_far_from_zero_is_cast_to_float32_less_its_median_and_others_as_they_are():

@@ -15,15 +15,12 @@ import numpy as np
 import torch
 
 from causal_amort.evaluation.metrics import check_order
+from simulators.core.copies import copy_groups
 from simulators.core.errors import InputError
 
 # order_fn(x, rng, device): x is float64 (n, d) with d >= 2, no constant and no duplicated
 # columns; returns an order of range(d), causes first.
 OrderFn = Callable[[np.ndarray, np.random.Generator, torch.device], np.ndarray]
-
-# Columns whose |correlation| is this close to 1 are copies of each other up to scale/shift.
-_DUPLICATE_CORR = 1 - 1e-9
-
 
 @dataclass(frozen=True)
 class Baseline:
@@ -72,23 +69,13 @@ class Baseline:
 
 def _screened(order_fn: OrderFn, x: np.ndarray, rng: np.random.Generator, device: torch.device) -> np.ndarray:
     """Run ``order_fn`` on the informative columns only and place the others around them."""
-    constant = np.ptp(x, axis=0) == 0
-    varying = np.flatnonzero(~constant)
-    z = x[:, varying]
-    z = (z - z.mean(axis=0)) / z.std(axis=0)
-    corr = np.abs(z.T @ z) / x.shape[0]
-    kept: list[int] = []          # positions in `varying` handed to the method
-    copies: dict[int, list[int]] = {}  # kept position -> positions that duplicate it
-    for a in range(varying.shape[0]):
-        twins = [k for k in kept if corr[a, k] >= _DUPLICATE_CORR]
-        if twins:
-            copies[twins[0]].append(a)
-        else:
-            kept.append(a)
-            copies[a] = []
+    groups = copy_groups(x)  # each: a kept column, then the columns that copy it
+    kept = np.array([g[0] for g in groups], dtype=np.int64)
     if len(kept) >= 2:
-        core = np.array(kept)[check_order(order_fn(x[:, varying[kept]], rng, device), len(kept))]
+        core = kept[check_order(order_fn(x[:, kept], rng, device), len(kept))]
     else:
-        core = np.array(kept, dtype=np.int64)
-    order = [varying[p] for k in core for p in [k, *copies[k]]]
-    return np.array(order + np.flatnonzero(constant).tolist(), dtype=np.int64)
+        core = kept
+    copies = {g[0]: g[1:] for g in groups}
+    order = [p for k in core for p in [k, *copies[k]]]
+    constant = np.flatnonzero(np.ptp(x, axis=0) == 0)
+    return np.array(order + constant.tolist(), dtype=np.int64)

@@ -330,4 +330,4 @@ def _check_names(names: Sequence[str], d: int) -> list[str]:
 
 def _check_rows(rows: int, size: int) -> None:
     if rows < size:
-        raise InputError(f"{rows} rows, but the model needs at least {size} (one chunk; chunk_size sets another)")
+        raise InputError(f"{rows} row{'' if rows == 1 else 's'}, but the model needs at least {size} (one chunk; chunk_size sets another)")

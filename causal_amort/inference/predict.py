@@ -27,6 +27,7 @@ from causal_amort.inference.bootstrap import (RESAMPLES_PER_BATCH, BootstrapResu
 from causal_amort.inference.constraints import Constraints
 from causal_amort.inference.pruning import prune_order
 from causal_amort.inference.stream import spread_quantiles
+from simulators.core.copies import copy_groups
 from simulators.core.errors import InputError
 from simulators.core.resources import Estimate, check_memory
 from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
@@ -38,6 +39,9 @@ T = TypeVar("T")
 
 # A column is called discrete where the standardization rows hold at most this many distinct values.
 FEW_VALUES = 10
+# Columns are checked for exact copies of each other on at most this many of the file's first rows (real
+# rows: the standardization rows are order statistics per column, in which any two columns of one shape agree).
+COPY_ROWS = 4096
 
 
 @dataclass
@@ -54,6 +58,9 @@ class Prediction:
     # Columns with at most `FEW_VALUES` distinct values among the rows that fixed the standardization:
     # ordinal scales, small counts, flags, which a model trained on continuous values reads poorly.
     few_values: list[str] = field(default_factory=list)
+    # Groups of columns that are exact affine copies of each other on the file's first `COPY_ROWS` rows
+    # (`copy_groups`): which of a group comes first cannot be told from the data, so their places are arbitrary.
+    copies: list[list[str]] = field(default_factory=list)
 
 
 class Reservoir:
@@ -204,6 +211,7 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
         whole = len(first) < block_rows(len(summary.names))
         anchor = _standardize_on(path, fmt, first, whole, model.chunk_size, summary.offsets)
         few_values = [name for name, column in zip(summary.names, anchor.T) if len(np.unique(column)) <= FEW_VALUES]
+        copies = [[summary.names[j] for j in group] for group in copy_groups(first[:COPY_ROWS]) if len(group) > 1]
         data = itertools.chain([first], chunks)
         intervened = 0
         if mask is None:
@@ -220,7 +228,7 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     names = result.names
     prediction = Prediction(names=names, order=result.order, confidence=[float(c) for c in result.confidence],
                             rows=summary.rows, dropped_rows=summary.dropped, intervened_rows=intervened,
-                            few_values=few_values)
+                            few_values=few_values, copies=copies)
     if dag:
         graph = prune_order(reservoir.rows, result.indices, method=prune)
         prediction.edges = [(names[i], names[j]) for i, j in zip(*np.nonzero(graph))]
