@@ -15,6 +15,8 @@ def copy_groups(x: np.ndarray) -> list[list[int]]:
     z = x[:, varying]
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     corr = np.abs(z.T @ z) / x.shape[0]
+    if not np.triu(corr >= DUPLICATE_CORR, 1).any():  # the usual case, without a loop over columns
+        return [[int(j)] for j in varying]
     groups: list[list[int]] = []
     for a in range(varying.shape[0]):
         twin = next((g for g in groups if corr[a, g[0]] >= DUPLICATE_CORR), None)
