@@ -86,12 +86,13 @@ def predict(
     fmt = csv_options.csv_format(sep, no_header, decimal, index_col)
     # The constraints' form (and the tiers file) is checked before the model or the data are read.
     constraints = Constraints(require=require, tiers=read_tiers(tiers) if tiers else (), first=first, last=last)
+    variables = len(read_header(csv_file, fmt).names)
     if bootstrap:
-        check_bootstrap_memory(csv_file, bootstrap)
+        check_bootstrap_memory(csv_file, bootstrap, variables)
     net = load_model(model, device)
     # Many variables take long after the file is read (at d = 1000 about 17 s, 2 min at d = 2000):
     # say so first, as simulate and eval do before a long job.
-    after_reading = net.estimate(len(read_header(csv_file, fmt).names), beam=beam)
+    after_reading = net.estimate(variables, beam=beam)
     announce(f"ordering {csv_file.name} once read", replace(after_reading, data_bytes=csv_file.stat().st_size))
     with progress(None, f"reading {csv_file.name}", every_s=None, in_bytes=True) as advance:
 
@@ -108,7 +109,8 @@ def predict(
                                  constraints=constraints, beam=beam, fmt=fmt, mask=mask, seed=seed,
                                  on_progress=lambda done: advance(completed=done))
     if result.few_values:
-        typer.echo(f"note: {_listed(result.few_values)} take{'s' if len(result.few_values) == 1 else ''} at most {FEW_VALUES} distinct values; "
+        verb = "takes" if len(result.few_values) == 1 else "take"
+        typer.echo(f"note: {_listed(result.few_values)} {verb} at most {FEW_VALUES} distinct values; "
                    "the model was trained on continuous values and reads such columns poorly "
                    "(docs/default-model.md, Limits: discretized data)", err=True)
     for group in result.copies:

@@ -69,9 +69,33 @@ def test_amortized_order_on_a_linear_non_gaussian_scm(tiny, prune):
     adjacency = est.adjacency_matrix_
     assert adjacency.shape == (4, 4)
     position = {v: k for k, v in enumerate(est.causal_order_)}
-    # lingam's orientation: [i, j] == 1 when j -> i, and a cause comes earlier in the order.
+    # lingam's orientation: [i, j] != 0 when j -> i, and a cause comes earlier in the order.
     assert all(position[j] < position[i] for i, j in zip(*np.nonzero(adjacency)))
+    graph = causal_amort.prune_order(x, np.array(est.causal_order_), method=prune)
+    assert ((adjacency != 0) == graph.T).all()
+    if prune == "cam":  # its fits are not linear: an edge is 1
+        assert set(np.unique(adjacency)) <= {0.0, 1.0}
     assert list(est.feature_names_in_) == ["X0", "X1", "X2", "X3"]
+
+
+def test_lasso_adjacency_holds_each_parents_least_squares_coefficient_in_the_datas_units():
+    from causal_amort.inference.pruning import lingam_adjacency
+
+    rng = np.random.default_rng(5)
+    e = rng.laplace(size=(4000, 3))
+    a = 10 * e[:, 0] + 3                      # columns on different scales: coefficients in raw units
+    b = 0.02 * a + 0.5 * e[:, 1]
+    c = 4 * b - 0.3 * a + e[:, 2]
+    x = np.column_stack([c, a, b])            # X1 -> X2, X1 -> X0, X2 -> X0
+    graph = np.zeros((3, 3), dtype=np.uint8)
+    graph[1, 2] = graph[1, 0] = graph[2, 0] = 1
+    weights = lingam_adjacency(x, graph, "lasso")
+    expected = np.zeros((3, 3))
+    expected[2, 1], expected[0, 1], expected[0, 2] = 0.02, -0.3, 4.0
+    np.testing.assert_allclose(weights, expected, rtol=0.05)
+    ols = np.linalg.lstsq(np.c_[x[:, 1:], np.ones(4000)], x[:, 0], rcond=None)[0][:2]
+    np.testing.assert_allclose(weights[0, 1:], ols, rtol=1e-8)  # the refit is plain least squares
+    np.testing.assert_array_equal(lingam_adjacency(x, graph, "cam"), graph.T.astype(float))
 
 
 def test_amortized_order_with_the_default_model_and_constraints():
@@ -179,11 +203,16 @@ def test_bootstrap_orders_row_resamples_as_order_does_and_counts_them(tiny_stats
         rows = result.resampled_indices_[k]
         alone = tiny_stats.order(x[rows], mask=mask[rows], constraints="X3<X2")
         assert list(result.orders_[k]) == list(alone.indices)
-        assert (result.adjacency_matrices_[k] == causal_amort.prune_order(x[rows], alone.indices).T).all()
+        assert ((result.adjacency_matrices_[k] != 0) == causal_amort.prune_order(x[rows], alone.indices).T).all()
     precede = result.get_precedence_probabilities()
     assert (np.diag(precede) == 0).all() and np.allclose(precede + precede.T + np.eye(4), 1)
     assert (precede[3, 2] == 1.0) and precede[2, 3] == 0.0  # the constraint holds in every resample
-    assert np.allclose(result.get_probabilities(), result.adjacency_matrices_.mean(axis=0))
+    assert np.allclose(result.get_probabilities(), (result.adjacency_matrices_ != 0).mean(axis=0))
+    strong = np.abs(result.adjacency_matrices_) > 1.2  # lingam's min_causal_effect keeps only the larger ones
+    assert np.allclose(result.get_probabilities(min_causal_effect=1.2), strong.mean(axis=0))
+    for bad in (-0.1, "1", True, float("nan")):
+        with pytest.raises(causal_amort.InputError, match="min_causal_effect must be a number of at least 0"):
+            result.get_probabilities(min_causal_effect=bad)
     again = est.bootstrap(x, 5, mask=mask, seed=3)
     assert (again.resampled_indices_ == result.resampled_indices_).all() and (again.orders_ == result.orders_).all()
     assert not (est.bootstrap(x, 5, seed=4).resampled_indices_ == result.resampled_indices_).all()

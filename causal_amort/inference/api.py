@@ -22,7 +22,7 @@ from causal_amort.inference.bootstrap import BootstrapResult, bootstrap_orders
 from causal_amort.inference.constraints import Constraints, as_constraints, precede_matrix
 from causal_amort.model.cost import model_cost
 from causal_amort.model.order_model import OrderModel
-from causal_amort.inference.pruning import check_prune_method, prune_order
+from causal_amort.inference.pruning import check_prune_method, lingam_adjacency, prune_order
 from causal_amort.inference.stream import (batch_orders, checked_dataset, chunk_array, read_rows, rechunk, regroup,
                                            spread_quantiles, stream_orders)
 from simulators.core.errors import InputError
@@ -176,8 +176,10 @@ class AmortizedOrder:
 
     - ``causal_order_``: list of column indices, causes first;
     - ``confidence_``: (d,) the model's probability of each pick (see OrderResult);
-    - ``adjacency_matrix_``: (d, d), the order pruned to a DAG (``prune`` = "lasso" or "cam",
-      None to skip), in lingam's orientation: ``adjacency_matrix_[i, j] == 1`` when j -> i;
+    - ``adjacency_matrix_``: (d, d) float, the order pruned to a DAG (``prune`` = "lasso" or "cam",
+      None to skip), as lingam's: ``adjacency_matrix_[i, j]`` is nonzero when j -> i, and holds j's
+      least-squares coefficient in the regression of i on its parents (lasso; 1.0 for cam, whose
+      fits are not linear);
     - ``feature_names_in_``: the variables' names (a DataFrame's columns, else X0, X1, ...);
 
     and ``bootstrap(X, n_sampling)`` gives the orders and DAGs of row resamples (`BootstrapResult`).
@@ -203,7 +205,8 @@ class AmortizedOrder:
         self.confidence_ = result.confidence
         self.feature_names_in_ = np.asarray(result.names, dtype=object)
         if self.prune is not None:
-            self.adjacency_matrix_ = prune_order(values, result.indices, method=self.prune).T
+            graph = prune_order(values, result.indices, method=self.prune)
+            self.adjacency_matrix_ = lingam_adjacency(values, graph, self.prune)
         return self
 
     def bootstrap(self, X: np.ndarray | pd.DataFrame, n_sampling: int, *,
@@ -330,4 +333,5 @@ def _check_names(names: Sequence[str], d: int) -> list[str]:
 
 def _check_rows(rows: int, size: int) -> None:
     if rows < size:
-        raise InputError(f"{rows} row{'' if rows == 1 else 's'}, but the model needs at least {size} (one chunk; chunk_size sets another)")
+        raise InputError(f"{rows} row{'' if rows == 1 else 's'}, but the model needs at least {size} "
+                         "(one chunk; chunk_size sets another)")

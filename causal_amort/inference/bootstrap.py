@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from causal_amort.inference.pruning import prune_order
+from causal_amort.inference.pruning import lingam_adjacency, prune_order
 from simulators.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ class BootstrapResult:
     replacement and as many rows as the data:
 
     - ``orders_`` (n_sampling, d): each resample's causal order as column indices, causes first;
-    - ``adjacency_matrices_`` (n_sampling, d, d) uint8, each order pruned to a DAG in lingam's
-      orientation (``[i, j] == 1`` when j -> i), or None when the estimator does not prune;
+    - ``adjacency_matrices_`` (n_sampling, d, d) float, each order pruned to a DAG, as the estimator's
+      ``adjacency_matrix_`` (nonzero at [i, j] when j -> i), or None when the estimator does not prune;
     - ``resampled_indices_`` (n_sampling, n): the rows each resample drew."""
 
     orders_: np.ndarray
@@ -41,11 +41,17 @@ class BootstrapResult:
         position = np.argsort(self.orders_, axis=1)  # position[s, i]: where resample s placed i
         return (position[:, :, None] < position[:, None, :]).mean(axis=0)
 
-    def get_probabilities(self) -> np.ndarray:
-        """(d, d), as lingam's: at [i, j], the share of resamples whose pruned DAG has j -> i."""
+    def get_probabilities(self, min_causal_effect: float | None = None) -> np.ndarray:
+        """(d, d), as lingam's: at [i, j], the share of resamples whose pruned DAG has j -> i with a
+        coefficient larger in size than ``min_causal_effect`` (None: any edge)."""
         if self.adjacency_matrices_ is None:
             raise InputError("no DAGs to count: the estimator was made with prune=None")
-        return self.adjacency_matrices_.mean(axis=0)
+        if min_causal_effect is None:
+            min_causal_effect = 0.0
+        elif isinstance(min_causal_effect, bool) or not isinstance(min_causal_effect, numbers.Real) \
+                or not min_causal_effect >= 0:
+            raise InputError(f"min_causal_effect must be a number of at least 0, got {min_causal_effect!r}")
+        return (np.abs(self.adjacency_matrices_) > min_causal_effect).mean(axis=0)
 
 
 def check_n_sampling(n_sampling: object) -> int:
@@ -68,7 +74,7 @@ def bootstrap_orders(model: AmortModel, values: np.ndarray, n_sampling: int, rng
     n, d = values.shape
     indices = rng.integers(0, n, size=(n_sampling, n))
     orders = np.empty((n_sampling, d), dtype=np.int64)
-    dags = None if prune is None else np.empty((n_sampling, d, d), dtype=np.uint8)
+    dags = None if prune is None else np.empty((n_sampling, d, d), dtype=np.float64)
     for start in range(0, n_sampling, RESAMPLES_PER_BATCH):
         rows = indices[start : start + RESAMPLES_PER_BATCH]
         results = model.order_many([values[r] for r in rows], constraints=constraints, chunk_size=chunk_size,
@@ -77,7 +83,8 @@ def bootstrap_orders(model: AmortModel, values: np.ndarray, n_sampling: int, rng
         for k, (r, result) in enumerate(zip(rows, results)):
             orders[start + k] = result.indices
             if dags is not None:
-                dags[start + k] = prune_order(values[r], result.indices, method=prune).T
+                graph = prune_order(values[r], result.indices, method=prune)
+                dags[start + k] = lingam_adjacency(values[r], graph, prune)
         if on_progress is not None:
             on_progress(start + len(rows))
     return BootstrapResult(orders_=orders, adjacency_matrices_=dags, resampled_indices_=indices)

@@ -30,7 +30,7 @@ from causal_amort.inference.stream import spread_quantiles
 from simulators.core.copies import copy_groups
 from simulators.core.errors import InputError
 from simulators.core.resources import Estimate, check_memory
-from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
+from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary, read_header,
                                          sample_rows, stream_csv)
 from simulators.storage.csvio import read_numeric
 
@@ -235,13 +235,14 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     return prediction
 
 
-def check_bootstrap_memory(path: str | Path, n_sampling: int) -> None:
-    """InputError, before anything is read, when the rows of ``path`` and a batch of their resamples
-    would not fit in the memory this process may use (the file's size stands for their bytes: a rough
-    guess, low for a compressed file)."""
+def check_bootstrap_memory(path: str | Path, n_sampling: int, variables: int) -> None:
+    """InputError, before anything is read, when the rows of ``path`` (of ``variables`` columns), a batch of
+    their resamples and every resample's DAG would not fit in the memory this process may use (the file's
+    size stands for the rows' bytes: a rough guess, low for a compressed file)."""
     size = Path(path).stat().st_size
+    dags = n_sampling * variables**2 * np.dtype(np.float64).itemsize
     check_memory("bootstrapping", Estimate(f"{n_sampling} resamples of {Path(path).name}", size,
-                                           (2 + RESAMPLES_PER_BATCH) * size, 0.0),
+                                           (2 + RESAMPLES_PER_BATCH) * size + dags, 0.0),
                  "bootstrap fewer rows (a sample of the file)")
 
 
@@ -255,7 +256,7 @@ def bootstrap_csv(path: str | Path, model: AmortModel, n_sampling: int, *, prune
     holds every row: a file whose resamples would not fit in memory is refused before it is read."""
     n_sampling = check_n_sampling(n_sampling)
     _check_mask_rows(mask, drop_missing)
-    check_bootstrap_memory(path, n_sampling)
+    check_bootstrap_memory(path, n_sampling, len(read_header(path, fmt).names))
     summary, values = read_numeric(path, fmt, offset_columns=True, drop_missing=drop_missing)
     check_summary(path, summary, min_rows=model.chunk_size)
     marks = None

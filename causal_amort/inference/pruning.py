@@ -67,6 +67,26 @@ def prune_order(x: np.ndarray, order: np.ndarray, method: str = "lasso", *, cuto
     return graph
 
 
+def lingam_adjacency(x: np.ndarray, graph: np.ndarray, method: str) -> np.ndarray:
+    """lingam's adjacency matrix (d, d) float64 of ``graph`` (`prune_order`'s, [cause, effect]) on the
+    data ``x`` it was pruned on: at [effect, cause], for ``lasso`` the least-squares coefficient of the
+    cause in the regression of the effect on all its parents (in the data's own units, as lingam's
+    DirectLiNGAM gives), for ``cam``, whose fits are not linear, 1.0; zero where there is no edge."""
+    check_prune_method(method)
+    weights = graph.T.astype(np.float64)
+    if method == "cam":
+        return weights
+    x = np.asarray(x, dtype=np.float64)
+    z = zscore(x)
+    gram = z.T @ z
+    spread = x.std(axis=0)
+    for target in np.flatnonzero(graph.any(axis=0)):
+        parents = np.flatnonzero(graph[:, target])
+        beta = np.linalg.lstsq(gram[np.ix_(parents, parents)], gram[parents, target], rcond=None)[0]
+        weights[target, parents] = beta * spread[target] / spread[parents]
+    return weights
+
+
 def check_prune_method(method: str) -> None:
     """InputError unless `method` is one of METHODS."""
     if method not in METHODS:
