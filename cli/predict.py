@@ -145,6 +145,8 @@ def predict(
                    "order": result.order, "confidence": result.confidence}
         if result.edges is not None:
             payload["edges"] = [list(e) for e in result.edges]
+        if result.coefficients is not None:
+            payload["coefficients"] = result.coefficients
         if result.few_values:
             payload["few_values"] = result.few_values
         if result.copies:

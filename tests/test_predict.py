@@ -48,6 +48,16 @@ def test_prints_order_and_writes_json_and_dag(tmp_path, ckpt):
     position = {name: i for i, name in enumerate(payload["order"])}
     assert all(position[c] < position[e] for c, e in payload["edges"])  # pruned DAG respects the order
     assert "cause,effect" in result.output
+    # lasso's coefficients, as lingam's adjacency matrix holds them: least squares on each effect's parents
+    rows = np.loadtxt(data, delimiter=",", skiprows=1)
+    names = ["alpha", "beta", "gamma"]
+    assert payload["edges"] and len(payload["coefficients"]) == len(payload["edges"])
+    for effect in {e for _, e in payload["edges"]}:
+        parents = [c for c, e in payload["edges"] if e == effect]
+        design = np.c_[rows[:, [names.index(c) for c in parents]], np.ones(len(rows))]
+        fit = np.linalg.lstsq(design, rows[:, names.index(effect)], rcond=None)[0]
+        got = [w for (c, e), w in zip(payload["edges"], payload["coefficients"]) if e == effect]
+        np.testing.assert_allclose(got, fit[:-1], rtol=1e-6)
     for name in payload["order"]:
         assert name in result.output
 

@@ -25,7 +25,7 @@ from causal_amort.inference.api import AmortModel
 from causal_amort.inference.bootstrap import (RESAMPLES_PER_BATCH, BootstrapResult, bootstrap_orders,
                                               check_n_sampling)
 from causal_amort.inference.constraints import Constraints
-from causal_amort.inference.pruning import prune_order
+from causal_amort.inference.pruning import lingam_adjacency, prune_order
 from causal_amort.inference.stream import spread_quantiles
 from simulators.core.copies import copy_groups
 from simulators.core.errors import InputError
@@ -54,6 +54,8 @@ class Prediction:
     rows: int
     dropped_rows: int
     edges: list[tuple[str, str]] | None = None
+    # With lasso pruning, each edge's coefficient as lingam gives it (`lingam_adjacency`), on the rows pruned on.
+    coefficients: list[float] | None = None
     intervened_rows: int = 0  # rows with at least one value set by an intervention (from the mask file)
     # Columns with at most `FEW_VALUES` distinct values among the rows that fixed the standardization:
     # ordinal scales, small counts, flags, which a model trained on continuous values reads poorly.
@@ -232,6 +234,9 @@ def predict_csv(path: str | Path, model: AmortModel, *, dag: bool = False, prune
     if dag:
         graph = prune_order(reservoir.rows, result.indices, method=prune)
         prediction.edges = [(names[i], names[j]) for i, j in zip(*np.nonzero(graph))]
+        if prune == "lasso":
+            weights = lingam_adjacency(reservoir.rows, graph, prune)
+            prediction.coefficients = [float(weights[j, i]) for i, j in zip(*np.nonzero(graph))]
     return prediction
 
 
