@@ -16,7 +16,8 @@ From Python (the README's "From Python" section shows them at work):
   (lingam's: j's coefficient in i's regression on its parents at [i, j], for lasso pruning);
   ``bootstrap(X, n_sampling, mask=None, seed=0) -> BootstrapResult`` orders row resamples.
 - ``BootstrapResult``: each resample's order (``orders_``) and pruned DAG (``adjacency_matrices_``);
-  ``get_precedence_probabilities()`` and lingam's ``get_probabilities(min_causal_effect=None)``: how much the answer moves
+  ``get_precedence_probabilities()`` and lingam's ``get_probabilities(min_causal_effect=None)``,
+  ``get_causal_direction_counts(...)`` and ``get_directed_acyclic_graph_counts(...)``: how much the answer moves
   with the rows drawn (not whether it is right).
 - ``Constraints(require=..., tiers=..., first=..., last=...)``: prior knowledge that every order
   honours exactly; ``read_tiers(path)`` reads a tiers file.

@@ -222,6 +222,33 @@ def test_bootstrap_orders_row_resamples_as_order_does_and_counts_them(tiny_stats
         bare.get_probabilities()
 
 
+def test_bootstrap_counts_directions_and_dags_as_lingam_does():
+    from causal_amort.inference.bootstrap import BootstrapResult
+
+    a = np.zeros((3, 3))
+    a[1, 0], a[2, 1] = 0.8, -0.1                  # X0 -> X1, X1 -> X2 (weak, negative)
+    b = a.copy()
+    b[2, 1], b[2, 0] = 0.0, -2.0                  # X0 -> X1, X0 -> X2
+    c = a.copy()
+    c[2, 1] = 0.3                                 # X1 -> X2 now positive
+    result = BootstrapResult(orders_=np.tile([0, 1, 2], (4, 1)), adjacency_matrices_=np.stack([a, b, a, c]),
+                             resampled_indices_=np.zeros((4, 5), dtype=np.int64))
+    assert result.get_causal_direction_counts() == {"from": [0, 1, 0], "to": [1, 2, 2], "count": [4, 3, 1]}
+    assert result.get_causal_direction_counts(n_directions=1, min_causal_effect=0.2) == {
+        "from": [0], "to": [1], "count": [4]}
+    assert result.get_causal_direction_counts(split_by_causal_effect_sign=True) == {
+        "from": [0, 1, 0, 1], "to": [1, 2, 2, 2], "count": [4, 2, 1, 1], "sign": [1, -1, -1, 1]}
+    dags = result.get_directed_acyclic_graph_counts()
+    assert dags == {"dag": [{"from": [0, 1], "to": [1, 2]}, {"from": [0, 0], "to": [1, 2]}], "count": [3, 1]}
+    signed = result.get_directed_acyclic_graph_counts(n_dags=2, split_by_causal_effect_sign=True)
+    assert signed["count"] == [2, 1] and signed["dag"][0] == {"from": [0, 1], "to": [1, 2], "sign": [1, -1]}
+    assert result.get_directed_acyclic_graph_counts(min_causal_effect=0.5)["count"] == [3, 1]
+    for call in (lambda: result.get_causal_direction_counts(n_directions=0),
+                 lambda: result.get_directed_acyclic_graph_counts(n_dags=2.5)):
+        with pytest.raises(causal_amort.InputError, match="must be an integer greater than 0"):
+            call()
+
+
 def test_the_calibration_script_scores_each_true_edge_by_its_support_and_the_order_on_all_rows(tiny_stats,
                                                                                               script_module):
     calibration = script_module("bootstrap_calibration")

@@ -44,6 +44,44 @@ class BootstrapResult:
     def get_probabilities(self, min_causal_effect: float | None = None) -> np.ndarray:
         """(d, d), as lingam's: at [i, j], the share of resamples whose pruned DAG has j -> i with a
         coefficient larger in size than ``min_causal_effect`` (None: any edge)."""
+        return (self._edges(min_causal_effect, signed=False) != 0).mean(axis=0)
+
+    def get_causal_direction_counts(self, n_directions: int | None = None, min_causal_effect: float | None = None,
+                                    split_by_causal_effect_sign: bool = False) -> dict[str, list[int]]:
+        """As lingam's: the edges j -> i found in any resample's DAG (coefficient larger in size than
+        ``min_causal_effect``), most frequent first (ties by effect, then cause), at most ``n_directions``,
+        as ``{"from": [j, ...], "to": [i, ...], "count": [...]}``; with ``split_by_causal_effect_sign`` an
+        edge's positive and negative coefficients are counted apart and ``"sign"`` (+1 / -1) is added."""
+        edges = self._edges(min_causal_effect, split_by_causal_effect_sign)
+        limit = _check_top("n_directions", n_directions)
+        sample, to, cause = np.nonzero(edges)
+        keys = np.stack([to, cause, edges[sample, to, cause]], axis=1)
+        found, counts = np.unique(keys, axis=0, return_counts=True)
+        top = np.argsort(-counts, kind="stable")[:limit]
+        result = {"from": found[top, 1].tolist(), "to": found[top, 0].tolist(), "count": counts[top].tolist()}
+        if split_by_causal_effect_sign:
+            result["sign"] = found[top, 2].tolist()
+        return result
+
+    def get_directed_acyclic_graph_counts(self, n_dags: int | None = None, min_causal_effect: float | None = None,
+                                          split_by_causal_effect_sign: bool = False) -> dict[str, list]:
+        """As lingam's: the distinct DAGs among the resamples (edges as in `get_causal_direction_counts`),
+        most frequent first, at most ``n_dags``, as ``{"dag": [{"from": [...], "to": [...]}, ...], "count":
+        [...]}``, each DAG with ``"sign"`` too when ``split_by_causal_effect_sign``."""
+        edges = self._edges(min_causal_effect, split_by_causal_effect_sign)
+        limit = _check_top("n_dags", n_dags)
+        found, counts = np.unique(edges, axis=0, return_counts=True)
+        top = np.argsort(-counts, kind="stable")[:limit]
+        dags = []
+        for dag in found[top]:
+            to, cause = np.nonzero(dag)
+            dags.append({"from": cause.tolist(), "to": to.tolist()}
+                        | ({"sign": dag[to, cause].tolist()} if split_by_causal_effect_sign else {}))
+        return {"dag": dags, "count": counts[top].tolist()}
+
+    def _edges(self, min_causal_effect: float | None, signed: bool) -> np.ndarray:
+        """(n_sampling, d, d) int: 1 (or the coefficient's sign, when ``signed``) where a resample's DAG has an
+        edge with a coefficient larger in size than ``min_causal_effect``, else 0."""
         if self.adjacency_matrices_ is None:
             raise InputError("no DAGs to count: the estimator was made with prune=None")
         if min_causal_effect is None:
@@ -51,7 +89,17 @@ class BootstrapResult:
         elif isinstance(min_causal_effect, bool) or not isinstance(min_causal_effect, numbers.Real) \
                 or not min_causal_effect >= 0:
             raise InputError(f"min_causal_effect must be a number of at least 0, got {min_causal_effect!r}")
-        return (np.abs(self.adjacency_matrices_) > min_causal_effect).mean(axis=0)
+        kept = np.abs(self.adjacency_matrices_) > min_causal_effect
+        return np.sign(self.adjacency_matrices_).astype(np.int64) * kept if signed else kept.astype(np.int64)
+
+
+def _check_top(name: str, value: object) -> int | None:
+    """``value`` (None: all) as a count of top items, refused unless a whole number of at least 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InputError(f"{name} must be an integer greater than 0, got {value!r}")
+    return int(value)
 
 
 def check_n_sampling(n_sampling: object) -> int:
