@@ -182,11 +182,17 @@ def test_a_column_far_from_zero_keeps_its_digits_in_every_form_of_the_data(tiny_
     reference = tiny_stats.order(x)
     path = tmp_path / "far.csv"
     np.savetxt(path, far, delimiter=",", fmt="%.17g", header="X0,X1,X2,X3", comments="")
+    frame = pd.DataFrame(far, columns=["X0", "X1", "X2", "X3"])
     answers = [tiny_stats.order(far), tiny_stats.order(iter(np.array_split(far, 7))),
-               tiny_stats.order_many([far])[0], predict_csv(path, tiny_stats)]
+               tiny_stats.order_many([far])[0], predict_csv(path, tiny_stats), tiny_stats.order(frame),
+               tiny_stats.order(iter(np.array_split(frame, 7)))]
     for got in answers:
         assert got.order == reference.order
         np.testing.assert_allclose(got.confidence, reference.confidence, rtol=1e-4)
+    # the estimator prunes and regresses on the values as given: a DataFrame's digits too
+    plain = causal_amort.AmortizedOrder(tiny_stats).fit(x)
+    shifted = causal_amort.AmortizedOrder(tiny_stats).fit(frame)
+    np.testing.assert_allclose(shifted.adjacency_matrix_, plain.adjacency_matrix_, rtol=1e-6, atol=1e-9)
     read = read_csv_dataset(path)  # as `amort eval` reads a CSV folder
     np.testing.assert_allclose(zscore(read.x.astype(np.float64)), zscore(x), atol=1e-5)
 

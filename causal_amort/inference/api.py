@@ -312,11 +312,12 @@ def _columns(chunk: object) -> list[str] | None:
 
 
 def _frame_values(frame: pd.DataFrame) -> np.ndarray:
-    """A DataFrame's values as float32; a non-numeric column is refused by name."""
+    """A DataFrame's values as float64 (the readers cast to float32 less each far column's offset, which
+    needs the digits; the pruning regresses on them); a non-numeric column is refused by name."""
     for name, dtype in frame.dtypes.items():
         if not (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)):
             raise InputError(f"column {name!r} is not numeric ({dtype})")
-    return frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    return frame.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _check_names(names: Sequence[str], d: int) -> list[str]:
