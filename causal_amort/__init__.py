@@ -14,7 +14,8 @@ From Python (the README's "From Python" section shows them at work):
 - ``AmortizedOrder(model="default", prune="lasso", constraints=None)``: a `lingam`-style
   estimator; ``fit(X, mask=None)`` sets ``causal_order_``, ``confidence_`` and ``adjacency_matrix_``
   (lingam's: j's coefficient in i's regression on its parents at [i, j], for lasso pruning);
-  ``bootstrap(X, n_sampling, mask=None, seed=0) -> BootstrapResult`` orders row resamples.
+  ``bootstrap(X, n_sampling, mask=None, seed=0) -> BootstrapResult`` orders row resamples;
+  ``estimate_total_effect(X, from_index, to_index)`` as lingam's.
 - ``BootstrapResult``: each resample's order (``orders_``) and pruned DAG (``adjacency_matrices_``);
   ``get_precedence_probabilities()`` and lingam's ``get_probabilities(min_causal_effect=None)``,
   ``get_causal_direction_counts(...)`` and ``get_directed_acyclic_graph_counts(...)``: how much the answer moves

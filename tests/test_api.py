@@ -228,6 +228,29 @@ def test_bootstrap_orders_row_resamples_as_order_does_and_counts_them(tiny_stats
         bare.get_probabilities()
 
 
+def test_total_effects_adjust_for_the_fitted_parents_as_lingam_does():
+    rng = np.random.default_rng(7)
+    e = rng.laplace(size=(5000, 3))
+    z = e[:, 0]                                   # z confounds t -> y: the effect of t is 2, not the raw slope
+    t = 1.5 * z + e[:, 1]
+    y = 2.0 * t - 3.0 * z + e[:, 2]
+    x = np.column_stack([y, z, t])
+    est = causal_amort.AmortizedOrder(prune="lasso")  # as fit would set it: z, t, y; lingam's [effect, cause]
+    est.causal_order_, est.adjacency_matrix_ = [1, 2, 0], np.array([[0, -3.0, 2.0], [0, 0, 0], [0, 1.5, 0]])
+    assert abs(est.estimate_total_effect(x, 2, 0) - 2.0) < 0.05
+    assert abs(est.estimate_total_effect(x, 1, 0) - (-3.0 + 1.5 * 2.0)) < 0.1  # z's total effect: through t too
+    raw = np.polyfit(t, y, 1)[0]
+    assert abs(raw - 2.0) > 0.5  # without the adjustment the slope is confounded
+    with pytest.warns(RuntimeWarning, match="places 2 \\(to_index\\) before 0"):
+        est.estimate_total_effect(x, 0, 2)
+    for args, needle in [((x, 0, 0), "both 0"), ((x, 3, 0), "from_index must be a column index from 0 to 2"),
+                         ((x, 1, True), "to_index must be"), ((x[:, :2], 1, 0), "rows of the 3 variables")]:
+        with pytest.raises(causal_amort.InputError, match=needle):
+            est.estimate_total_effect(*args)
+    with pytest.raises(causal_amort.InputError, match="call fit"):
+        causal_amort.AmortizedOrder(prune=None).estimate_total_effect(x, 2, 0)
+
+
 def test_bootstrap_counts_directions_and_dags_as_lingam_does():
     from causal_amort.inference.bootstrap import BootstrapResult
 

@@ -8,6 +8,8 @@ whatever the number of rows. Bad input raises InputError (a ValueError) with a o
 from __future__ import annotations
 
 import itertools
+import numbers
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +184,8 @@ class AmortizedOrder:
       fits are not linear);
     - ``feature_names_in_``: the variables' names (a DataFrame's columns, else X0, X1, ...);
 
-    and ``bootstrap(X, n_sampling)`` gives the orders and DAGs of row resamples (`BootstrapResult`).
+    ``bootstrap(X, n_sampling)`` gives the orders and DAGs of row resamples (`BootstrapResult`), and
+    ``estimate_total_effect(X, from_index, to_index)`` a total effect under the fitted DAG.
 
     ``model`` is "default", a checkpoint or run folder, or an `AmortModel` from `load_model`.
     """
@@ -220,6 +223,32 @@ class AmortizedOrder:
             mask = _mask_like(mask, values.shape)
         return bootstrap_orders(model, values, n_sampling, np.random.default_rng(seed), constraints=self.constraints,
                                 chunk_size=self.chunk_size, beam=self.beam, mask=mask, prune=self.prune)
+
+    def estimate_total_effect(self, X: np.ndarray | pd.DataFrame, from_index: int, to_index: int) -> float:
+        """As lingam's: the total effect of column ``from_index`` on column ``to_index`` of `X` under the
+        fitted DAG, the coefficient of ``from_index`` in the least-squares regression of ``to_index`` on it
+        and its parents in ``adjacency_matrix_`` (a back-door adjustment; linear, whatever ``prune``). As
+        lingam's, it warns (RuntimeWarning) when the fitted order places ``to_index`` first: the number is
+        then no effect under that order."""
+        if getattr(self, "adjacency_matrix_", None) is None:
+            raise InputError("estimate_total_effect needs the fitted DAG: call fit(X) first, with prune set")
+        values = _frame_values(X) if isinstance(X, pd.DataFrame) else np.asarray(X, dtype=np.float64)
+        d = self.adjacency_matrix_.shape[0]
+        if values.ndim != 2 or values.shape[1] != d or values.shape[0] < 2:
+            raise InputError(f"X must hold rows of the {d} variables it was fitted on, got shape {values.shape}")
+        if not np.isfinite(values).all():
+            raise InputError("X holds NaN or infinite values")
+        for name, index in (("from_index", from_index), ("to_index", to_index)):
+            if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < d:
+                raise InputError(f"{name} must be a column index from 0 to {d - 1}, got {index!r}")
+        if from_index == to_index:
+            raise InputError(f"from_index and to_index are both {from_index}: a variable's effect on itself")
+        if self.causal_order_.index(from_index) > self.causal_order_.index(to_index):
+            warnings.warn(f"the fitted order places {to_index} (to_index) before {from_index} (from_index): the "
+                          "estimate is not a causal effect under it", RuntimeWarning, stacklevel=2)
+        predictors = [int(from_index), *np.flatnonzero(self.adjacency_matrix_[from_index])]
+        design = np.c_[values[:, predictors], np.ones(values.shape[0])]
+        return float(np.linalg.lstsq(design, values[:, to_index], rcond=None)[0][0])
 
     def _ready(self, what: str, X: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, list[str] | None, AmortModel]:
         """`X`'s values and names (a DataFrame's columns) and the model, once the settings are checked."""
