@@ -107,6 +107,10 @@ class ModelConfig:
     # stats encoder with lingam_order_bias: the bias applies only to data with at least this many variables (the
     # search's tests are means over the variables it explains: one at d = 2); 2: every d
     lingam_order_min_d: int = 2
+    # inference only: a column with 2 to this many distinct values in the rows that fix the standardization
+    # (a flag, an ordinal scale) has each value spread uniformly over its level's bin before the model reads
+    # it (`inference.dequantize`; the model was trained on continuous values); 0: read as it is
+    dequantize_levels: int = 0
     # stats encoder: conditional decoding, the residual variances of the unplaced variables given the
     # placed ones (Schur complements of the feature correlation) read by a head added to the logits
     conditional_head: bool = False
@@ -363,6 +367,8 @@ def _validate(cfg: RunConfig) -> None:
         (m.lingam_order_bias >= 0.0, "model.lingam_order_bias must be >= 0 (0: the network decides alone)"),
         (m.lingam_order_bias == 0.0 or m.lingam_rows > 0, "model.lingam_order_bias needs model.lingam_rows > 0"),
         (m.lingam_order_min_d >= 2, "model.lingam_order_min_d must be >= 2 (2: every d)"),
+        (m.dequantize_levels == 0 or m.dequantize_levels >= 2,
+         "model.dequantize_levels must be 0 (read values as they are) or at least 2"),
         (m.lingam_rows == 0 or m.kernel_rows == 0,
          "model.lingam_rows and model.kernel_rows read the same row sample: set one of them"),
         (not m.leaf_cues or (m.encoder == "stats" and m.score_cues),

@@ -70,7 +70,8 @@ def predict(
     """
     from causal_amort.inference.api import load_model
     from causal_amort.inference.constraints import Constraints, read_tiers
-    from causal_amort.inference.predict import FEW_VALUES, bootstrap_csv, check_bootstrap_memory, predict_csv
+    from causal_amort.inference.dequantize import FEW_VALUES
+    from causal_amort.inference.predict import bootstrap_csv, check_bootstrap_memory, predict_csv
     from causal_amort.inference.pruning import check_prune_method
     from causal_amort.runtime.threads import apply_threads, use_threads
     from simulators.core.errors import InputError

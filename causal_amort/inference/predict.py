@@ -25,6 +25,7 @@ from causal_amort.inference.api import AmortModel
 from causal_amort.inference.bootstrap import (RESAMPLES_PER_BATCH, BootstrapResult, bootstrap_orders,
                                               check_n_sampling)
 from causal_amort.inference.constraints import Constraints
+from causal_amort.inference.dequantize import FEW_VALUES
 from causal_amort.inference.pruning import lingam_adjacency, prune_order
 from causal_amort.inference.stream import spread_quantiles
 from simulators.core.copies import copy_groups
@@ -37,8 +38,6 @@ from simulators.storage.csvio import read_numeric
 T = TypeVar("T")
 
 
-# A column is called discrete where the standardization rows hold at most this many distinct values.
-FEW_VALUES = 10
 # Columns are checked for exact copies of each other on at most this many of the file's first rows (real
 # rows: the standardization rows are order statistics per column, in which any two columns of one shape agree).
 COPY_ROWS = 4096

@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from causal_amort.inference.dequantize import ANCHOR_DRAWS, ROW_DRAWS, Dequantizer
 from causal_amort.model.order_model import OrderModel
 from causal_amort.runtime.inference_mode import inference
 from simulators.core.errors import InputError
@@ -150,7 +151,7 @@ def stream_orders(
     chunk_iter = iter(chunks)
     upcoming = next(chunk_iter, None)
     index = 0
-    offsets = anchor = None
+    offsets = anchor = spread = draws = None
     # The inference settings hold while the model runs, never across a yield: they are
     # thread-local, and the caller's own code runs between the steps.
     while upcoming is not None:
@@ -166,8 +167,16 @@ def stream_orders(
                 x = checked_rows(chunk, index, None, offsets)
                 if anchor is not None:
                     anchor = checked_rows(standardize_on, "standardize_on", x.shape[1], offsets)
+            # Discrete columns (model.dequantize_levels) are judged on the same rows, and every row read
+            # after is spread over their bins by one generator: any chunking draws the same values.
+            spread = dequantizer(model, x if anchor is None else anchor)
+            if spread is not None and anchor is not None:
+                anchor = spread.apply32(anchor, np.random.default_rng(ANCHOR_DRAWS))
+            draws = np.random.default_rng(ROW_DRAWS)
         else:
             x = checked_rows(chunk, index, memory.state.shape[1], offsets)
+        if spread is not None:
+            x = spread.apply32(x, draws)
         mask = None
         if mask_iter is not None:
             mask = _as_mask(next(mask_iter, None), x.shape, f"chunk {index}")
@@ -222,6 +231,7 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     if mask is not None:
         mask = _as_mask(mask, x.shape, "the batch")
     rows = read_rows(model, chunk_size)
+    x, standardize_on = _dequantized(model, x, standardize_on, chunk_size)
     with inference():
         memory = model.init_memory(batch, d, device)
         if not model.needs_every_chunk:
@@ -234,6 +244,31 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
             memory = model.advance(memory, block, block_mask, encode=start + rows >= n)
         order, confidence = model.decode(memory, beam=beam, precede=constraint)
     return order.cpu().numpy(), confidence.float().cpu().numpy()
+
+
+def dequantizer(model: OrderModel, rows: np.ndarray) -> Dequantizer | None:
+    """The bins of the discrete columns of ``rows`` (those that fix the standardization) where the model
+    spreads such columns (``model.dequantize_levels``); None where it does not or none is discrete."""
+    levels = model.cfg.dequantize_levels
+    return Dequantizer.of(rows, levels) if levels else None
+
+
+def _dequantized(model: OrderModel, x: np.ndarray, standardize_on: np.ndarray | None,
+                 chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` (B, n, d) and ``standardize_on`` (B, m, d) with each dataset's discrete columns spread as
+    `stream_orders` spreads them for that dataset alone (the same rows judge them, the same draws)."""
+    if not model.cfg.dequantize_levels:
+        return x, standardize_on
+    x = x.copy()
+    anchor = None if standardize_on is None else standardize_on.copy()
+    for b in range(x.shape[0]):
+        spread = dequantizer(model, x[b, :chunk_size] if anchor is None else anchor[b])
+        if spread is None:
+            continue
+        if anchor is not None:
+            anchor[b] = spread.apply32(anchor[b], np.random.default_rng(ANCHOR_DRAWS))
+        x[b] = spread.apply32(x[b], np.random.default_rng(ROW_DRAWS))
+    return x, anchor
 
 
 def checked_rows(chunk: np.ndarray, index: int | str, d: int | None, offsets: np.ndarray | None = None) -> np.ndarray:

@@ -182,7 +182,7 @@ def load_model(path_or_default: str | Path, device: torch.device | str = "cpu") 
 NOT_WEIGHTS = ("basis", "drop_cues", "cue_dropout", "cue_dropout_keep", "dropout", "pooled_sums", "lingam_gate",
                "lingam_max_d", "lingam_min_negentropy", "lingam_max_heteroscedasticity", "lingam_min_residual_negentropy",
                "lingam_rerank", "lingam_max_curvature", "lingam_order_bias",
-               "lingam_order_min_d", "lingam_unclipped_rows")
+               "lingam_order_min_d", "lingam_unclipped_rows", "dequantize_levels")
 # Settings whose weights a run may start without (the source has them off, 0): the block the setting
 # adds, named by this prefix, starts as the model builds it (zero output, or a head that inference
 # never reads: the network starts as its source). Between two non-zero values the weights are the same.
