@@ -111,9 +111,12 @@ def predict(
                                  on_progress=lambda done: advance(completed=done))
     if result.few_values:
         verb = "takes" if len(result.few_values) == 1 else "take"
+        spread = net.net.cfg.dequantize_levels
         typer.echo(f"note: {_listed(result.few_values)} {verb} at most {FEW_VALUES} distinct values; "
-                   "the model was trained on continuous values and reads such columns poorly "
-                   "(docs/default-model.md, Limits: discretized data)", err=True)
+                   "the model was trained on continuous values and reads such columns poorly"
+                   + (f" (it spreads those of at most {spread} values over their bins, which gives back part of "
+                      "the loss)" if spread else "")
+                   + " (docs/default-model.md, Limits: discretized data)", err=True)
     for group in result.copies:
         typer.echo(f"note: {_listed(group)} are exact copies of each other up to scale and shift; which comes first "
                    "cannot be told from the data, so their order among themselves is arbitrary", err=True)
