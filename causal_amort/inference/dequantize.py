@@ -35,13 +35,13 @@ class Dequantizer:
     @classmethod
     def of(cls, rows: np.ndarray, max_levels: int = FEW_VALUES) -> Dequantizer | None:
         """The bins of the columns of ``rows`` (m, d) with 2 to ``max_levels`` distinct values; None if none."""
+        ordered = np.sort(np.asarray(rows).T, axis=1)  # each column's values as one contiguous row
+        distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)
         columns, lower, upper, midpoints = [], [], [], []
-        for j, column in enumerate(np.asarray(rows, dtype=np.float64).T):
-            levels = np.unique(column)
-            if not 2 <= len(levels) <= max_levels:
-                continue
+        for j in np.flatnonzero((distinct >= 2) & (distinct <= max_levels)):
+            levels = np.unique(ordered[j]).astype(np.float64)
             mid = (levels[1:] + levels[:-1]) / 2
-            columns.append(j)
+            columns.append(int(j))
             lower.append(np.r_[2 * levels[0] - mid[0], mid])
             upper.append(np.r_[mid, 2 * levels[-1] - mid[-1]])
             midpoints.append(mid)
