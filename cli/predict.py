@@ -114,8 +114,8 @@ def predict(
         spread = net.net.cfg.dequantize_levels
         typer.echo(f"note: {_listed(result.few_values)} {verb} at most {FEW_VALUES} distinct values; "
                    "the model was trained on continuous values and reads such columns poorly"
-                   + (f" (it spreads those of at most {spread} values over their bins, which gives back part of "
-                      "the loss)" if spread else "")
+                   + (f"; it spreads those of at most {spread} values over their bins, which gives back part of "
+                      "the loss" if spread else "")
                    + " (docs/default-model.md, Limits: discretized data)", err=True)
     for group in result.copies:
         typer.echo(f"note: {_listed(group)} are exact copies of each other up to scale and shift; which comes first "

@@ -58,8 +58,6 @@ class Dequantizer:
             out[:, j] = low[level] + spread[:, k] * (high[level] - low[level])
         return out
 
-
     def apply32(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """`apply`, as the contiguous float32 rows the model reads."""
         return np.ascontiguousarray(self.apply(x, rng), dtype=np.float32)
-

@@ -31,8 +31,8 @@ from causal_amort.inference.stream import spread_quantiles
 from simulators.core.copies import copy_groups
 from simulators.core.errors import InputError
 from simulators.core.resources import Estimate, check_memory
-from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary, read_header,
-                                         sample_rows, stream_csv)
+from simulators.storage.csv_read import (CsvFormat, CsvSummary, ReadProgress, block_rows, check_summary,
+                                         read_header, sample_rows, stream_csv)
 from simulators.storage.csvio import read_numeric
 
 T = TypeVar("T")

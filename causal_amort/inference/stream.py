@@ -169,7 +169,7 @@ def stream_orders(
                     anchor = checked_rows(standardize_on, "standardize_on", x.shape[1], offsets)
             # Discrete columns (model.dequantize_levels) are judged on the same rows, and every row read
             # after is spread over their bins by one generator: any chunking draws the same values.
-            spread = dequantizer(model, x if anchor is None else anchor)
+            spread = _dequantizer(model, x if anchor is None else anchor)
             if spread is not None and anchor is not None:
                 anchor = spread.apply32(anchor, np.random.default_rng(ANCHOR_DRAWS))
             draws = np.random.default_rng(ROW_DRAWS)
@@ -246,7 +246,7 @@ def batch_orders(model: OrderModel, x: np.ndarray, *, device: torch.device | str
     return order.cpu().numpy(), confidence.float().cpu().numpy()
 
 
-def dequantizer(model: OrderModel, rows: np.ndarray) -> Dequantizer | None:
+def _dequantizer(model: OrderModel, rows: np.ndarray) -> Dequantizer | None:
     """The bins of the discrete columns of ``rows`` (those that fix the standardization) where the model
     spreads such columns (``model.dequantize_levels``); None where it does not or none is discrete."""
     levels = model.cfg.dequantize_levels
@@ -257,17 +257,17 @@ def _dequantized(model: OrderModel, x: np.ndarray, standardize_on: np.ndarray | 
                  chunk_size: int) -> tuple[np.ndarray, np.ndarray | None]:
     """``x`` (B, n, d) and ``standardize_on`` (B, m, d) with each dataset's discrete columns spread as
     `stream_orders` spreads them for that dataset alone (the same rows judge them, the same draws)."""
-    if not model.cfg.dequantize_levels:
-        return x, standardize_on
+    spreads = [_dequantizer(model, x[b, :chunk_size] if standardize_on is None else standardize_on[b])
+               for b in range(x.shape[0])]
+    if all(spread is None for spread in spreads):
+        return x, standardize_on  # continuous data: no copy
     x = x.copy()
     anchor = None if standardize_on is None else standardize_on.copy()
-    for b in range(x.shape[0]):
-        spread = dequantizer(model, x[b, :chunk_size] if anchor is None else anchor[b])
-        if spread is None:
-            continue
-        if anchor is not None:
-            anchor[b] = spread.apply32(anchor[b], np.random.default_rng(ANCHOR_DRAWS))
-        x[b] = spread.apply32(x[b], np.random.default_rng(ROW_DRAWS))
+    for b, spread in enumerate(spreads):
+        if spread is not None:
+            if anchor is not None:
+                anchor[b] = spread.apply32(anchor[b], np.random.default_rng(ANCHOR_DRAWS))
+            x[b] = spread.apply32(x[b], np.random.default_rng(ROW_DRAWS))
     return x, anchor
 
 
