@@ -367,6 +367,11 @@ def test_columns_with_few_distinct_values_are_named_in_a_note_and_the_json(tmp_p
     assert json.loads(out.read_text())["few_values"] == ["flag"]
     plain = runner.invoke(app, ["predict", str(_csv(tmp_path / "data.csv")), "--model", str(ckpt)])
     assert plain.exit_code == 0 and "note:" not in plain.stderr
+    assert "spreads" not in result.stderr  # this model reads such columns as they are
+    cfg = load_config("tiny", {"data.chunk_size": 20, "model.dequantize_levels": 5})
+    spreading = save_checkpoint(tmp_path / "spreading", "best", OrderModel(cfg.model), cfg, step=0)
+    spread = runner.invoke(app, ["predict", str(data), "--model", str(spreading)])
+    assert spread.exit_code == 0 and "it spreads those of at most 5 values over their bins" in spread.stderr
 
 
 def test_columns_that_copy_each_other_are_named_in_a_note_and_the_json(tmp_path, ckpt):
