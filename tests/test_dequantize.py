@@ -85,3 +85,14 @@ def test_the_scoring_script_rounds_the_chosen_columns_to_the_grid_and_leaves_the
     assert rounded and all((some[:, j] == x[:, j]).all() for j in range(6) if j not in rounded)
     np.testing.assert_array_equal(discretize(x, 3, 0.3, np.random.default_rng(2)), some)  # seeded
     assert len([j for j in range(6) if len(np.unique(discretize(x, 5, 0.0, np.random.default_rng(3))[:, j])) <= 5]) == 1
+
+
+def test_interventional_data_with_a_discrete_column_are_read_alike_alone_and_in_a_batch(spreading):
+    x = _mixed(n=300, seed=2)
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[:60, 2] = True  # the binary column set by an intervention in the first rows
+    x[:60, 2] = 1.0
+    alone = spreading.order(x, mask=mask)
+    batch = spreading.order_many([x], masks=[mask])[0]
+    assert batch.order == alone.order
+    np.testing.assert_allclose(batch.confidence, alone.confidence, rtol=1e-4)
