@@ -336,6 +336,8 @@ def test_order_many_gives_each_dataset_the_order_that_order_gives_it(fixture, re
     (lambda m: causal_amort.AmortizedOrder(m).fit(iter([np.ones((30, 3))])), "fit needs the data as an array"),
     (lambda m: causal_amort.AmortizedOrder(m).bootstrap(iter([np.ones((30, 3))]), 2), "bootstrap needs the data as"),
     (lambda m: causal_amort.AmortizedOrder(m).bootstrap(np.ones(30), 2), "the data must be 2-d"),
+    (lambda m: causal_amort.AmortizedOrder(m).bootstrap(pd.DataFrame(np.ones((30, 2)), columns=["a", "a"]), 2),
+     "duplicate variable name 'a'"),
     (lambda m: causal_amort.AmortizedOrder(m).bootstrap(np.ones((10, 3)), 2), "10 rows, but the model needs at least 25"),
     (lambda m: causal_amort.AmortizedOrder(m).bootstrap(np.ones((30, 3)), 2, mask=np.ones((30, 2))),
      "the mask has shape (30, 2), the data (30, 3)"),

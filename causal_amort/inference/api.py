@@ -258,7 +258,7 @@ class AmortizedOrder:
             raise InputError(f"{what} needs the data as an array or DataFrame (pruning reads them); "
                              "to stream chunks use load_model(...).order(chunks)")
         values = _frame_values(X) if isinstance(X, pd.DataFrame) else np.asarray(X)
-        names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+        names = _check_names(X.columns, values.shape[1]) if isinstance(X, pd.DataFrame) else None
         model = self.model if isinstance(self.model, AmortModel) else load_model(self.model, self.device)
         return values, names, model
 
