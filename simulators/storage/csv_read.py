@@ -397,7 +397,8 @@ def check_summary(path: str | Path, summary: CsvSummary, min_rows: int) -> None:
     if summary.rows == 0:
         raise InputError(f"{path}: no data rows" + (" left after --drop-missing" if summary.dropped else ""))
     if summary.rows < min_rows:
-        raise InputError(f"{path}: {summary.rows} row{'' if summary.rows == 1 else 's'}, but the model needs at least {min_rows} (one chunk)")
+        rows = f"{summary.rows} row{'' if summary.rows == 1 else 's'}"
+        raise InputError(f"{path}: {rows}, but the model needs at least {min_rows} (one chunk)")
     constant = np.flatnonzero(summary.col_max <= summary.col_min)
     if constant.size:
         raise InputError(f"{path}: column {summary.names[constant[0]]!r} is constant; drop it, it carries no signal")
